@@ -329,14 +329,14 @@ def predict_dataset(
     root: str,
     detect: Callable[[str], Any],
     progress: Optional[bool] = False,
-    threads: int = 1,
+    jobs: int = 1,
 ) -> Tuple[Predictions, float]:
     """Run ``detect(path)`` on every image of a dataset.
 
     records: per-image dicts (``load_dataset``); root: folder the ``image`` paths are
     relative to; detect: callable path -> result (mapping or object with boxes, scores,
-    landmarks).  With threads > 1 images are processed concurrently, so ``detect`` must
-    then be thread-safe.  Returns (predictions keyed by the relative ``image`` path,
+    landmarks).  With jobs > 1, that many images are processed concurrently, so
+    ``detect`` must then be thread-safe.  Returns (predictions keyed by the relative ``image`` path,
     summed per-call detect time in seconds).
     """
     images = [r["image"] for r in records]
@@ -351,8 +351,8 @@ def predict_dataset(
         return as_prediction(res)
 
     try:
-        if threads > 1:
-            with ThreadPoolExecutor(max_workers=threads) as ex:
+        if jobs > 1:
+            with ThreadPoolExecutor(max_workers=jobs) as ex:
                 results = list(ex.map(one, range(len(images))))
         else:
             results = [one(i) for i in range(len(images))]
@@ -379,7 +379,7 @@ def evaluate(
     detect: Optional[Callable[[str], Any]] = None,
     predictions: Optional[Mapping[str, Any]] = None,
     progress: Optional[bool] = False,
-    threads: int = 1,
+    jobs: int = 1,
 ) -> Dict[str, Any]:
     """Score a detector on one ground-truth JSONL dataset.
 
@@ -387,12 +387,13 @@ def evaluate(
     (default: the JSONL's folder).  Give exactly one of ``detect`` (callable path ->
     result, see :func:`predict_dataset`) or ``predictions`` (image rel path -> prediction;
     every dataset image must be present).  progress: True draws a progress line on stderr,
-    None draws it only if stderr is a TTY.
+    None draws it only if stderr is a TTY.  jobs: images detected concurrently.
 
     Metrics (all fractions, JSON-serialisable; None where undefined):
       detection.recall            matched non-ignore GT / non-ignore GT, all images;
       detection.precision, fp_per_image, ap
-                                  only over images with ``complete: true`` (None if none);
+                                  only over images with ``complete: true`` (None if none;
+                                  precision is also None if those images have no predictions);
       landmarks.nme_mean/median   over GT landmark faces that were matched;
       landmarks.failure_rate      NME > 0.10 among matched landmark faces;
       landmarks.missed            GT landmark faces not detected;
@@ -407,7 +408,7 @@ def evaluate(
         root = os.path.dirname(os.path.abspath(dataset_jsonl))
     detect_seconds = None
     if detect is not None:
-        predictions, detect_seconds = predict_dataset(records, root, detect, progress, threads)
+        predictions, detect_seconds = predict_dataset(records, root, detect, progress, jobs)
     missing = [r["image"] for r in records if r["image"] not in predictions]
     if missing:
         raise KeyError(f"{len(missing)} dataset images have no predictions, e.g. {missing[:3]}")
@@ -670,10 +671,10 @@ def markdown_compare(comparison: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- CLI
 
 
-def _default_detector_factory(min_face_size: int):
+def _default_detector_factory(**kwargs):
     from fastmtcnn import Detector  # imported lazily: keeps this module detector-free
 
-    return Detector(min_face_size=min_face_size)
+    return Detector(**kwargs)
 
 
 def _json_default(o: Any):
@@ -685,15 +686,16 @@ def _json_default(o: Any):
 
 
 def main(argv: Optional[Sequence[str]] = None,
-         detector_factory: Optional[Callable[[int], Any]] = None) -> int:
+         detector_factory: Optional[Callable[..., Any]] = None) -> int:
     """CLI: ``eval DATA.jsonl [--root DIR] [--min-face-size N] [--out report.json]
-    [--compare golden.jsonl] [--threads N] [--progress]``.
+    [--compare golden.jsonl] [--threads N] [--jobs N] [--progress]``.
 
-    detector_factory(min_face_size) -> object with ``.detect(path)`` (default: lazily
-    ``fastmtcnn.Detector(min_face_size=N)``).  With --threads N > 1, N images are
-    processed concurrently and each worker thread builds its own detector.
-    Prints the Markdown summary (and the parity table with --compare) to stdout,
-    writes the full JSON report to --out.  Returns the exit status (0).
+    detector_factory(min_face_size=N[, num_threads=T]) -> object with ``.detect(path)``
+    returning ``.boxes``, ``.scores``, ``.landmarks`` (default: ``fastmtcnn.Detector``,
+    imported only here).  --threads is passed on as the detector's ``num_threads``
+    (OpenCV/Numba threads); --jobs N > 1 detects N images concurrently with the one
+    (thread-safe) detector.  Prints the Markdown summary (and the parity table with
+    --compare) to stdout, writes the full JSON report to --out.  Returns 0.
     """
     ap = argparse.ArgumentParser(prog="fastmtcnn eval",
                                  description="Score the detector on a ground-truth JSONL set.")
@@ -704,32 +706,36 @@ def main(argv: Optional[Sequence[str]] = None,
     ap.add_argument("--out", default=None, help="write the full JSON report here")
     ap.add_argument("--compare", default=None, metavar="GOLDEN.jsonl",
                     help="also compare with reference detections at the same min face size")
-    ap.add_argument("--compare-iou", type=float, default=0.7)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="images processed concurrently (one detector per thread)")
+    ap.add_argument("--compare-iou", type=float, default=0.7,
+                    help="IoU for a face to count as the same in --compare (default 0.7)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="detector threads (OpenCV/Numba, process-wide); default: leave as is")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="images detected concurrently (default 1; timings are per call)")
     ap.add_argument("--progress", action="store_true", default=None,
                     help="always draw the progress line (default: only on a terminal)")
     args = ap.parse_args(argv)
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         ap.error("--threads must be >= 1")
+    if args.jobs < 1:
+        ap.error("--jobs must be >= 1")
     factory = detector_factory or _default_detector_factory
+    kwargs: Dict[str, Any] = {"min_face_size": args.min_face_size}
+    if args.threads is not None:
+        kwargs["num_threads"] = args.threads
 
     t0 = time.perf_counter()
-    local = threading.local()
-
-    def detect(path: str):
-        det = getattr(local, "det", None)
-        if det is None:
-            det = local.det = factory(args.min_face_size)
-        return det.detect(path)
-
+    det = factory(**kwargs)
+    t_build = time.perf_counter() - t0
     root = args.root or os.path.dirname(os.path.abspath(args.data))
     records = load_dataset(args.data)
-    preds, det_s = predict_dataset(records, root, detect, progress=args.progress,
-                                   threads=args.threads)
+    preds, det_s = predict_dataset(records, root, det.detect, progress=args.progress,
+                                   jobs=args.jobs)
     report = evaluate(args.data, root=root, predictions=preds)
     report["min_face_size"] = args.min_face_size
     report["threads"] = args.threads
+    report["jobs"] = args.jobs
+    report["timing"]["detector_build_seconds"] = t_build
     report["timing"]["detect_seconds"] = det_s
     report["timing"]["detect_ms_per_image"] = 1000.0 * det_s / len(records) if records else None
     report["timing"]["wall_seconds"] = time.perf_counter() - t0
