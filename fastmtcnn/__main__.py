@@ -1,0 +1,4 @@
+"""`python -m fastmtcnn ...` is the same as the `fastmtcnn` command."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Command line: `fastmtcnn detect IMAGE... [--min-face-size N] [--json] [--draw OUT]` and `fastmtcnn eval ...`.
+
+Exit codes: 0 all images processed; 1 some image could not be read (one line on stderr for each); 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .detector import Detector, Faces
+from .image_input import ImageError, load_image
+
+_LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
+
+
+def draw_faces(image: np.ndarray, faces: Faces) -> np.ndarray:
+    """A BGR copy of `image` with each face's box, score and five landmarks drawn on it."""
+    canvas = image.copy()
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    for face in faces:
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (0, 255, 0), thickness)
+        cv2.putText(canvas, f"{face.score:.2f}", (x1, max(0, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4 * thickness, (0, 255, 0), thickness)
+        for (x, y), color in zip(face.landmarks, _LANDMARK_COLORS):
+            cv2.circle(canvas, (int(round(x)), int(round(y))), thickness + 1, color, -1)
+    return canvas
+
+
+def _draw_path(out: Path, image_path: str, several: bool) -> Path:
+    if not several:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{Path(image_path).stem}_faces.jpg"
+
+
+def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"image": image_path, "faces": faces.to_list()}))
+        return
+    print(f"{image_path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
+    for face in faces:
+        box = ", ".join(f"{v:.1f}" for v in face.box)
+        points = " ".join(f"({x:.1f}, {y:.1f})" for x, y in face.landmarks)
+        print(f"  score {face.score:.4f}  box [{box}]  landmarks {points}")
+
+
+def detect_command(args: argparse.Namespace) -> int:
+    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads)
+    failures = 0
+    for image_path in args.images:
+        try:
+            image, _ = load_image(image_path)
+        except ImageError as error:
+            print(f"fastmtcnn: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        faces = detector.detect(image)
+        _print_faces(image_path, faces, args.json)
+        if args.draw is not None:
+            target = _draw_path(args.draw, image_path, len(args.images) > 1)
+            if not cv2.imwrite(str(target), draw_faces(image, faces)):
+                print(f"fastmtcnn: error: cannot write {target} (use a .jpg or .png name in a writable folder)",
+                      file=sys.stderr)
+                failures += 1
+    return 1 if failures else 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from . import evaluate
+
+    return evaluate.main(args.rest) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastmtcnn", description="Fast, faithful MTCNN face detection on CPU.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    detect = commands.add_parser("detect", help="detect faces and landmarks in images")
+    detect.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, BMP, TIFF)")
+    detect.add_argument("--min-face-size", type=float, default=20, help="smallest face side in pixels (default 20)")
+    detect.add_argument("--json", action="store_true", help="print one JSON line per image")
+    detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
+    detect.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
+    detect.set_defaults(run=detect_command)
+    evaluation = commands.add_parser("eval", help="accuracy on an annotated JSONL set (fastmtcnn eval -h)",
+                                     add_help=False)
+    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluation.set_defaults(run=eval_command)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError) as error:
+        print(f"fastmtcnn: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,137 @@
+"""The public API: `Detector(...).detect(image) -> Faces`.
+
+Coordinates are pixels of the input image, x right, y down. Boxes are (x1, y1, x2, y2) with (x1, y1) the
+top-left corner of the first pixel inside the box and (x2, y2) the bottom-right corner of the last one,
+so the width is x2 - x1 (the authors' 1-based inclusive box [a, b] is [a - 1, b] here). Landmarks are
+(x, y) points in image order: left eye in the image (the subject's right eye), right eye, nose,
+left mouth corner, right mouth corner.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numba
+import numpy as np
+
+from .image_input import DEFAULT_MAX_PIXELS, ImageLike, load_image
+from .nets import channel_map
+from .pipeline import Cascade, CascadeResult, CascadeSettings
+
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: box (x1, y1, x2, y2), score in [0, 1], landmarks ((x, y) x 5)."""
+
+    box: Tuple[float, float, float, float]
+    score: float
+    landmarks: Tuple[Tuple[float, float], ...]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"box": [round(v, 3) for v in self.box], "score": round(self.score, 6),
+                "landmarks": [[round(x, 3), round(y, 3)] for x, y in self.landmarks]}
+
+
+class Faces:
+    """Detections of one image, sorted by score (highest first).
+
+    Attributes: `boxes` float32 (N, 4) x1, y1, x2, y2; `scores` float32 (N,); `landmarks` float32 (N, 5, 2).
+    Iterating gives `Face` records; `len()` is the number of faces (0 when none were found).
+    """
+
+    def __init__(self, boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray):
+        order = np.argsort(-scores, kind="stable")
+        self.boxes = np.ascontiguousarray(boxes[order], dtype=np.float32).reshape(-1, 4)
+        self.scores = np.ascontiguousarray(scores[order], dtype=np.float32).reshape(-1)
+        self.landmarks = np.ascontiguousarray(landmarks[order], dtype=np.float32).reshape(-1, 5, 2)
+
+    @classmethod
+    def from_cascade(cls, result: CascadeResult) -> "Faces":
+        """Convert the cascade's 0-based inclusive boxes to pixel-edge boxes (x2, y2 one past the last pixel)."""
+        boxes = result.boxes.copy()
+        boxes[:, 2:] += 1
+        return cls(boxes, result.scores, result.landmarks)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, index: int) -> Face:
+        return Face(tuple(float(v) for v in self.boxes[index]), float(self.scores[index]),
+                    tuple((float(x), float(y)) for x, y in self.landmarks[index]))
+
+    def __iter__(self) -> Iterator[Face]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"Faces({len(self)} faces, scores={np.round(self.scores, 3).tolist()})"
+
+    def to_list(self) -> List[Dict[str, Any]]:
+        return [face.to_dict() for face in self]
+
+    def to_json(self) -> str:
+        """JSON array of faces: [{"box": [x1, y1, x2, y2], "score": s, "landmarks": [[x, y] x 5]}]."""
+        return json.dumps(self.to_list())
+
+
+class Detector:
+    """MTCNN face detector (Zhang et al. 2016) on OpenCV DNN.
+
+    Args:
+        min_face_size: smallest face side to find, in pixels (sets the first pyramid scale, 12 / min_face_size).
+        thresholds: face-score thresholds of P-Net, R-Net and O-Net.
+        scale_factor: ratio between pyramid levels, in (0, 1).
+        nms_thresholds: overlaps (P-Net within a level, P-Net across levels, R-Net, O-Net "min" overlap).
+        num_threads: threads for OpenCV (process-wide setting) or None to leave OpenCV's setting alone.
+        max_image_pixels: larger images are refused with a ValueError.
+
+    Thread-safe: each thread that calls `detect` gets its own networks and buffers.
+    """
+
+    def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+                 scale_factor: float = 0.709, nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
+                 num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS):
+        self.settings = _settings(min_face_size, thresholds, scale_factor, nms_thresholds)
+        self.max_image_pixels = int(max_image_pixels)
+        if num_threads is not None:
+            set_num_threads(num_threads)
+        self._local = threading.local()
+        self._cascade()  # build and warm the nets and kernels now, not on the first request
+
+    def _cascade(self) -> Cascade:
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            cascade = self._local.cascade = Cascade(self.settings)
+        return cascade
+
+    def detect(self, image: ImageLike, color: str = "bgr") -> Faces:
+        """Faces in `image`: a uint8 array (H, W, 3) in `color` order ('bgr' as from cv2.imread, or 'rgb'),
+        (H, W) gray, (H, W, 4) BGRA/RGBA, a file path or encoded image bytes (always decoded as BGR)."""
+        pixels, order = load_image(image, color, self.max_image_pixels)
+        result = self._cascade().run(pixels, channel_map(order, pixels.shape[2]))
+        return Faces.from_cascade(result)
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Set the threads used by OpenCV and Numba (process-wide)."""
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+    cv2.setNumThreads(num_threads)
+    numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _settings(min_face_size: float, thresholds: Sequence[float], scale_factor: float,
+              nms_thresholds: Sequence[float]) -> CascadeSettings:
+    if not np.isfinite(min_face_size) or min_face_size < 4:
+        raise ValueError(f"min_face_size must be a number of pixels >= 4 (default 20), got {min_face_size!r}")
+    if not 0 < scale_factor < 1:
+        raise ValueError(f"scale_factor must be in (0, 1), e.g. 0.709, got {scale_factor!r}")
+    for name, values, count in (("thresholds", thresholds, 3), ("nms_thresholds", nms_thresholds, 4)):
+        if len(values) != count or not all(0 <= float(v) <= 1 for v in values):
+            raise ValueError(f"{name} must be {count} numbers in [0, 1], got {values!r}")
+    return CascadeSettings(float(min_face_size), float(scale_factor), tuple(float(t) for t in thresholds),
+                           *(float(t) for t in nms_thresholds))

@@ -1,0 +1,103 @@
+"""The three MTCNN networks on OpenCV DNN, built from the Caffe files shipped in `fastmtcnn.weights`.
+
+This is the only module that knows the weights' input convention. The authors' nets were trained on
+images fed by MATLAB: RGB, normalised as `(x - 127.5) * 0.0078125`, transposed (blob N, 3, W, H).
+We fold the transpose into the weights at import (`caffe_to_onnx(transpose_spatial=True)`), so every
+net here takes an ordinary float32 blob (N, 3, H, W) in RGB order and returns maps in image orientation.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Dict, Tuple
+
+import cv2
+import numpy as np
+
+from .caffe import load_caffe
+from .onnx_export import caffe_to_onnx
+
+#: Network input normalisation: (pixel - MEAN) * SCALE.
+PIXEL_MEAN = 127.5
+PIXEL_SCALE = 0.0078125
+
+#: Which source channel feeds the nets' R, G, B inputs, by (colour order, channel count).
+_CHANNEL_MAPS: Dict[Tuple[str, int], Tuple[int, int, int]] = {
+    ("bgr", 3): (2, 1, 0), ("rgb", 3): (0, 1, 2),
+    ("bgr", 4): (2, 1, 0), ("rgb", 4): (0, 1, 2),  # BGRA / RGBA: alpha ignored
+    ("bgr", 1): (0, 0, 0), ("rgb", 1): (0, 0, 0),  # gray
+}
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One stage: weight file stem, output blob names (score first) and fixed input size (None = any)."""
+
+    stem: str
+    outputs: Tuple[str, ...]
+    input_size: int
+
+
+PNET = NetSpec("det1", ("prob1", "conv4-2"), 12)
+RNET = NetSpec("det2", ("prob1", "conv5-2"), 24)
+ONET = NetSpec("det3", ("prob1", "conv6-2", "conv6-3"), 48)
+
+
+def channel_map(color: str, channels: int) -> np.ndarray:
+    """int32 (3,): source channel index for the nets' R, G and B inputs."""
+    return np.array(_CHANNEL_MAPS[(color, channels)], dtype=np.int32)
+
+
+def weights_folder():
+    """The shipped weights: package data `fastmtcnn.weights` when installed, ../weights in a source tree."""
+    try:
+        return resources.files("fastmtcnn.weights")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "weights"
+
+
+def weight_files(stem: str) -> Tuple[bytes, bytes]:
+    """(prototxt bytes, caffemodel bytes) of a net shipped in the package."""
+    folder = weights_folder()
+    return (folder / f"{stem}.prototxt").read_bytes(), (folder / f"{stem}.caffemodel").read_bytes()
+
+
+def verify_weights() -> Dict[str, str]:
+    """Check the shipped weight files against weights/SHA256SUMS; returns {file: sha256} or raises."""
+    folder = weights_folder()
+    recorded = dict(line.split()[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines() if line.strip())
+    for name, digest in recorded.items():
+        actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        if actual != digest:
+            raise RuntimeError(f"weights file {name} is corrupt: sha256 {actual}, expected {digest}")
+    return recorded
+
+
+@functools.lru_cache(maxsize=None)
+def onnx_model(spec: NetSpec) -> bytes:
+    """The in-memory ONNX model of one stage (built once per process, shared by all threads)."""
+    prototxt, caffemodel = weight_files(spec.stem)
+    net = load_caffe(prototxt.decode("utf-8"), caffemodel)
+    return caffe_to_onnx(net, transpose_spatial=True, dynamic_spatial=spec is PNET)
+
+
+class Network:
+    """One stage on cv2.dnn. Not thread-safe: give each thread its own (see `Detector`).
+
+    `forward(blob)` takes float32 (N, 3, H, W), normalised RGB, and returns the outputs of `spec.outputs`:
+    P-Net: prob (N, 2, h, w), offsets (N, 4, h, w) with h = ceil((H - 4) / 2) - 3, w likewise;
+    R-Net: prob (N, 2), offsets (N, 4); O-Net: prob (N, 2), offsets (N, 4), landmarks (N, 10).
+    """
+
+    def __init__(self, spec: NetSpec):
+        self.spec = spec
+        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec), dtype=np.uint8))
+        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
+        self.net.setInput(blob)
+        return tuple(self.net.forward(list(self.spec.outputs)))

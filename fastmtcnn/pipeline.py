@@ -1,0 +1,147 @@
+"""The MTCNN cascade: image -> pyramid -> P-Net -> candidates -> R-Net -> O-Net -> faces.
+
+Faithful to the authors' `detect_face.m`; all box arithmetic is in `kernels` (Numba), all network
+evaluation in `nets` (OpenCV DNN). Boxes between stages are float32 (n, 4) x1, y1, x2, y2 in 0-based
+inclusive pixel indices (the authors' 1-based values minus one). A `Cascade` holds three networks and
+reusable buffers, so it is not thread-safe: `Detector` gives each thread its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import numpy as np
+
+from . import kernels
+from .nets import ONET, PNET, RNET, Network
+
+_EMPTY_BOXES = np.zeros((0, 4), np.float32)
+
+
+@dataclass(frozen=True)
+class CascadeSettings:
+    """Thresholds and NMS overlaps of the cascade (defaults: the authors' code)."""
+
+    min_face_size: float = 20.0
+    scale_factor: float = 0.709
+    thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
+    nms_pnet_level: float = 0.5  # union overlap, within one pyramid level
+    nms_pnet_all: float = 0.7  # union overlap, across levels
+    nms_rnet: float = 0.7  # union overlap
+    nms_onet: float = 0.7  # overlap over the smaller box ("min")
+    max_batch: int = 256  # R-Net/O-Net forwards take at most this many crops at once (bounds memory)
+
+
+@dataclass
+class CascadeResult:
+    """Raw output: boxes float32 (n, 4) 0-based inclusive, scores (n,), landmarks (n, 5, 2) x, y pixels."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "CascadeResult":
+        return cls(_EMPTY_BOXES, np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
+
+
+class Cascade:
+    """One thread's networks and buffers. `run(image, channels)` detects faces in one image."""
+
+    def __init__(self, settings: CascadeSettings):
+        self.settings = settings
+        self.pnet, self.rnet, self.onet = Network(PNET), Network(RNET), Network(ONET)
+        self._crops = {24: np.empty((0, 3, 24, 24), np.float32), 48: np.empty((0, 3, 48, 48), np.float32)}
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run every stage once on synthetic data: compiles the kernels and sizes OpenCV's buffers."""
+        image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        channels = np.array([2, 1, 0], np.int32)
+        boxes = np.array([[8, 8, 40, 40], [-4, 20, 30, 70]], np.float32)
+        self.propose(image, channels)
+        self.refine(image, channels, boxes)
+        self.output(image, channels, boxes)
+
+    # ------------------------------------------------------------------------------ stage 1: P-Net
+    def pyramid_scales(self, height: int, width: int) -> np.ndarray:
+        return kernels.pyramid_scales(height, width, self.settings.min_face_size, self.settings.scale_factor)
+
+    def propose(self, image: np.ndarray, channels: np.ndarray) -> np.ndarray:
+        """Stage 1: squared, truncated candidate boxes float32 (n, 4) from P-Net over the pyramid."""
+        boxes, scores, offsets = [], [], []
+        height, width = image.shape[:2]
+        for scale in self.pyramid_scales(height, width):
+            level_h, level_w = kernels.pyramid_level_size(height, width, scale)
+            blob = np.empty((1, 3, level_h, level_w), np.float32)
+            kernels.resize_normalize_into(image, channels, blob[0])
+            prob, reg = self.pnet.forward(blob)
+            level = kernels.candidates_from_scores(np.ascontiguousarray(prob[0, 1]), np.ascontiguousarray(reg[0]),
+                                                   scale, self.settings.thresholds[0])
+            keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
+            boxes.append(level[0][keep]), scores.append(level[1][keep]), offsets.append(level[2][keep])
+        return self._merge_levels(boxes, scores, offsets)
+
+    def _merge_levels(self, boxes: List[np.ndarray], scores: List[np.ndarray], offsets: List[np.ndarray]) -> np.ndarray:
+        if not boxes:
+            return _EMPTY_BOXES
+        all_boxes, all_scores, all_offsets = np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets)
+        keep = kernels.nms(all_boxes, all_scores, self.settings.nms_pnet_all, False)
+        # The authors calibrate P-Net boxes with width x2 - x1 (no +1), unlike the later stages.
+        calibrated = kernels.calibrate(all_boxes[keep], all_offsets[keep], False)
+        return kernels.truncate_boxes(kernels.square(calibrated))
+
+    # ------------------------------------------------------------------------------ stage 2: R-Net
+    def refine(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Stage 2: R-Net on 24x24 crops of `boxes`; returns squared, truncated boxes float32 (m, 4)."""
+        if not len(boxes):
+            return _EMPTY_BOXES
+        prob, offsets = self._forward_crops(self.rnet, image, channels, boxes)
+        passed = prob[:, 1] > self.settings.thresholds[1]
+        boxes, scores, offsets = boxes[passed], prob[passed, 1], offsets[passed]
+        keep = kernels.nms(boxes, scores, self.settings.nms_rnet, False)
+        calibrated = kernels.calibrate(boxes[keep], offsets[keep], True)
+        return kernels.truncate_boxes(kernels.square(calibrated))
+
+    # ------------------------------------------------------------------------------ stage 3: O-Net
+    def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> CascadeResult:
+        """Stage 3: O-Net on 48x48 crops; calibrated boxes, scores and landmarks after the final NMS."""
+        if not len(boxes):
+            return CascadeResult.empty()
+        prob, offsets, points = self._forward_crops(self.onet, image, channels, boxes)
+        passed = prob[:, 1] > self.settings.thresholds[2]
+        boxes, scores, offsets, points = boxes[passed], prob[passed, 1], offsets[passed], points[passed]
+        landmarks = landmarks_in_image(boxes, points)
+        calibrated = kernels.calibrate(boxes, offsets, True)
+        keep = kernels.nms(calibrated, scores, self.settings.nms_onet, True)
+        return CascadeResult(calibrated[keep], np.ascontiguousarray(scores[keep]), landmarks[keep])
+
+    def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
+                       boxes: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """Crop, resize and normalise every box into one batch blob, then forward in chunks of max_batch."""
+        size = network.spec.input_size
+        if len(self._crops[size]) < len(boxes):
+            self._crops[size] = np.empty((len(boxes), 3, size, size), np.float32)
+        crops = self._crops[size][:len(boxes)]
+        kernels.crop_resize_normalize(image, boxes, channels, crops)
+        step = self.settings.max_batch
+        chunks = [network.forward(crops[start:start + step]) for start in range(0, len(boxes), step)]
+        return tuple(np.concatenate([chunk[k] for chunk in chunks]) for k in range(len(chunks[0])))
+
+    # ------------------------------------------------------------------------------ all stages
+    def run(self, image: np.ndarray, channels: np.ndarray) -> CascadeResult:
+        """Faces in `image` uint8 (H, W, C); `channels` int32 (3,) maps source channels to R, G, B."""
+        candidates = self.propose(image, channels)
+        return self.output(image, channels, self.refine(image, channels, candidates))
+
+
+def landmarks_in_image(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """O-Net's 10 outputs (5 x fractions, then 5 y fractions of the box) -> float32 (n, 5, 2) pixels.
+
+    With 0-based inclusive boxes this is the authors' `w * p + x1 - 1` on 1-based boxes.
+    """
+    width = boxes[:, 2:3] - boxes[:, 0:1] + 1
+    height = boxes[:, 3:4] - boxes[:, 1:2] + 1
+    xs = boxes[:, 0:1] + width * points[:, 0:5]
+    ys = boxes[:, 1:2] + height * points[:, 5:10]
+    return np.stack([xs, ys], axis=2).astype(np.float32)

@@ -1,0 +1,17 @@
+"""Shared test helpers: the optional ../shared data folder and the shipped fixtures."""
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with a message saying what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"../shared not found ({path} is absent): this test needs the project's shared data folder "
+                    "beside the repository")
+    return path
