@@ -95,8 +95,6 @@ class Network:
     def __init__(self, spec: NetSpec):
         self.spec = spec
         self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec), dtype=np.uint8))
-        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
 
     def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
         self.net.setInput(blob)

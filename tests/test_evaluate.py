@@ -1,29 +1,16 @@
 """Tests for fastmtcnn.evaluate on hand-made fixtures with hand-computed expectations."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from fastmtcnn import evaluate as ev
 
-try:
-    from fastmtcnn import evaluate as ev
-except ImportError:  # the evaluation harness is numpy-only: test it even while the
-    # package's detector side cannot be imported; load the module file on its own.
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location(
-        "fastmtcnn_evaluate_standalone", REPO_ROOT / "fastmtcnn" / "evaluate.py")
-    ev = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(ev)
+from conftest import REPO_ROOT, SHARED
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "eval"
-SHARED = REPO_ROOT.parent / "shared"
 
 # A face whose eye centres are 40 px apart (inter-ocular distance = 40 px).
 LM40 = [[100.0, 100.0], [140.0, 100.0], [120.0, 115.0], [105.0, 130.0], [135.0, 130.0]]
