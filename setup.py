@@ -4,5 +4,5 @@ from setuptools import setup
 setup(
     packages=["fastmtcnn", "fastmtcnn.weights"],
     package_dir={"fastmtcnn": "fastmtcnn", "fastmtcnn.weights": "weights"},
-    package_data={"fastmtcnn.weights": ["*.prototxt", "*.caffemodel", "*.sha256", "LICENSE", "NOTICE.md"]},
+    package_data={"fastmtcnn.weights": ["*.prototxt", "*.caffemodel", "SHA256SUMS", "LICENSE", "NOTICE.md"]},
 )
