@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numba
@@ -114,6 +115,21 @@ class Detector:
         pixels, order = load_image(image, color, self.max_image_pixels)
         result = self._cascade().run(pixels, channel_map(order, pixels.shape[2]))
         return Faces.from_cascade(result)
+
+    def detect_batch(self, images: Sequence[ImageLike], color: str = "bgr",
+                     workers: int = 1) -> List[Union[Faces, Exception]]:
+        """`detect` on each image, results in input order; a bad image gives its ValueError/TypeError
+        in its slot instead of failing the batch. `workers` > 1 runs that many threads."""
+        def one(image: ImageLike) -> Union[Faces, Exception]:
+            try:
+                return self.detect(image, color)
+            except (ValueError, TypeError) as error:
+                return error
+
+        if workers <= 1:
+            return [one(image) for image in images]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastmtcnn") as pool:
+            return list(pool.map(one, images))
 
 
 def set_num_threads(num_threads: int) -> None:

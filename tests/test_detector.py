@@ -177,6 +177,17 @@ def test_threads_share_one_detector_with_serial_results(detector):
         assert_same_faces(serial[k], faces, atol=0)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_detect_batch_keeps_order_and_isolates_bad_images(detector, workers):
+    good = cv2.imread(str(GROUP))
+    results = detector.detect_batch([good, np.zeros((4, 4, 2), np.uint8), str(ASTRONAUT), None], workers=workers)
+    assert len(results) == 4
+    assert_same_faces(results[0], detector.detect(good), atol=0)
+    assert isinstance(results[1], ValueError) and "not an image" in str(results[1])
+    assert isinstance(results[2], Faces) and len(results[2]) == 1
+    assert isinstance(results[3], TypeError)
+
+
 # ------------------------------------------------------------------------------------ CLI
 def test_cli_json_and_draw(tmp_path, capsys):
     out = tmp_path / "drawn.png"
