@@ -1,0 +1,141 @@
+"""Shared set-up of the pytest-benchmark suite (run: `pytest bench/ --benchmark-only`, see bench/README.md).
+
+Thread pinning: before numpy, Numba or OpenCV are imported (by this file, which pytest loads before the
+benchmark modules), OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS default to 1 and
+NUMBA_NUM_THREADS to 2 (the most any benchmark uses; our kernels are serial anyway). Variables already set
+in the environment win. If another plugin imported numpy/numba/cv2 earlier, the pinning may not have taken
+effect for it: `extra_info["pinned_before_import"]` says so for every benchmark. OpenCV's own pool is set per
+benchmark with cv2.setNumThreads (1 unless the benchmark is about 2 threads), since it is process-wide.
+
+Test hook: FASTMTCNN_BENCH_SLOWDOWN_MS=N adds N ms of busy work (a spin loop) to every benchmarked
+`Detector.detect` and `Cascade.propose/refine/output` call, to check that `bench.gate` catches a slowdown.
+Leave it unset for real measurements.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_PIN = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "NUMBA_NUM_THREADS": str(min(2, os.cpu_count() or 1))}
+PINNED_BEFORE_IMPORT = not any(name in sys.modules for name in ("numpy", "numba", "cv2"))
+for _var, _value in _PIN.items():
+    os.environ.setdefault(_var, _value)
+
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable, Dict  # noqa: E402
+
+import cv2  # noqa: E402
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastmtcnn  # noqa: E402
+from fastmtcnn import Detector  # noqa: E402
+
+from .machine import REPO_ROOT, machine_info  # noqa: E402
+
+SHARED_BENCH = REPO_ROOT.parent / "shared" / "data" / "bench"
+SLOWDOWN_MS = float(os.environ.get("FASTMTCNN_BENCH_SLOWDOWN_MS", "0") or 0)
+#: Rounds of the heavy (detect / stage / forward) benchmarks; the gate compares medians over these.
+ROUNDS = int(os.environ.get("FASTMTCNN_BENCH_ROUNDS", "9"))
+
+#: Benchmark images: (shared file, fallback shipped with the repo, size the fallback is resized to).
+IMAGES = {
+    "vga": ("dlib_2007_007763_vga.jpg", REPO_ROOT / "tests" / "fixtures" / "group_640x480.jpg", None),
+    "1080p": ("dlib_2007_007763_1080p.jpg", REPO_ROOT / "examples" / "astronaut.jpg", (1440, 1080)),
+}
+
+
+@dataclass(frozen=True)
+class BenchImage:
+    key: str
+    pixels: np.ndarray  # uint8 BGR (H, W, 3)
+    source: str
+    note: str  # empty, or why the fallback image is used
+
+
+@lru_cache(maxsize=None)
+def bench_image(key: str) -> BenchImage:
+    """The benchmark image `key` ('vga' or '1080p'): ../shared/data/bench, else a shipped image."""
+    shared_name, fallback, fallback_size = IMAGES[key]
+    shared = SHARED_BENCH / shared_name
+    if shared.exists():
+        return BenchImage(key, cv2.imread(str(shared)), f"../shared/data/bench/{shared_name}", "")
+    pixels = cv2.imread(str(fallback))
+    if fallback_size is not None:
+        pixels = cv2.resize(pixels, fallback_size, interpolation=cv2.INTER_CUBIC)
+    return BenchImage(key, pixels, str(fallback.relative_to(REPO_ROOT)),
+                      f"../shared absent ({shared} not found): using the shipped {fallback.name}"
+                      + (f" resized to {fallback_size[0]}x{fallback_size[1]}" if fallback_size else "")
+                      + "; numbers are not comparable with baselines made on the shared image")
+
+
+@lru_cache(maxsize=None)
+def _static_info() -> Dict[str, object]:
+    info = dict(machine_info())
+    info.update({"opencv": cv2.__version__, "numpy": np.__version__, "numba": numba.__version__,
+                 "fastmtcnn": fastmtcnn.__version__, "pinned_before_import": PINNED_BEFORE_IMPORT,
+                 **{var.lower(): os.environ.get(var) for var in _PIN}})
+    return info
+
+
+def set_threads(count: int) -> None:
+    """OpenCV and Numba threads for this benchmark (process-wide, so every benchmark sets its own)."""
+    cv2.setNumThreads(count)
+    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+
+
+def record(benchmark, image: BenchImage = None, min_face=None, **extra) -> None:
+    """Fill benchmark.extra_info: machine, versions, threads as they are now, image, min face, `extra`."""
+    info = benchmark.extra_info
+    info.update(_static_info())
+    info["cv2_threads"] = cv2.getNumThreads()
+    info["numba_threads"] = numba.get_num_threads()
+    if image is not None:
+        info["image"] = image.source
+        info["image_size"] = f"{image.pixels.shape[1]}x{image.pixels.shape[0]}"
+        if image.note:
+            info["image_note"] = image.note
+    if min_face is not None:
+        info["min_face"] = min_face
+    if SLOWDOWN_MS:
+        info["slowdown_ms"] = SLOWDOWN_MS
+    info.update(extra)
+
+
+def busy_wait(milliseconds: float) -> None:
+    end = time.perf_counter() + milliseconds / 1000.0
+    while time.perf_counter() < end:
+        pass
+
+
+def with_slowdown(function: Callable) -> Callable:
+    """`function`, plus FASTMTCNN_BENCH_SLOWDOWN_MS of busy work per call when the test hook is set."""
+    if not SLOWDOWN_MS:
+        return function
+
+    def slowed(*args, **kwargs):
+        result = function(*args, **kwargs)
+        busy_wait(SLOWDOWN_MS)
+        return result
+    return slowed
+
+
+def run_rounds(benchmark, function: Callable, *args, rounds: int = None):
+    """Time `function(*args)` once per round, `rounds` rounds after one warm-up; returns its last result."""
+    return benchmark.pedantic(function, args=args, rounds=rounds or ROUNDS, iterations=1, warmup_rounds=1)
+
+
+@pytest.fixture
+def detector_factory():
+    """Detector(min_face_size, num_threads) that also re-applies the thread count (it is process-wide)."""
+    def make(min_face: float, threads: int = 1) -> Detector:
+        detector = Detector(min_face_size=min_face, num_threads=threads)
+        set_threads(threads)
+        return detector
+    yield make
+    set_threads(1)
