@@ -19,6 +19,8 @@ Public API
 ----------
 iou_matrix(a, b)                          pairwise IoU, continuous coordinates
 match_detections(pred_boxes, pred_scores, gt_boxes, gt_thresholds, gt_ignore)
+eyes_inside(pred_boxes, gt_landmarks)     which boxes contain both GT eye centres
+match_by_eyes(pred_boxes, pred_scores, gt_boxes, gt_landmarks, gt_ignore)
 average_precision(scores, is_tp, n_positives)
 landmark_nme(pred, gt)                    5-point NME normalised by inter-ocular distance
 load_dataset(jsonl) / load_golden(golden_jsonl, min_face_size)
@@ -50,6 +52,8 @@ __all__ = [
     "NME_FAILURE_THRESHOLD",
     "iou_matrix",
     "match_detections",
+    "eyes_inside",
+    "match_by_eyes",
     "average_precision",
     "landmark_nme",
     "as_prediction",
@@ -154,6 +158,68 @@ def match_detections(
             gt_iou[g] = ious[p, g]
             pred_status[p] = 1
             pred_gt[p] = g
+            continue
+        cand_ign = eligible[p] & ign
+        if cand_ign.any():
+            pred_status[p] = -1
+            pred_gt[p] = int(np.argmax(np.where(cand_ign, ious[p], -1.0)))
+    return dict(pred_status=pred_status, pred_gt=pred_gt, gt_pred=gt_pred, gt_iou=gt_iou)
+
+
+def eyes_inside(pred_boxes: Any, gt_landmarks: Any) -> np.ndarray:
+    """Which predicted boxes contain both eye centres of which GT face.
+
+    pred_boxes (N, 4) x1, y1, x2, y2; gt_landmarks (M, 5, 2) (only points 0 and 1, the eye
+    centres, are used; NaN rows = GT without landmarks).  Returns bool (N, M): True where
+    x1 <= x <= x2 and y1 <= y <= y2 for both eyes (borders inclusive).  GT faces with
+    non-finite eyes are never contained.
+    """
+    boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
+    lm = np.asarray(gt_landmarks, dtype=np.float64).reshape(-1, 5, 2)
+    eyes = lm[:, :2, :]  # (M, 2, 2)
+    x, y = eyes[None, :, :, 0], eyes[None, :, :, 1]  # (1, M, 2)
+    b = boxes[:, None, None, :]  # (N, 1, 1, 4)
+    with np.errstate(invalid="ignore"):
+        inside = (x >= b[..., 0]) & (x <= b[..., 2]) & (y >= b[..., 1]) & (y <= b[..., 3])
+    return inside.all(axis=2)
+
+
+def match_by_eyes(
+    pred_boxes: Any,
+    pred_scores: Any,
+    gt_boxes: Any,
+    gt_landmarks: Any,
+    gt_ignore: Any = None,
+) -> Dict[str, np.ndarray]:
+    """Greedy matching with the rule "the detection box contains both GT eye centres".
+
+    An alternative to IoU matching for GT boxes drawn with a different convention than the
+    detector's (Sun et al. boxes, landmark-extent boxes).  Same greedy order and return
+    value as :func:`match_detections`: predictions in descending score each take the
+    unmatched, non-ignore GT whose eyes they contain, the one with the highest IoU if
+    several do (then the lower GT index); ignore GTs absorb predictions containing their
+    eyes.  GT faces without landmarks (NaN) cannot be matched by this rule.
+    """
+    pred_boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
+    pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
+    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    n, m = pred_boxes.shape[0], gt_boxes.shape[0]
+    ign = np.zeros(m, bool) if gt_ignore is None else np.asarray(gt_ignore, bool).reshape(m)
+    if pred_scores.shape[0] != n:
+        raise ValueError(f"{n} boxes but {pred_scores.shape[0]} scores")
+    pred_status = np.zeros(n, np.int8)
+    pred_gt = np.full(n, -1, np.int64)
+    gt_pred = np.full(m, -1, np.int64)
+    gt_iou = np.zeros(m, np.float64)
+    if n == 0 or m == 0:
+        return dict(pred_status=pred_status, pred_gt=pred_gt, gt_pred=gt_pred, gt_iou=gt_iou)
+    ious = iou_matrix(pred_boxes, gt_boxes)
+    eligible = eyes_inside(pred_boxes, gt_landmarks)
+    for p in _score_order(pred_scores):
+        cand = eligible[p] & ~ign & (gt_pred < 0)
+        if cand.any():
+            g = int(np.argmax(np.where(cand, ious[p], -1.0)))
+            gt_pred[g], gt_iou[g], pred_status[p], pred_gt[p] = p, ious[p, g], 1, g
             continue
         cand_ign = eligible[p] & ign
         if cand_ign.any():
@@ -373,6 +439,20 @@ def _ratio(num: float, den: float) -> Optional[float]:
     return float(num) / float(den) if den > 0 else None
 
 
+def _eye_rule_summary(total: int, matched: int, nmes: List[float]) -> Dict[str, Any]:
+    a = np.asarray(nmes, np.float64)
+    fails = int((a > NME_FAILURE_THRESHOLD).sum())
+    return {
+        "rule": "detection box contains both GT eye centres (GT faces with landmarks)",
+        "faces": total, "matched": matched, "missed": total - matched,
+        "recall": _ratio(matched, total),
+        "nme_mean": _f(a.mean()) if a.size else None,
+        "nme_median": _f(np.median(a)) if a.size else None,
+        "failures": fails,
+        "failure_rate": _ratio(fails, int(a.size)),
+    }
+
+
 def evaluate(
     dataset_jsonl: str,
     root: Optional[str] = None,
@@ -380,6 +460,7 @@ def evaluate(
     predictions: Optional[Mapping[str, Any]] = None,
     progress: Optional[bool] = False,
     jobs: int = 1,
+    eye_rule: bool = True,
 ) -> Dict[str, Any]:
     """Score a detector on one ground-truth JSONL dataset.
 
@@ -399,6 +480,12 @@ def evaluate(
       landmarks.missed            GT landmark faces not detected;
       landmarks.failure_rate_with_missed  (failures + missed) / GT landmark faces.
     Matching: :func:`match_detections` with :data:`IOU_THRESHOLDS` by ``box_type``.
+
+    eye_rule: also score the GT faces that have landmarks with the alternative rule
+    "detection box contains both GT eye centres" (:func:`match_by_eyes`), reported
+    separately under ``eye_rule`` (faces, matched, missed, recall, nme_mean/median,
+    failures, failure_rate; per face ``matched_eyes``/``nme_eyes``).  The default
+    IoU-rule figures above are unaffected.  ``eye_rule`` is None when disabled.
     """
     t_start = time.perf_counter()
     if (detect is None) == (predictions is None):
@@ -419,6 +506,8 @@ def evaluate(
     ap_tp: List[np.ndarray] = []
     nmes: List[float] = []
     lm_total = lm_missed = 0
+    eye_total = eye_matched = 0
+    eye_nmes: List[float] = []
     per_image = []
 
     for rec in records:
@@ -432,6 +521,12 @@ def evaluate(
             raise ValueError(f"{rec['image']}: unknown box_type {e}") from None
         ign = np.array([bool(f.get("ignore", False)) for f in faces], bool)
         m = match_detections(pred["boxes"], pred["scores"], gt_boxes, thr, ign)
+        if eye_rule:
+            gt_lm = np.full((len(faces), 5, 2), np.nan)
+            for g, f in enumerate(faces):
+                if f.get("landmarks") is not None:
+                    gt_lm[g] = np.asarray(f["landmarks"], np.float64).reshape(5, 2)
+            me = match_by_eyes(pred["boxes"], pred["scores"], gt_boxes, gt_lm, ign)
         st = m["pred_status"]
         tp, fp, n_ign_pred = int((st == 1).sum()), int((st == 0).sum()), int((st == -1).sum())
         n_gt = int((~ign).sum())
@@ -463,6 +558,16 @@ def evaluate(
                         nmes.append(nme)
                 else:
                     lm_missed += 1
+                if eye_rule:
+                    eye_total += 1
+                    pe = int(me["gt_pred"][g])
+                    fr["matched_eyes"], fr["nme_eyes"] = pe >= 0, None
+                    if pe >= 0:
+                        eye_matched += 1
+                        nme = landmark_nme(pred["landmarks"][pe], f["landmarks"])
+                        fr["nme_eyes"] = _f(nme)
+                        if math.isfinite(nme):
+                            eye_nmes.append(nme)
             face_recs.append(fr)
         per_image.append({
             "image": rec["image"], "complete": bool(rec.get("complete", False)),
@@ -511,6 +616,7 @@ def evaluate(
             "failure_rate_with_missed": _ratio(n_fail + lm_missed, lm_total),
             "normaliser": "inter-ocular (eye centres)",
         },
+        "eye_rule": _eye_rule_summary(eye_total, eye_matched, eye_nmes) if eye_rule else None,
         "timing": {
             "wall_seconds": time.perf_counter() - t_start,
             "detect_seconds": detect_seconds,
@@ -632,6 +738,12 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
         (f"failure rate (NME > {100 * l['failure_threshold']:.0f} %, matched)", _pct(l["failure_rate"])),
         ("failure rate counting misses", _pct(l["failure_rate_with_missed"])),
     ]
+    e = report.get("eye_rule")
+    if e and e["faces"]:
+        rows += [
+            ("recall, eye-centre rule (landmark faces)", f"{_pct(e['recall'])} ({e['matched']} / {e['faces']})"),
+            ("NME mean / median, eye-centre rule", f"{_pct(e['nme_mean'])} / {_pct(e['nme_median'])}"),
+        ]
     if t.get("detect_ms_per_image") is not None:
         rows.append(("detect time / image", f"{t['detect_ms_per_image']:.1f} ms"))
     rows.append(("wall time", f"{t['wall_seconds']:.2f} s"))

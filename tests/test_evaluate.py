@@ -355,3 +355,57 @@ def test_main_default_detector_arguments(tmp_path, capsys):
     assert made == [{"min_face_size": 40}]  # Detector(min_face_size=N) when no --threads
     out = capsys.readouterr().out
     assert "| recall | 0.00 % |" in out and "| precision (complete images) | n/a |" in out
+
+
+# --------------------------------------------------------------------------- eye-centre rule
+
+def test_eyes_inside_and_match_by_eyes_by_hand():
+    # LM40 eyes at (100, 100) and (140, 100); a second face 200 px to the right.
+    lm2 = shifted(LM40, 200, 0)
+    gt_lm = np.array([LM40, lm2, np.full((5, 2), np.nan).tolist()])
+    boxes = [[90, 60, 150, 160],    # contains both eyes of face 0
+             [95, 60, 139, 160],    # misses the right eye (x=140) of face 0
+             [100, 100, 340, 100],  # border-inclusive: contains all four eyes (IoU decides)
+             [0, 0, 640, 480]]      # contains every eye, never the NaN face
+    inside = ev.eyes_inside(boxes, gt_lm)
+    assert inside.tolist() == [[True, False, False], [False, False, False],
+                               [True, True, False], [True, True, False]]
+    gt_boxes = [[90, 80, 150, 150], [290, 80, 350, 150], [0, 0, 640, 480]]
+    m = ev.match_by_eyes(boxes, [0.9, 0.95, 0.8, 0.7], gt_boxes, gt_lm)
+    # score order: p1 (no eyes -> FP), p0 -> face 0, p2 -> face 1 (face 0 taken), p3 -> FP
+    assert m["pred_status"].tolist() == [1, 0, 1, 0]
+    assert m["gt_pred"].tolist() == [0, 2, -1]
+    assert ev.match_by_eyes(np.zeros((0, 4)), [], gt_boxes, gt_lm)["gt_pred"].tolist() == [-1, -1, -1]
+
+
+def test_eye_rule_recall_in_evaluate(tmp_path):
+    # Sun-style: GT box tight on the face; the detection is taller and higher (IoU < 0.5)
+    # but contains both eyes -> missed by the IoU rule, matched by the eye rule.
+    # gt [90, 80, 150, 150] area 4200; det [80, 30, 160, 160] area 10400, IoU 4200/10400 = 0.404.
+    lm2 = shifted(LM40, 200, 0)
+    ds = write_dataset(tmp_path, [
+        ("a.jpg", False, [face([90, 80, 150, 150], LM40),
+                          face([290, 80, 350, 150], lm2),   # detection misses its right eye
+                          face([10, 300, 60, 360])]),        # no landmarks: not in the eye rule
+        ("b.jpg", False, [face([90, 80, 150, 150], LM40, ignore=True)]),
+    ])
+    preds = {
+        "a.jpg": pred([[80, 30, 160, 160], [280, 70, 338, 160], [10, 300, 60, 360]], [0.99, 0.9, 0.8],
+                      [shifted(LM40, 0, 2), lm2, LM40]),
+        "b.jpg": pred([[80, 30, 160, 160]], [0.9], [LM40]),
+    }
+    r = ev.evaluate(ds, predictions=preds)
+    # default IoU rule unchanged: face 0 missed (0.404); face 1 IoU = 48*70 / (4200 + 58*90 - 3360) = 0.554
+    assert r["counts"]["matched"] == 2 and r["detection"]["recall"] == pytest.approx(2 / 3)
+    assert r["landmarks"]["matched"] == 1 and r["landmarks"]["nme_mean"] == 0.0
+    e = r["eye_rule"]
+    assert e["faces"] == 2 and e["matched"] == 1 and e["missed"] == 1
+    assert e["recall"] == pytest.approx(0.5)
+    assert e["nme_mean"] == pytest.approx(2 / 40) and e["failure_rate"] == 0.0
+    f0, f1, f2 = r["per_image"][0]["faces"]
+    assert f0["matched"] is False and f0["matched_eyes"] is True and f0["nme_eyes"] == pytest.approx(0.05)
+    assert f1["matched"] is True and f1["matched_eyes"] is False
+    assert "matched_eyes" not in f2
+    assert "eye-centre rule" in ev.markdown_summary(r)
+    json.dumps(r)
+    assert ev.evaluate(ds, predictions=preds, eye_rule=False)["eye_rule"] is None
