@@ -92,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
                                      add_help=False)
     evaluation.add_argument("rest", nargs=argparse.REMAINDER)
     evaluation.set_defaults(run=eval_command)
+    serve = commands.add_parser("serve", help="HTTP detection service (needs: pip install 'fastmtcnn[server]')")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=None, help="detection threads (default: CPU count)")
+    serve.add_argument("--min-face-size", type=float, default=20, help="default smallest face side (default 20)")
+    serve.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="larger bodies get 413")
+    serve.add_argument("--max-pixels", type=int, default=None, help="larger images get 413 (default 50 M)")
+    serve.add_argument("--queue-size", type=int, default=16, help="requests waiting beyond the workers; more get 503")
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds per request; slower ones get 504")
+    serve.add_argument("--threads", type=int, default=None, help="OpenCV/Numba threads (default: their choice)")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+
+    def serve_command(args: argparse.Namespace) -> int:
+        from . import server
+
+        server.main_from_args(args)
+        return 0
+
+    serve.set_defaults(run=serve_command)
     return parser
 
 

@@ -79,10 +79,67 @@ def _read_file(path: Path) -> bytes:
         raise ImageError(f"cannot read image file {path}: {error.strerror or error}") from None
 
 
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
 def _header_size(data: bytes) -> Tuple[int, int]:
-    """(width, height) from an image header without decoding pixels; (0, 0) if unknown."""
+    """(width, height) from an image header without decoding pixels; (0, 0) if unknown.
+
+    Reads PNG (IHDR), JPEG (the first SOFn segment), WebP (VP8, VP8L, VP8X), GIF (logical screen) and BMP
+    headers, so that decompression bombs can be refused before `cv2.imdecode` allocates the pixels.
+    """
+    data = bytes(data[:1 << 20]) if len(data) > 1 << 20 else bytes(data)  # headers sit near the start
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"BM" and len(data) >= 26:
+        if int.from_bytes(data[14:18], "little") == 12:  # BITMAPCOREHEADER: 16-bit unsigned sizes
+            return int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        height = int.from_bytes(data[22:26], "little", signed=True)  # negative: rows stored top-down
+        return abs(width), abs(height)
+    return 0, 0
+
+
+def _jpeg_size(data: bytes) -> Tuple[int, int]:
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return 0, 0  # not at a marker: corrupt
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before it
+            return 0, 0
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in _JPEG_SOF:
+            if pos + 9 > end:
+                return 0, 0
+            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
+        if length < 2:
+            return 0, 0
+        pos += 2 + length
+    return 0, 0
+
+
+def _webp_size(data: bytes) -> Tuple[int, int]:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        return (int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF)
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
     return 0, 0
 
 
