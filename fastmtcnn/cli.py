@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         return 0
 
     serve.set_defaults(run=serve_command)
+    from .batch import add_batch_command
+
+    add_batch_command(commands)
     return parser
 
 

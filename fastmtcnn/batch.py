@@ -1,0 +1,280 @@
+"""`fastmtcnn batch INPUT_DIR --out results.jsonl`: detect faces in every image of a folder tree, resumably.
+
+    fastmtcnn batch photos/ --out faces.jsonl [--crops crops/] [--workers N] [--min-face-size N] [--fsync]
+
+Output: one JSON line per image, in sorted order of the image paths relative to INPUT_DIR (POSIX '/'):
+
+    {"path": "a/b.jpg", "width": 640, "height": 480, "faces": [{"box": [...], "score": s, "landmarks": [...]}]}
+    {"path": "bad.jpg", "error": "... is not an image OpenCV can decode ..."}
+
+- Images: files ending in .jpg .jpeg .png .webp .bmp (any case), found recursively (symlinked folders are
+  not followed; the --crops folder is skipped when it is inside INPUT_DIR).
+- Resume: records already in the output are skipped, so re-running after Ctrl-C or a crash finishes the job,
+  and the final file is byte-identical to an uninterrupted run. A partly written last line is cut off first.
+  Errors are results too: a re-run does not retry them (delete those lines to retry).
+- Each record is appended and flushed as soon as it is known (`--fsync` also forces it to disk), so an
+  interruption loses at most the images in flight.
+- Unreadable or corrupt images give an "error" record and the run goes on.
+- `--crops DIR`: ArcFace 112 x 112 aligned crops (`fastmtcnn.align.align`) as DIR/<folder>/<stem>_<k>.png,
+  k = face index in the record (0 = highest score); the image's folder under INPUT_DIR is kept. When two
+  images of one folder share a stem (a.jpg, a.png), their crops use the full name (a.jpg_0.png). The record
+  then lists its crops ("crops": [...], relative to DIR). Crops are written before their record.
+- `--workers N` (N > 1): N processes ('spawn' context), each with one Detector on one thread. Results are
+  still written in sorted path order (an ordered imap), so the output does not depend on N.
+  `--workers 1` (default) detects in this process with OpenCV's default threads.
+- Progress on stderr: tqdm if installed (`pip install fastmtcnn[batch]`), else a plain line, with images/s and
+  faces found; `--quiet` turns it off. Exit code 0 when every image got a record (errors included).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def find_images(root: Path, exclude: Sequence[Path] = ()) -> List[str]:
+    """Relative POSIX paths of the images under `root`, sorted (by path string, so deterministic)."""
+    root = Path(root)
+    excluded = {os.path.realpath(p) for p in exclude}
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if os.path.realpath(os.path.join(folder, d)) not in excluded]
+        for name in files:
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(Path(folder, name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def crop_names(paths: Sequence[str]) -> Dict[str, str]:
+    """Crop file prefix (relative POSIX, without `_<k>.png`) of each image path: its stem, or its full name
+    when another image of the same folder has the same stem."""
+    stems = Counter((str(Path(p).parent), Path(p).stem) for p in paths)
+    names = {}
+    for path in paths:
+        p = Path(path)
+        base = p.stem if stems[(str(p.parent), p.stem)] == 1 else p.name
+        names[path] = (p.parent / base).as_posix()
+    return names
+
+
+def read_done(out: Path) -> Set[str]:
+    """Paths already recorded in `out`; cuts a partly written last line off the file first."""
+    if not out.exists():
+        return set()
+    with open(out, "rb+") as handle:
+        data = handle.read()
+        end = data.rfind(b"\n") + 1
+        if end != len(data):  # an interrupted write: drop the partial record, it is redone
+            handle.truncate(end)
+            data = data[:end]
+    done = set()
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            done.add(json.loads(line)["path"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{out} line {number} is not a fastmtcnn batch record; fix or delete that line, "
+                             "or write to a new --out file") from None
+    return done
+
+
+# --- the work on one image (in this process or in a worker) -------------------------------------------------
+
+_state: Dict[str, Any] = {}
+
+
+def _init(min_face_size: float, num_threads: Optional[int], root: str, crops: Optional[str], crop_size: int,
+          in_worker: bool) -> None:
+    from .detector import Detector
+
+    if in_worker:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the parent
+    _state.update(detector=Detector(min_face_size=min_face_size, num_threads=num_threads), root=Path(root),
+                  crops=Path(crops) if crops else None, crop_size=crop_size)
+
+
+def _process(task: Tuple[str, str]) -> Dict[str, Any]:
+    from .align import align
+    from .image_input import decode_image
+
+    import cv2
+
+    path, crop_name = task
+    try:
+        try:
+            data = (_state["root"] / path).read_bytes()
+        except OSError as error:
+            return {"path": path, "error": f"cannot read {path}: {error.strerror or error}"}
+        # messages name the relative path, so records do not depend on where INPUT_DIR is
+        image = decode_image(data, _state["detector"].max_image_pixels, source=path)
+        faces = _state["detector"].detect(image)
+        record: Dict[str, Any] = {"path": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                                  "faces": faces.to_list()}
+        if _state["crops"] is not None:
+            names = []
+            for k, points in enumerate(faces.landmarks):
+                name = f"{crop_name}_{k}.png"
+                target = _state["crops"] / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not cv2.imwrite(str(target), align(image, points, _state["crop_size"])):
+                    raise OSError(f"cannot write crop {target}")
+                names.append(name)
+            record["crops"] = names
+        return record
+    except (ValueError, TypeError) as error:  # ImageError and friends: the message says it all
+        return {"path": path, "error": str(error)}
+    except Exception as error:  # noqa: BLE001 - one bad image must not stop a long job
+        return {"path": path, "error": f"{type(error).__name__}: {error}"}
+
+
+def run_records(tasks: Sequence[Tuple[str, str]], workers: int, init_args: tuple) -> Iterator[Dict[str, Any]]:
+    """Records of `tasks` in order; `workers` > 1 spreads them over processes."""
+    if workers <= 1:
+        _init(*init_args, in_worker=False)
+        for task in tasks:
+            yield _process(task)
+        return
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(workers, initializer=_init, initargs=(*init_args, True))
+    try:
+        yield from pool.imap(_process, tasks, chunksize=1)
+        pool.close()
+    except BaseException:  # Ctrl-C, or the consumer stopped: drop the images in flight
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+# --- progress --------------------------------------------------------------------------------------------------
+
+class _Progress:
+    def __init__(self, total: int, initial: int, enabled: bool):
+        self.total, self.initial, self.done, self.faces, self.errors = total, initial, initial, 0, 0
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.bar = None
+        self.enabled = enabled
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, initial=initial, unit="img", dynamic_ncols=True, file=sys.stderr,
+                        desc="fastmtcnn batch")
+
+    def update(self, record: Dict[str, Any]) -> None:
+        self.done += 1
+        self.faces += len(record.get("faces", ()))
+        self.errors += "error" in record
+        if self.bar is not None:
+            self.bar.set_postfix(faces=self.faces, errors=self.errors, refresh=False)
+            self.bar.update(1)
+        elif self.enabled and time.monotonic() - self.last >= 1.0:
+            self.last = time.monotonic()
+            self._line("\r")
+
+    def _line(self, end: str) -> None:
+        elapsed = time.monotonic() - self.start
+        new = self.done - self.initial
+        rate = new / elapsed if elapsed > 0 else 0.0
+        print(f"{end}fastmtcnn batch: {self.done}/{self.total} images, {rate:.1f} images/s, {self.faces} faces, "
+              f"{self.errors} errors", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            self._line("\r")
+            print(file=sys.stderr)
+
+
+# --- the command -----------------------------------------------------------------------------------------------
+
+def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers: int = 1,
+              min_face_size: float = 20, fsync: bool = False, progress: bool = True, crop_size: int = 112,
+              num_threads: Optional[int] = None) -> Dict[str, Any]:
+    """Detect faces in every image under `input_dir`, appending records to `out` (see the module doc).
+    Returns a summary: images found, skipped (already done), processed, faces, errors, seconds."""
+    input_dir, out = Path(input_dir), Path(out)
+    if not input_dir.is_dir():
+        raise ValueError(f"{input_dir} is not a folder: pass the folder that holds the images")
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if min_face_size < 4:  # checked here too, so bad settings fail before workers start
+        raise ValueError(f"min_face_size must be a number of pixels >= 4 (default 20), got {min_face_size!r}")
+    paths = find_images(input_dir, exclude=[crops] if crops else [])
+    done = read_done(out)
+    names = crop_names(paths)
+    tasks = [(path, names[path]) for path in paths if path not in done]
+    summary = {"images": len(paths), "skipped": len(paths) - len(tasks), "processed": 0, "faces": 0, "errors": 0}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    progress_bar = _Progress(len(paths), len(paths) - len(tasks), progress)
+    start = time.monotonic()
+    init_args = (float(min_face_size), 1 if workers > 1 else num_threads, str(input_dir),
+                 str(crops) if crops else None, int(crop_size))
+    try:
+        with open(out, "a", encoding="utf-8") as handle:
+            if tasks:
+                with contextlib.closing(run_records(tasks, min(workers, len(tasks)), init_args)) as records:
+                    for record in records:
+                        handle.write(json.dumps(record) + "\n")
+                        handle.flush()
+                        if fsync:
+                            os.fsync(handle.fileno())
+                        summary["processed"] += 1
+                        summary["faces"] += len(record.get("faces", ()))
+                        summary["errors"] += "error" in record
+                        progress_bar.update(record)
+    finally:
+        progress_bar.close()
+    summary["seconds"] = round(time.monotonic() - start, 3)
+    return summary
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    try:
+        summary = run_batch(args.input_dir, args.out, crops=args.crops, workers=args.workers,
+                            min_face_size=args.min_face_size, fsync=args.fsync, progress=not args.quiet,
+                            crop_size=args.crop_size)
+    except KeyboardInterrupt:
+        print(f"fastmtcnn batch: interrupted; records so far are in {args.out}, re-run the same command to "
+              "resume", file=sys.stderr)
+        return 130
+    rate = summary["processed"] / summary["seconds"] if summary["seconds"] else 0.0
+    if not args.quiet:
+        print(f"fastmtcnn batch: {summary['images']} images ({summary['skipped']} already done), "
+              f"{summary['processed']} processed in {summary['seconds']:.1f} s ({rate:.1f} images/s), "
+              f"{summary['faces']} faces, {summary['errors']} errors -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def add_batch_command(commands: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+    """Register `fastmtcnn batch` on the CLI's subparsers."""
+    batch = commands.add_parser("batch", help="detect faces in a folder tree into a resumable JSONL file",
+                                description="Detect faces in every image (jpg, jpeg, png, webp, bmp) under "
+                                            "INPUT_DIR, one JSON line per image in sorted path order. Re-running "
+                                            "resumes: images already in --out are skipped.")
+    batch.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="folder of images (searched recursively)")
+    batch.add_argument("--out", type=Path, required=True, help="JSONL output, appended to (resume)")
+    batch.add_argument("--crops", type=Path, help="also write ArcFace-aligned crops <stem>_<k>.png here")
+    batch.add_argument("--crop-size", type=int, default=112, help="side of the aligned crops (default 112)")
+    batch.add_argument("--workers", type=int, default=1,
+                       help="processes (default 1: in this process); output order does not depend on it")
+    batch.add_argument("--min-face-size", type=float, default=20, help="smallest face side in pixels (default 20)")
+    batch.add_argument("--fsync", action="store_true", help="os.fsync after every record (slower, crash-safe)")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+    batch.set_defaults(run=batch_command)
+    return batch
