@@ -1,0 +1,505 @@
+"""`fastmtcnn serve`: threads, image headers, the HTTP API, hostile input, load, stop/restart.
+
+Everything runs on 127.0.0.1, every request loop is bounded in count and time.
+"""
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from fastmtcnn import Detector
+from fastmtcnn.image_input import ImageError, _header_size, decode_image
+
+from conftest import FIXTURES, REPO_ROOT
+
+starlette = pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
+httpx = pytest.importorskip("httpx", reason="the server tests need httpx (in the test extra)")
+from starlette.testclient import TestClient  # noqa: E402
+
+from fastmtcnn.server import ServerConfig, create_app  # noqa: E402
+
+ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
+GROUP = FIXTURES / "group_640x480.jpg"
+
+
+def _encode(image, ext=".jpg", params=()):
+    ok, data = cv2.imencode(ext, image, list(params))
+    assert ok
+    return data.tobytes()
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Mixed inputs: the two shipped photos and resized, cropped and gray variants (BGR or gray arrays)."""
+    astronaut, group = cv2.imread(str(ASTRONAUT)), cv2.imread(str(GROUP))
+    half = cv2.resize(group, (320, 240), interpolation=cv2.INTER_AREA)
+    return {"astronaut": astronaut, "group": group, "group_half": half,
+            "astronaut_crop": np.ascontiguousarray(astronaut[40:240, 120:320]),
+            "group_gray": cv2.cvtColor(half, cv2.COLOR_BGR2GRAY),
+            "astronaut_small": cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA),
+            "group_crop": np.ascontiguousarray(group[250:480, 300:600])}
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector()
+
+
+# ---------------------------------------------------------------------------------------------- 1. threads
+def test_eight_threads_fifty_calls_each_equal_serial_results(detector, images):
+    names = sorted(name for name in images if name not in ("astronaut", "group"))  # small ones: a bounded test
+    serial = {name: detector.detect(images[name]) for name in names}
+    rng = random.Random(0)
+    plans = [[rng.choice(names) for _ in range(50)] for _ in range(8)]
+    results = [[None] * 50 for _ in range(8)]
+    errors = []
+    barrier = threading.Barrier(8)
+
+    def work(worker):
+        try:
+            barrier.wait(timeout=60)
+            for call, name in enumerate(plans[worker]):
+                results[worker][call] = detector.detect(images[name])
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads) and not errors
+    for worker in range(8):
+        for call, name in enumerate(plans[worker]):
+            got, want = results[worker][call], serial[name]
+            assert np.array_equal(got.boxes, want.boxes), (worker, call, name)
+            assert np.array_equal(got.scores, want.scores), (worker, call, name)
+            assert np.array_equal(got.landmarks, want.landmarks), (worker, call, name)
+    assert len(serial["group_half"]) >= 3  # the mix really has faces to get wrong
+
+
+# ---------------------------------------------------------------------------------------------- image headers
+def _png_header(width, height):
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    return (b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + b"IHDR" + ihdr
+            + zlib.crc32(b"IHDR" + ihdr).to_bytes(4, "big"))
+
+
+def _jpeg_header(width, height):
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + b"\x01\x11\x00" * 3
+    return b"\xff\xd8" + app0 + sof
+
+
+def test_header_size_reads_jpeg_png_webp_bmp_gif_without_decoding():
+    image = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for ext, params in ((".jpg", ()), (".jpg", (cv2.IMWRITE_JPEG_PROGRESSIVE, 1)), (".png", ()), (".bmp", ()),
+                        (".webp", (cv2.IMWRITE_WEBP_QUALITY, 80)), (".webp", (cv2.IMWRITE_WEBP_QUALITY, 101))):
+        assert _header_size(_encode(image, ext, params)) == (53, 37), (ext, params)
+    assert _header_size(ASTRONAUT.read_bytes()) == (512, 512)
+    assert _header_size(GROUP.read_bytes()) == (640, 480)
+    # hand-made headers: VP8X (extended WebP), GIF, BMP core header, BMP top-down (negative height)
+    vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x10\x00\x00\x00" + (4999).to_bytes(3, "little") \
+        + (2999).to_bytes(3, "little")
+    assert _header_size(vp8x) == (5000, 3000)
+    assert _header_size(b"GIF89a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little") + b"\x00" * 8) == (640, 480)
+    core = b"BM" + b"\x00" * 12 + (12).to_bytes(4, "little") + (300).to_bytes(2, "little") + (200).to_bytes(2, "little")
+    assert _header_size(core + b"\x00" * 8) == (300, 200)
+    info = b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little") + (300).to_bytes(4, "little") \
+        + (-200).to_bytes(4, "little", signed=True)
+    assert _header_size(info + b"\x00" * 30) == (300, 200)
+    assert _header_size(_jpeg_header(30000, 20000)) == (30000, 20000)
+    assert _header_size(_png_header(20000, 20000)) == (20000, 20000)
+
+
+def test_header_size_survives_truncated_and_garbage_headers():
+    jpeg = ASTRONAUT.read_bytes()
+    webp = _encode(cv2.imread(str(ASTRONAUT)), ".webp", (cv2.IMWRITE_WEBP_QUALITY, 80))
+    for data in (jpeg, webp, _png_header(10, 10)):
+        for cut in range(0, 64):
+            width, height = _header_size(data[:cut])
+            assert width >= 0 and height >= 0
+    assert _header_size(b"\xff\xd8\xff\xda\x00\x02") == (0, 0)  # scan before any frame header
+    assert _header_size(b"\xff\xd8\x00\x00\x00\x00") == (0, 0)  # not a marker
+    assert _header_size(b"\xff\xd8\xff\xe0\x00\x00\x00\x00") == (0, 0)  # bad segment length
+    assert _header_size(os.urandom(100)) in ((0, 0),) or True  # random bytes never raise
+
+
+def test_decompression_bombs_are_refused_before_decoding():
+    for data in (_jpeg_header(30000, 20000) + b"\x00" * 100, _png_header(20000, 20000),
+                 b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff"):
+        with pytest.raises(ImageError, match="over the limit"):
+            decode_image(data, max_pixels=50_000_000)
+
+
+# ---------------------------------------------------------------------------------------------- HTTP API
+def _wait_ready(client, seconds=90):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = create_app(ServerConfig(workers=2, queue_size=4, max_body_bytes=2_000_000, max_pixels=20_000_000))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        _wait_ready(test_client)
+        yield test_client
+
+
+def _faces_json(faces):
+    return json.loads(json.dumps(faces.to_list()))
+
+
+def _assert_error(response, status):
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] and body["error"]["message"]
+
+
+def test_readyz_is_503_until_warm_up_ran():
+    app = create_app(ServerConfig(workers=1))
+    service = app.state.service
+    release = threading.Event()
+    original = service._warm_up
+
+    def slow_warm_up():
+        release.wait(30)
+        original()
+
+    service._warm_up = slow_warm_up
+    with TestClient(app) as test_client:
+        assert test_client.get("/healthz").status_code == 200
+        response = test_client.get("/readyz")
+        _assert_error(response, 503)
+        assert "Retry-After" in response.headers
+        _assert_error(test_client.post("/v1/detect", content=b"x", headers={"content-type": "image/jpeg"}), 503)
+        release.set()
+        _wait_ready(test_client)
+        assert test_client.get("/readyz").json()["status"] == "ready"
+
+
+def test_detect_raw_multipart_png_webp_equal_the_library(client, detector, images):
+    group_bytes = GROUP.read_bytes()
+    want = _faces_json(detector.detect(group_bytes))
+    response = client.post("/v1/detect", content=group_bytes, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["faces"] == want and len(want) >= 4
+    assert body["image"] == {"width": 640, "height": 480}
+    assert set(body["timing_ms"]) >= {"queue", "decode", "detect", "total"}
+    assert set(body["faces"][0]) == {"box", "score", "landmarks"}
+
+    response = client.post("/v1/detect", files={"file": ("group.jpg", group_bytes, "image/jpeg")},
+                           data={"note": "x"})
+    assert response.status_code == 200 and response.json()["faces"] == want
+
+    for ext, params in ((".png", ()), (".webp", (cv2.IMWRITE_WEBP_QUALITY, 90))):
+        data = _encode(images["group_half"], ext, params)
+        response = client.post("/v1/detect", content=data, headers={"content-type": "application/octet-stream"})
+        assert response.status_code == 200
+        assert response.json()["faces"] == _faces_json(detector.detect(data))
+
+
+def test_query_parameters_select_a_cached_detector(client):
+    data = ASTRONAUT.read_bytes()
+    for params, kwargs in (({"min_face_size": "40"}, {"min_face_size": 40}),
+                           ({"thresholds": "0.5,0.6,0.9"}, {"thresholds": (0.5, 0.6, 0.9)}),
+                           ({"min_face_size": "30", "thresholds": "0.7,0.8,0.95"},
+                            {"min_face_size": 30, "thresholds": (0.7, 0.8, 0.95)})):
+        response = client.post("/v1/detect", params=params, content=data, headers={"content-type": "image/jpeg"})
+        assert response.status_code == 200
+        assert response.json()["faces"] == _faces_json(Detector(**kwargs).detect(data))
+    assert len(client.app.state.service.detectors._items) <= client.app.state.service.config.detector_cache
+
+
+def _fuzz_cases():
+    """(description, params, content-type, body) of hostile or malformed requests, >= 200 of them."""
+    rng = random.Random(7)
+    jpeg = GROUP.read_bytes()
+    png = _encode(cv2.imread(str(GROUP))[:120, :160], ".png")
+    webp = _encode(cv2.imread(str(GROUP))[:120, :160], ".webp", (cv2.IMWRITE_WEBP_QUALITY, 80))
+    cases = []
+    cuts = set(int(x) for x in np.geomspace(1, len(jpeg) * 0.6, 90)) | set(range(1, int(len(jpeg) * 0.6), 1500))
+    for cut in sorted(cuts):
+        cases.append((f"jpeg[:{cut}]", {}, "image/jpeg", jpeg[:cut]))
+    for cut in (1, 8, 16, 30, 33, 50, 100, len(png) // 3):
+        cases.append((f"png[:{cut}]", {}, "image/png", png[:cut]))
+    for cut in (1, 12, 20, 30, 40, len(webp) // 3):
+        cases.append((f"webp[:{cut}]", {}, "image/webp", webp[:cut]))
+    for i in range(40):
+        cases.append((f"random{i}", {}, rng.choice(["image/jpeg", "application/octet-stream", "image/png"]),
+                      rng.randbytes(rng.choice([1, 7, 64, 1000, 20000]))))
+    for i in range(10):  # a real JPEG header with garbage after it
+        cases.append((f"jpeg_head_garbage{i}", {}, "image/jpeg", jpeg[:600] + rng.randbytes(2000)))
+    cases.append(("empty", {}, "image/jpeg", b""))
+    cases.append(("empty_octet", {}, "application/octet-stream", b""))
+    cases.append(("png_20000x20000", {}, "image/png", _png_header(20000, 20000) + b"\x00" * 64))
+    cases.append(("jpeg_30000x20000", {}, "image/jpeg", _jpeg_header(30000, 20000) + b"\x00" * 64))
+    cases.append(("body_too_large", {}, "image/jpeg", jpeg + b"\x00" * 2_000_000))
+    for ctype in ("text/plain", "application/json", "image/gif", "video/mp4", "", "nonsense", "image",
+                  "text/html; charset=utf-8", "application/x-www-form-urlencoded"):
+        cases.append((f"ctype:{ctype}", {}, ctype, jpeg))
+    bad_params = ({"min_face_size": "1e308"}, {"min_face_size": "-20"}, {"min_face_size": "nan"},
+                  {"min_face_size": "inf"}, {"min_face_size": "3"}, {"min_face_size": "abc"},
+                  {"min_face_size": ""}, {"min_face_size": "1e999"}, {"thresholds": "0.6,0.7"},
+                  {"thresholds": "0.6,0.7,0.7,0.7"}, {"thresholds": "nan,0.7,0.7"}, {"thresholds": "-1,0.7,0.7"},
+                  {"thresholds": "0.6,0.7,2"}, {"thresholds": "a,b,c"}, {"thresholds": ""},
+                  {"thresholds": "inf,0.7,0.7"}, {"thresholds": "0.6;0.7;0.7"}, {"min_face_size": "9" * 400})
+    for params in bad_params:
+        cases.append((f"params:{params}", params, "image/jpeg", jpeg))
+    boundary = "XyZ123"
+    multipart = f"multipart/form-data; boundary={boundary}"
+    field_only = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+                  f"--{boundary}--\r\n").encode()
+    cases.append(("multipart_no_file", {}, multipart, field_only))
+    cases.append(("multipart_no_boundary", {}, "multipart/form-data", field_only))
+    cases.append(("multipart_wrong_boundary", {}, "multipart/form-data; boundary=other", field_only))
+    cases.append(("multipart_empty", {}, multipart, b""))
+    cases.append(("multipart_no_header_end", {}, multipart,
+                  f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"".encode() + jpeg[:100]))
+    for cut in (50, 500, 5000):
+        part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + jpeg[:cut] + f"\r\n--{boundary}--\r\n".encode()
+        cases.append((f"multipart_truncated_jpeg{cut}", {}, multipart, part))
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+            f"\r\n--{boundary}--\r\n").encode()
+    cases.append(("multipart_empty_file", {}, multipart, part))
+    return cases
+
+
+def test_fuzz_hostile_bodies_get_json_4xx_and_the_server_stays_up(client):
+    cases = _fuzz_cases()
+    assert len(cases) >= 200
+    statuses = {}
+    for name, params, ctype, body in cases:
+        headers = {"content-type": ctype} if ctype else {}
+        response = client.post("/v1/detect", params=params, content=body, headers=headers)
+        assert 400 <= response.status_code < 500, (name, response.status_code, response.text[:200])
+        _assert_error(response, response.status_code)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    print(f"fuzz: {len(cases)} requests, statuses {dict(sorted(statuses.items()))}")
+    by_name = {name: (params, ctype, body) for name, params, ctype, body in cases}
+
+    def status(name):
+        params, ctype, body = by_name[name]
+        return client.post("/v1/detect", params=params, content=body,
+                           headers={"content-type": ctype} if ctype else {}).status_code
+
+    assert status("png_20000x20000") == 413 and status("jpeg_30000x20000") == 413
+    assert status("body_too_large") == 413
+    assert status("ctype:text/plain") == 415 and status("ctype:") == 415
+    assert status("multipart_no_file") == 422 and status("empty") == 422
+    assert status("jpeg[:1]") == 422
+    assert status("params:{'min_face_size': 'nan'}") == 422 and status("params:{'thresholds': 'a,b,c'}") == 400
+    assert set(statuses) <= {400, 413, 415, 422}
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/v1/detect", content=GROUP.read_bytes(), headers={"content-type": "image/jpeg"}).status_code == 200
+
+
+def test_other_methods_and_paths_get_json_errors(client):
+    _assert_error(client.get("/v1/detect"), 405)
+    _assert_error(client.get("/nothing-here"), 404)
+
+
+def test_full_queue_answers_503_with_retry_after(client):
+    slots = client.app.state.service.slots
+    taken = 0
+    try:
+        while slots.try_acquire():
+            taken += 1
+        response = client.post("/v1/detect", content=GROUP.read_bytes(), headers={"content-type": "image/jpeg"})
+        _assert_error(response, 503)
+        assert response.headers["Retry-After"] == "1"
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert taken == slots.capacity
+    assert client.post("/v1/detect", content=GROUP.read_bytes(), headers={"content-type": "image/jpeg"}).status_code == 200
+
+
+def test_slow_detection_times_out_with_504_and_frees_its_slot():
+    app = create_app(ServerConfig(workers=1, queue_size=1, timeout=1.0))
+    service = app.state.service
+    with TestClient(app) as test_client:
+        _wait_ready(test_client)
+        original = service._job
+
+        def slow_job(*args):
+            time.sleep(1.5)
+            return original(*args)
+
+        service._job = slow_job
+        _assert_error(test_client.post("/v1/detect", content=GROUP.read_bytes(),
+                                       headers={"content-type": "image/jpeg"}), 504)
+        service._job = original
+        end = time.monotonic() + 5
+        while service.slots.snapshot()[0] and time.monotonic() < end:
+            time.sleep(0.02)
+        assert service.slots.snapshot() == (0, 0, 0)
+        small = _encode(cv2.resize(cv2.imread(str(ASTRONAUT)), (128, 128), interpolation=cv2.INTER_AREA))
+        response = test_client.post("/v1/detect", content=small, headers={"content-type": "image/jpeg"})
+        assert response.status_code == 200, response.text
+
+
+def test_metrics_and_access_log(client, caplog):
+    with caplog.at_level(logging.INFO, logger="fastmtcnn.access"):
+        client.post("/v1/detect", content=ASTRONAUT.read_bytes(), headers={"content-type": "image/jpeg"})
+        client.post("/v1/detect", content=b"junk", headers={"content-type": "image/jpeg"})
+    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "fastmtcnn.access"]
+    assert [line["status"] for line in lines[-2:]] == [200, 422]
+    assert all({"method", "path", "status", "latency_ms", "bytes"} <= set(line) for line in lines)
+    assert lines[-1]["method"] == "POST" and lines[-1]["path"] == "/v1/detect" and lines[-1]["bytes"] > 0
+    text = client.get("/metrics").text
+    for needle in ('fastmtcnn_requests_total{method="POST",path="/v1/detect",status="200"}',
+                   'fastmtcnn_requests_total{method="POST",path="/v1/detect",status="422"}',
+                   'fastmtcnn_errors_total{code="undecodable_image"}', "fastmtcnn_request_duration_seconds_bucket",
+                   'le="+Inf"', "fastmtcnn_queue_depth 0", "fastmtcnn_in_flight 0", "fastmtcnn_ready 1"):
+        assert needle in text, needle
+
+
+# ---------------------------------------------------------------------------------------------- real uvicorn
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(port, *args):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "fastmtcnn", "serve", "--host", "127.0.0.1", "--port", str(port),
+                                "--log-level", "warning", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+    end = time.monotonic() + 90
+    with httpx.Client(timeout=2) as http:
+        while time.monotonic() < end:
+            assert process.poll() is None, "server exited"
+            try:
+                if http.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("server did not become ready")
+
+
+def _stop(process):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _load(url, bodies, expected, clients, seconds, max_requests=2000):
+    """`clients` threads posting random bodies for `seconds`; returns (statuses, latencies, mismatches, errors)."""
+    stop_at = time.monotonic() + seconds
+    lock = threading.Lock()
+    statuses, latencies, mismatches, errors = {}, [], [], []
+    budget = [max_requests]
+
+    def client_loop(seed):
+        rng = random.Random(seed)
+        with httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0)) as http:
+            while time.monotonic() < stop_at:
+                with lock:
+                    if budget[0] <= 0:
+                        return
+                    budget[0] -= 1
+                name = rng.choice(sorted(bodies))
+                started = time.perf_counter()
+                try:
+                    response = http.post(url, content=bodies[name], headers={"content-type": "image/jpeg"})
+                except httpx.HTTPError as error:
+                    with lock:
+                        errors.append(type(error).__name__)
+                    time.sleep(0.05)
+                    continue
+                with lock:
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                    if response.status_code == 200:
+                        latencies.append(time.perf_counter() - started)
+                        if response.json()["faces"] != expected[name]:
+                            mismatches.append(name)
+
+    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    return threads, (statuses, latencies, mismatches, errors)
+
+
+def _join(threads, seconds):
+    end = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(timeout=max(0.1, end - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), "a client hung"
+
+
+def test_real_uvicorn_load_overload_stop_and_restart(detector, images):
+    bodies = {name: _encode(image) for name, image in images.items() if name != "group"}
+    bodies["group"] = GROUP.read_bytes()
+    expected = {name: _faces_json(detector.detect(body)) for name, body in bodies.items()}
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/v1/detect"
+    process = _start_server(port, "--workers", "2", "--queue-size", "6")  # capacity 8
+    try:
+        # below the queue limit: 8 clients, every answer 200 and equal to the serial result
+        threads, (statuses, latencies, mismatches, errors) = _load(url, bodies, expected, clients=8, seconds=4)
+        _join(threads, 30)
+        total = sum(statuses.values())
+        latencies.sort()
+        print(f"load 8 clients: {total} requests, {total / 4:.1f} req/s, p50 {latencies[len(latencies) // 2] * 1000:.0f}"
+              f" ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, peak RSS {_peak_rss_mb(process.pid):.0f} MB")
+        assert statuses == {200: total} and total > 10 and not mismatches and not errors
+
+        # above it: 24 clients, only 200s and 503s, every 200 still correct
+        threads, (statuses, _, mismatches, errors) = _load(url, bodies, expected, clients=24, seconds=3)
+        _join(threads, 30)
+        print(f"overload 24 clients: statuses {statuses}")
+        assert set(statuses) <= {200, 503} and statuses.get(503, 0) > 0 and statuses.get(200, 0) > 0
+        assert not mismatches and not errors
+
+        # stop mid-load: clients get clean connection errors (or answers), no hangs
+        threads, (statuses, _, mismatches, errors) = _load(url, bodies, expected, clients=8, seconds=4)
+        time.sleep(1.0)
+        process.kill()
+        process.wait(timeout=10)
+        _join(threads, 30)
+        print(f"killed mid-load: statuses {statuses}, client errors {sorted(set(errors))} x {len(errors)}")
+        assert errors and set(errors) <= {"ConnectError", "ReadError", "RemoteProtocolError", "WriteError"}
+        assert set(statuses) <= {200} and not mismatches
+
+        # restart on the same port: requests succeed again
+        process = _start_server(port, "--workers", "2", "--queue-size", "6")
+        with httpx.Client(timeout=10) as http:
+            for name in sorted(bodies):
+                response = http.post(url, content=bodies[name], headers={"content-type": "image/jpeg"})
+                assert response.status_code == 200 and response.json()["faces"] == expected[name]
+            assert http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        _stop(process)
