@@ -1,0 +1,213 @@
+"""Regression gate: compare pytest-benchmark JSON runs with a saved baseline, by median.
+
+    python -m bench.gate NEW.json [NEW2.json ...]                 # baseline: bench/baselines/<this machine>/
+    python -m bench.gate --baseline bench/baselines/AMD-EPYC-2core NEW.json --threshold 10
+    python bench/gate.py --baseline OLD.json NEW.json
+
+Every path may be a JSON file or a folder (all *.json below it, as `--benchmark-autosave` writes them).
+With several files on one side, each benchmark's value is the median of its per-run medians (pytest-benchmark
+already gives a median over rounds per run). A benchmark fails when new / baseline > 1 + threshold
+(default 15%). The table also shows the noise seen: IQR/median of the rounds (median over runs) and, with
+several runs, the spread (max - min) / median of the per-run medians.
+
+Exit status: 0 no regression, 1 at least one benchmark slower than the threshold, 2 nothing to compare.
+Standard library only: runs without numpy, OpenCV or fastmtcnn installed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+try:
+    from .machine import BASELINES_DIR, machine_name
+except ImportError:  # run as a script: python bench/gate.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import BASELINES_DIR, machine_name  # type: ignore
+
+DEFAULT_THRESHOLD = 15.0  # percent
+
+
+@dataclass
+class Series:
+    """One benchmark over one or more runs: per-run medians and IQR/median of the rounds."""
+
+    medians: List[float] = field(default_factory=list)
+    noise: List[float] = field(default_factory=list)  # IQR / median of each run
+    rounds: List[int] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.medians)
+
+    @property
+    def iqr_ratio(self) -> float:
+        return statistics.median(self.noise) if self.noise else float("nan")
+
+    @property
+    def spread(self) -> Optional[float]:
+        """(max - min) / median of the per-run medians, None with one run."""
+        if len(self.medians) < 2:
+            return None
+        return (max(self.medians) - min(self.medians)) / self.median
+
+
+@dataclass
+class Runs:
+    files: List[Path]
+    series: Dict[str, Series]
+    machines: List[str]
+    notes: List[str]
+
+
+def json_files(paths: Iterable[Path]) -> List[Path]:
+    """Files as given; folders expanded to the *.json files below them, sorted."""
+    found: List[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.json")))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    return found
+
+
+def benchmark_key(bench: dict) -> str:
+    """'test_bench_detect.py::test_detect[vga-20-1]': file name + test id, independent of the cwd."""
+    name = bench.get("fullname") or bench["name"]
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def load_runs(paths: Sequence[Path]) -> Runs:
+    files = json_files(paths)
+    series: Dict[str, Series] = {}
+    machines, notes = [], []
+    for path in files:
+        data = json.loads(path.read_text())
+        cpu = (data.get("machine_info") or {}).get("cpu") or {}
+        machines.append(cpu.get("brand_raw") or (data.get("machine_info") or {}).get("processor") or "?")
+        for bench in data.get("benchmarks", []):
+            stats = bench["stats"]
+            entry = series.setdefault(benchmark_key(bench), Series())
+            entry.medians.append(float(stats["median"]))
+            if stats.get("median"):
+                entry.noise.append(float(stats.get("iqr", 0.0)) / float(stats["median"]))
+            entry.rounds.append(int(stats.get("rounds", 0)))
+            extra = bench.get("extra_info") or {}
+            for key in ("image_note", "slowdown_ms"):
+                if key in extra:
+                    note = f"{key}={extra[key]}"
+                    if note not in notes:
+                        notes.append(note)
+    return Runs(files, series, machines, notes)
+
+
+def format_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def format_noise(series: Series) -> str:
+    text = f"{series.iqr_ratio * 100:.0f}%"
+    if series.spread is not None:
+        text += f" / {series.spread * 100:.0f}%"
+    return text
+
+
+def compare(baseline: Runs, new: Runs, threshold: float, out=sys.stdout) -> List[str]:
+    """Print the comparison table; return the names of the benchmarks slower than the threshold."""
+    limit = 1.0 + threshold / 100.0
+    names = sorted(set(baseline.series) | set(new.series))
+    rows, slower = [], []
+    for name in names:
+        base, cur = baseline.series.get(name), new.series.get(name)
+        if base is None or cur is None:
+            rows.append((name, format_time(base.median) if base else "-", format_time(cur.median) if cur else "-",
+                         "-", format_noise(base) if base else "-", format_noise(cur) if cur else "-",
+                         "new" if base is None else "missing"))
+            continue
+        ratio = cur.median / base.median if base.median > 0 else float("inf")
+        if ratio > limit:
+            verdict = "SLOWER"
+            slower.append(name)
+        elif ratio < 1.0 / limit:
+            verdict = "faster"
+        else:
+            verdict = "ok"
+        if verdict != "faster" and max(base.iqr_ratio, cur.iqr_ratio) * 100 > threshold:
+            verdict += " (noisy)"
+        rows.append((name, format_time(base.median), format_time(cur.median), f"{ratio:.3f}",
+                     format_noise(base), format_noise(cur), verdict))
+    header = ("benchmark", "baseline median", "new median", "ratio", "base noise", "new noise", "verdict")
+    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    print(line.format(*header), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print(line.format(*row), file=out)
+    return slower
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("new", nargs="+", type=Path, help="pytest-benchmark JSON file(s) or folder(s) of the new run(s)")
+    parser.add_argument("--baseline", action="append", type=Path,
+                        help=f"baseline JSON file or folder (repeatable); default {BASELINES_DIR.name}/<machine>/ "
+                             f"for this machine ({machine_name()})")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="fail when a median is slower than the baseline by more than this many percent "
+                             "(default %(default)s)")
+    parser.add_argument("--fail-on-missing", action="store_true",
+                        help="also fail when a baseline benchmark is absent from the new run")
+    args = parser.parse_args(argv)
+
+    baseline_paths = args.baseline or [BASELINES_DIR / machine_name()]
+    try:
+        baseline, new = load_runs(baseline_paths), load_runs(args.new)
+    except (FileNotFoundError, json.JSONDecodeError, KeyError) as error:
+        print(f"bench.gate: error: {error}", file=sys.stderr)
+        return 2
+    if not baseline.series or not new.series:
+        side = "baseline" if not baseline.series else "new run"
+        print(f"bench.gate: error: no benchmarks in the {side} ({', '.join(map(str, baseline_paths if side == 'baseline' else args.new))})",
+              file=sys.stderr)
+        return 2
+
+    print(f"baseline: {len(baseline.files)} run(s) from {', '.join(map(str, baseline_paths))}; "
+          f"new: {len(new.files)} run(s); threshold +{args.threshold:g}% on the median "
+          f"(median of per-run medians when there are several runs)")
+    if set(baseline.machines) != set(new.machines):
+        print(f"warning: different CPUs: baseline {sorted(set(baseline.machines))}, new {sorted(set(new.machines))}")
+    for label, runs in (("baseline", baseline), ("new", new)):
+        for note in runs.notes:
+            print(f"note ({label}): {note}")
+    print("noise = IQR/median of the rounds [/ spread (max-min)/median of the per-run medians]")
+    slower = compare(baseline, new, args.threshold)
+    missing = sorted(set(baseline.series) - set(new.series))
+    common = set(baseline.series) & set(new.series)
+    if not common:
+        print("bench.gate: error: no benchmark in common with the baseline", file=sys.stderr)
+        return 2
+    if slower:
+        print(f"FAIL: {len(slower)} of {len(common)} benchmarks slower than the baseline by more than "
+              f"{args.threshold:g}%: {', '.join(slower)}")
+        return 1
+    if missing and args.fail_on_missing:
+        print(f"FAIL: {len(missing)} baseline benchmarks missing from the new run: {', '.join(missing)}")
+        return 1
+    print(f"PASS: no benchmark slower than the baseline by more than {args.threshold:g}% ({len(common)} compared"
+          + (f", {len(missing)} missing" if missing else "") + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""bench/gate.py, the benchmark regression gate, on small synthetic pytest-benchmark JSON files.
+
+Fast and self-contained: no benchmark runs, no ../shared; the gate is run as a script (`python bench/gate.py`).
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+GATE = REPO_ROOT / "bench" / "gate.py"
+
+
+def write_run(path, medians, iqr_ratio=0.02):
+    """A minimal pytest-benchmark JSON file with one benchmark per (name, median seconds)."""
+    benchmarks = [{"name": name, "fullname": f"bench/test_bench_demo.py::{name}", "group": None,
+                   "extra_info": {}, "stats": {"median": median, "iqr": median * iqr_ratio, "min": median * 0.9,
+                                               "max": median * 1.2, "mean": median, "rounds": 9}}
+                  for name, median in medians.items()]
+    path.write_text(json.dumps({"machine_info": {"cpu": {"brand_raw": "Test CPU"}}, "benchmarks": benchmarks}))
+    return path
+
+
+def gate(*args):
+    result = subprocess.run([sys.executable, str(GATE), *map(str, args)], capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stdout + result.stderr
+
+
+BASE = {"test_detect[vga-20-1]": 0.150, "test_detect[1080p-20-1]": 0.500, "test_nms_2000[union]": 0.002}
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    return write_run(tmp_path / "baseline.json", BASE)
+
+
+def test_same_medians_pass(tmp_path, baseline):
+    new = write_run(tmp_path / "new.json", BASE)
+    code, out = gate("--baseline", baseline, new)
+    assert code == 0, out
+    assert "PASS" in out and "SLOWER" not in out
+    assert "test_detect[vga-20-1]" in out and "150.00 ms" in out  # the table names and shows the medians
+
+
+def test_one_median_30_percent_slower_fails_naming_it(tmp_path, baseline):
+    new = write_run(tmp_path / "new.json", {**BASE, "test_detect[1080p-20-1]": 0.650})
+    code, out = gate("--baseline", baseline, new)
+    assert code == 1, out
+    slower = [line for line in out.splitlines() if "SLOWER" in line]
+    assert len(slower) == 1 and "test_detect[1080p-20-1]" in slower[0] and "1.300" in slower[0]
+    assert "FAIL" in out and "test_bench_demo.py::test_detect[1080p-20-1]" in out
+
+
+def test_custom_threshold(tmp_path, baseline):
+    new = write_run(tmp_path / "new.json", {**BASE, "test_detect[1080p-20-1]": 0.650})
+    assert gate("--baseline", baseline, new, "--threshold", "35")[0] == 0
+    new = write_run(tmp_path / "new.json", {**BASE, "test_nms_2000[union]": 0.0022})  # +10%
+    assert gate("--baseline", baseline, new)[0] == 0
+    assert gate("--baseline", baseline, new, "--threshold", "5")[0] == 1
+
+
+def test_median_of_medians_over_several_runs(tmp_path, baseline):
+    """One noisy run 30% slower out of three does not fail; the noise columns show the spread."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    write_run(runs / "run1.json", BASE)
+    write_run(runs / "run2.json", {**BASE, "test_detect[vga-20-1]": 0.195})
+    write_run(runs / "run3.json", {**BASE, "test_detect[vga-20-1]": 0.153})
+    code, out = gate("--baseline", baseline, runs)
+    assert code == 0, out
+    row = next(line for line in out.splitlines() if "test_detect[vga-20-1]" in line)
+    assert "153.00 ms" in row and "2% / 29%" in row  # IQR/median, spread (195 - 150) / 153
+
+
+def test_nothing_to_compare(tmp_path, baseline):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert gate("--baseline", baseline, empty)[0] == 2
+    assert gate("--baseline", tmp_path / "absent.json", baseline)[0] == 2
