@@ -95,6 +95,8 @@ def record(benchmark, image: BenchImage = None, min_face=None, **extra) -> None:
     info.update(_static_info())
     info["cv2_threads"] = cv2.getNumThreads()
     info["numba_threads"] = numba.get_num_threads()
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on the machine while measuring
     if image is not None:
         info["image"] = image.source
         info["image_size"] = f"{image.pixels.shape[1]}x{image.pixels.shape[0]}"
@@ -139,3 +141,11 @@ def detector_factory():
         return detector
     yield make
     set_threads(1)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Collect only bench/test_bench_*.py: other scripts here (e.g. load_test.py, which matches pytest's
+    `*_test.py` pattern and needs extra packages) are command-line tools, not benchmarks."""
+    if collection_path.suffix == ".py" and collection_path.parent == Path(__file__).resolve().parent:
+        return not collection_path.name.startswith(("test_bench_", "conftest")) or None
+    return None

@@ -83,7 +83,7 @@ def benchmark_key(bench: dict) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def load_runs(paths: Sequence[Path]) -> Runs:
+def load_runs(paths: Sequence[Path], statistic: str = "median") -> Runs:
     files = json_files(paths)
     series: Dict[str, Series] = {}
     machines, notes = [], []
@@ -94,7 +94,7 @@ def load_runs(paths: Sequence[Path]) -> Runs:
         for bench in data.get("benchmarks", []):
             stats = bench["stats"]
             entry = series.setdefault(benchmark_key(bench), Series())
-            entry.medians.append(float(stats["median"]))
+            entry.medians.append(float(stats[statistic]))
             if stats.get("median"):
                 entry.noise.append(float(stats.get("iqr", 0.0)) / float(stats["median"]))
             entry.rounds.append(int(stats.get("rounds", 0)))
@@ -166,13 +166,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="fail when a median is slower than the baseline by more than this many percent "
                              "(default %(default)s)")
+    parser.add_argument("--statistic", choices=("median", "min"), default="median",
+                        help="per-run statistic compared (default median; min is more robust to other jobs "
+                             "stealing the CPU, but optimistic)")
     parser.add_argument("--fail-on-missing", action="store_true",
                         help="also fail when a baseline benchmark is absent from the new run")
     args = parser.parse_args(argv)
 
     baseline_paths = args.baseline or [BASELINES_DIR / machine_name()]
     try:
-        baseline, new = load_runs(baseline_paths), load_runs(args.new)
+        baseline, new = load_runs(baseline_paths, args.statistic), load_runs(args.new, args.statistic)
     except (FileNotFoundError, json.JSONDecodeError, KeyError) as error:
         print(f"bench.gate: error: {error}", file=sys.stderr)
         return 2
@@ -183,8 +186,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
     print(f"baseline: {len(baseline.files)} run(s) from {', '.join(map(str, baseline_paths))}; "
-          f"new: {len(new.files)} run(s); threshold +{args.threshold:g}% on the median "
-          f"(median of per-run medians when there are several runs)")
+          f"new: {len(new.files)} run(s); threshold +{args.threshold:g}% on the {args.statistic} "
+          f"(median of the per-run values when there are several runs)")
     if set(baseline.machines) != set(new.machines):
         print(f"warning: different CPUs: baseline {sorted(set(baseline.machines))}, new {sorted(set(new.machines))}")
     for label, runs in (("baseline", baseline), ("new", new)):
