@@ -388,26 +388,30 @@ class Service:
     def _job(self, data: bytes, min_face_size: float, thresholds: Tuple[float, float, float],
              queued_at: float) -> Dict[str, Any]:
         started = time.perf_counter()
+        try:
+            pixels = decode_image(data, self.config.max_pixels, source="request body")
+        except ImageError as error:
+            if "over the limit" in str(error):
+                raise ApiError(413, "image_too_large", str(error)) from None
+            raise ApiError(422, "undecodable_image", str(error)) from None
+        decoded = time.perf_counter()
+        detector = self.detectors.get(min_face_size, thresholds)
+        try:
+            faces = detector.detect(pixels)
+        except (ValueError, TypeError) as error:
+            raise ApiError(422, "detection_failed", str(error)) from None
+        done = time.perf_counter()
+        return {"faces": faces.to_list(),
+                "image": {"width": int(pixels.shape[1]), "height": int(pixels.shape[0])},
+                "timing_ms": {"queue": round((started - queued_at) * 1000, 3),
+                              "decode": round((decoded - started) * 1000, 3),
+                              "detect": round((done - decoded) * 1000, 3)}}
+
+    def _run(self, *args: Any) -> Dict[str, Any]:
+        """What the pool runs: `_job` with the queue/running gauges kept right whatever it raises."""
         self.slots.job_started()
         try:
-            try:
-                pixels = decode_image(data, self.config.max_pixels, source="request body")
-            except ImageError as error:
-                if "over the limit" in str(error):
-                    raise ApiError(413, "image_too_large", str(error)) from None
-                raise ApiError(422, "undecodable_image", str(error)) from None
-            decoded = time.perf_counter()
-            detector = self.detectors.get(min_face_size, thresholds)
-            try:
-                faces = detector.detect(pixels)
-            except (ValueError, TypeError) as error:
-                raise ApiError(422, "detection_failed", str(error)) from None
-            done = time.perf_counter()
-            return {"faces": faces.to_list(),
-                    "image": {"width": int(pixels.shape[1]), "height": int(pixels.shape[0])},
-                    "timing_ms": {"queue": round((started - queued_at) * 1000, 3),
-                                  "decode": round((decoded - started) * 1000, 3),
-                                  "detect": round((done - decoded) * 1000, 3)}}
+            return self._job(*args)
         finally:
             self.slots.job_finished(started=True)
 
@@ -439,7 +443,7 @@ class Service:
             assert self.pool is not None
             self.slots.job_queued()
             try:
-                future = self.pool.submit(self._job, data, min_face_size, thresholds, time.perf_counter())
+                future = self.pool.submit(self._run, data, min_face_size, thresholds, time.perf_counter())
             except RuntimeError:  # pool shut down
                 self.slots.job_finished(started=False)
                 raise ApiError(503, "shutting_down", "the server is shutting down",
@@ -545,6 +549,14 @@ def create_app(config: Optional[ServerConfig] = None) -> Any:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, f"http_{error.status_code}")
         return error_response(error.status_code, code, str(error.detail), {"X-Error-Code": code, **(error.headers or {})})
 
+    async def disconnected(request: Request, error: Exception) -> Response:
+        return error_response(400, "client_disconnected", "the client closed the connection",
+                              {"X-Error-Code": "client_disconnected"})
+
+    async def internal_error(request: Request, error: Exception) -> Response:
+        log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path, exc_info=error)
+        return error_response(500, "internal_error", type(error).__name__, {"X-Error-Code": "internal_error"})
+
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -559,7 +571,8 @@ def create_app(config: Optional[ServerConfig] = None) -> Any:
                             Route("/healthz", service.healthz, methods=["GET"]),
                             Route("/readyz", service.readyz, methods=["GET"]),
                             Route("/metrics", service.metrics_endpoint, methods=["GET"])],
-                    exception_handlers={ApiError: raise_api_error, HTTPException: http_error},
+                    exception_handlers={ApiError: raise_api_error, HTTPException: http_error,
+                                        ClientDisconnect: disconnected, Exception: internal_error},
                     lifespan=lifespan)
     app.state.service = service
     wrapped = AccessLog(app, service)

@@ -503,3 +503,20 @@ def test_real_uvicorn_load_overload_stop_and_restart(detector, images):
             assert http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     finally:
         _stop(process)
+
+
+def test_unexpected_server_errors_are_json_500_and_bad_images_never_are(client):
+    service = client.app.state.service
+    original = service._job
+
+    def broken_job(*args):
+        raise RuntimeError("boom")
+
+    service._job = broken_job
+    try:
+        _assert_error(client.post("/v1/detect", content=GROUP.read_bytes(), headers={"content-type": "image/jpeg"}),
+                      500)
+    finally:
+        service._job = original
+    assert service.slots.snapshot() == (0, 0, 0)
+    assert client.get("/healthz").status_code == 200
