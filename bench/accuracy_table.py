@@ -292,8 +292,9 @@ def why(analyses, results):
                                f"{r['ref']['counts']['missed']}, false positives "
                                f"{r['ours']['detection']['complete_fp']} / {r['ref']['detection']['complete_fp']}"
                                for r in small) + " (ours / facenet).")
-    out.append("- The parity tables' unmatched faces on the landmark sets are the same border faces and "
-               "boundary cases; `fastmtcnn eval DATA.jsonl --compare GOLDEN.jsonl` lists the worst images.")
+    out.append("- Not broken down here: the faces the parity table leaves unmatched at IoU 0.7 (these include "
+               "faces the GT does not label); `fastmtcnn eval DATA.jsonl --compare GOLDEN.jsonl` lists the "
+               "worst images.")
     return out
 
 
