@@ -5,8 +5,9 @@
     >>> faces = detector.detect(cv2.imread("photo.jpg"))      # BGR uint8, as OpenCV reads it
     >>> faces.boxes, faces.scores, faces.landmarks            # (N, 4), (N,), (N, 5, 2) float32
 """
+from .align import align, crop_face
 from .detector import Detector, Face, Faces
 from .image_input import ImageError
 
 __version__ = "0.1.0"
-__all__ = ["Detector", "Face", "Faces", "ImageError", "__version__"]
+__all__ = ["Detector", "Face", "Faces", "ImageError", "align", "crop_face", "__version__"]
