@@ -113,12 +113,12 @@ def unflatten(row: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.asarray(row["landmarks"], np.float32).reshape(-1, 5, 2))
 
 
-def read_folder(input_dir, read_images: bool = False, num_cpus: float = 0):
+def read_folder(input_dir, read_images: bool = False, num_cpus: float = 0, read_tasks: int = 2):
     """A Ray dataset of the images `fastmtcnn batch` would process (jpg/jpeg/png/webp/bmp, any case, recursive,
     sorted): columns bytes, path (`read_binary_files`), or image, path with `read_images=True` (PIL, RGB).
 
     Reading runs with `num_cpus` (default 0): when the detector actors hold every CPU (say 2 actors on 2 CPUs)
-    read tasks that need a CPU are never scheduled and the job waits forever.
+    read tasks that need a CPU are never scheduled and the job waits forever. At most `read_tasks` read at once.
     """
     import inspect
     from pathlib import Path
@@ -134,10 +134,13 @@ def read_folder(input_dir, read_images: bool = False, num_cpus: float = 0):
     kwargs: Dict[str, Any] = {"include_paths": True}
     if read_images:
         kwargs["mode"] = "RGB"
-    if "num_cpus" in inspect.signature(reader).parameters:  # Ray >= 2.x named remote args
+    parameters = inspect.signature(reader).parameters
+    if "num_cpus" in parameters:  # newer Ray: named remote args (ray_remote_args is deprecated)
         kwargs["num_cpus"] = num_cpus
     else:
         kwargs["ray_remote_args"] = {"num_cpus": num_cpus}
+    if num_cpus == 0 and "concurrency" in parameters:
+        kwargs["concurrency"] = read_tasks  # 0-CPU tasks are otherwise unbounded: dozens of worker processes
     return reader(files, **kwargs)
 
 
