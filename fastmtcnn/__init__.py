@@ -5,7 +5,7 @@
     >>> faces = detector.detect(cv2.imread("photo.jpg"))      # BGR uint8, as OpenCV reads it
     >>> faces.boxes, faces.scores, faces.landmarks            # (N, 4), (N,), (N, 5, 2) float32
 """
-from .align import align, crop_face
+from .alignment import align, crop_face
 from .detector import Detector, Face, Faces
 from .image_input import ImageError
 

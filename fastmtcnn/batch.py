@@ -15,7 +15,7 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
 - Each record is appended and flushed as soon as it is known (`--fsync` also forces it to disk), so an
   interruption loses at most the images in flight.
 - Unreadable or corrupt images give an "error" record and the run goes on.
-- `--crops DIR`: ArcFace 112 x 112 aligned crops (`fastmtcnn.align.align`) as DIR/<folder>/<stem>_<k>.png,
+- `--crops DIR`: ArcFace 112 x 112 aligned crops (`fastmtcnn.alignment.align`) as DIR/<folder>/<stem>_<k>.png,
   k = face index in the record (0 = highest score); the image's folder under INPUT_DIR is kept. When two
   images of one folder share a stem (a.jpg, a.png), their crops use the full name (a.jpg_0.png). The record
   then lists its crops ("crops": [...], relative to DIR). Crops are written before their record.
@@ -105,7 +105,7 @@ def _init(min_face_size: float, num_threads: Optional[int], root: str, crops: Op
 
 
 def _process(task: Tuple[str, str]) -> Dict[str, Any]:
-    from .align import align
+    from .alignment import align
     from .image_input import decode_image
 
     import cv2

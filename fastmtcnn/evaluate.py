@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -132,32 +132,36 @@ def match_detections(
       ``gt_pred`` (M,) int: prediction index matched to each GT, -1 if none;
       ``gt_iou`` (M,) float: IoU of that match (0 if none).
     """
+    def at_least_threshold(pred: np.ndarray, gt: np.ndarray, ious: np.ndarray) -> np.ndarray:
+        thresholds = np.broadcast_to(np.asarray(gt_thresholds, dtype=np.float64), (len(gt),))
+        return ious >= thresholds[None, :] - 1e-12  # tolerate float noise at the threshold
+
+    return _greedy_match(pred_boxes, pred_scores, gt_boxes, gt_ignore, at_least_threshold)
+
+
+def _greedy_match(pred_boxes: Any, pred_scores: Any, gt_boxes: Any, gt_ignore: Any,
+                  eligibility: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> Dict[str, np.ndarray]:
+    """The greedy loop shared by both matching rules; `eligibility(pred, gt, ious)` gives bool (N, M)."""
     pred_boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
     pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     n, m = pred_boxes.shape[0], gt_boxes.shape[0]
-    thr = np.broadcast_to(np.asarray(gt_thresholds, dtype=np.float64), (m,))
     ign = np.zeros(m, bool) if gt_ignore is None else np.asarray(gt_ignore, bool).reshape(m)
     if pred_scores.shape[0] != n:
         raise ValueError(f"{n} boxes but {pred_scores.shape[0]} scores")
-
     pred_status = np.zeros(n, np.int8)
     pred_gt = np.full(n, -1, np.int64)
     gt_pred = np.full(m, -1, np.int64)
     gt_iou = np.zeros(m, np.float64)
     if n == 0 or m == 0:
         return dict(pred_status=pred_status, pred_gt=pred_gt, gt_pred=gt_pred, gt_iou=gt_iou)
-
     ious = iou_matrix(pred_boxes, gt_boxes)
-    eligible = ious >= thr[None, :] - 1e-12  # tolerate float noise at the threshold
+    eligible = eligibility(pred_boxes, gt_boxes, ious)
     for p in _score_order(pred_scores):
         cand = eligible[p] & ~ign & (gt_pred < 0)
         if cand.any():
             g = int(np.argmax(np.where(cand, ious[p], -1.0)))
-            gt_pred[g] = p
-            gt_iou[g] = ious[p, g]
-            pred_status[p] = 1
-            pred_gt[p] = g
+            gt_pred[g], gt_iou[g], pred_status[p], pred_gt[p] = p, ious[p, g], 1, g
             continue
         cand_ign = eligible[p] & ign
         if cand_ign.any():
@@ -200,32 +204,8 @@ def match_by_eyes(
     several do (then the lower GT index); ignore GTs absorb predictions containing their
     eyes.  GT faces without landmarks (NaN) cannot be matched by this rule.
     """
-    pred_boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
-    pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
-    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-    n, m = pred_boxes.shape[0], gt_boxes.shape[0]
-    ign = np.zeros(m, bool) if gt_ignore is None else np.asarray(gt_ignore, bool).reshape(m)
-    if pred_scores.shape[0] != n:
-        raise ValueError(f"{n} boxes but {pred_scores.shape[0]} scores")
-    pred_status = np.zeros(n, np.int8)
-    pred_gt = np.full(n, -1, np.int64)
-    gt_pred = np.full(m, -1, np.int64)
-    gt_iou = np.zeros(m, np.float64)
-    if n == 0 or m == 0:
-        return dict(pred_status=pred_status, pred_gt=pred_gt, gt_pred=gt_pred, gt_iou=gt_iou)
-    ious = iou_matrix(pred_boxes, gt_boxes)
-    eligible = eyes_inside(pred_boxes, gt_landmarks)
-    for p in _score_order(pred_scores):
-        cand = eligible[p] & ~ign & (gt_pred < 0)
-        if cand.any():
-            g = int(np.argmax(np.where(cand, ious[p], -1.0)))
-            gt_pred[g], gt_iou[g], pred_status[p], pred_gt[p] = p, ious[p, g], 1, g
-            continue
-        cand_ign = eligible[p] & ign
-        if cand_ign.any():
-            pred_status[p] = -1
-            pred_gt[p] = int(np.argmax(np.where(cand_ign, ious[p], -1.0)))
-    return dict(pred_status=pred_status, pred_gt=pred_gt, gt_pred=gt_pred, gt_iou=gt_iou)
+    return _greedy_match(pred_boxes, pred_scores, gt_boxes, gt_ignore,
+                         lambda pred, gt, ious: eyes_inside(pred, gt_landmarks))
 
 
 def average_precision(scores: Any, is_tp: Any, n_positives: int) -> Optional[float]:

@@ -1,10 +1,10 @@
-"""fastmtcnn.align: similarity alignment onto the ArcFace template and facenet-style margin crops."""
+"""fastmtcnn.alignment: similarity alignment onto the ArcFace template and facenet-style margin crops."""
 import cv2
 import numpy as np
 import pytest
 
 from fastmtcnn import Detector
-from fastmtcnn.align import (ARCFACE_TEMPLATE_112, align, align_faces, alignment_matrix, check_landmarks,
+from fastmtcnn.alignment import (ARCFACE_TEMPLATE_112, align, align_faces, alignment_matrix, check_landmarks,
                              crop_face, facenet_box, similarity_transform, template_points)
 
 from conftest import REPO_ROOT

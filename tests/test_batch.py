@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fastmtcnn import Detector
-from fastmtcnn.align import align
+from fastmtcnn.alignment import align
 from fastmtcnn.batch import crop_names, find_images, read_done, run_batch
 from fastmtcnn.cli import main as cli_main
 
