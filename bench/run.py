@@ -33,6 +33,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of the suite (default %(default)s)")
     parser.add_argument("--threshold", type=float, default=gate.DEFAULT_THRESHOLD, help="gate threshold, percent")
+    parser.add_argument("--statistic", choices=("median", "min"), default=gate.DEFAULT_STATISTIC,
+                        help="per-run statistic the gate compares (default %(default)s)")
     parser.add_argument("--save-baseline", action="store_true",
                         help=f"save the runs as the baseline of this machine ({BASELINES_DIR.name}/{machine_name()}/)")
     parser.add_argument("--baseline", type=Path, default=BASELINES_DIR / machine_name(),
@@ -60,7 +62,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"baseline saved: {args.baseline} ({len(list(args.baseline.rglob('*.json')))} JSON files); "
               f"commit it with: git add {args.baseline.relative_to(REPO_ROOT)}")
         return 0
-    return gate.main([str(out_dir), "--baseline", str(args.baseline), "--threshold", str(args.threshold)])
+    return gate.main([str(out_dir), "--baseline", str(args.baseline), "--threshold", str(args.threshold),
+                      "--statistic", args.statistic])
 
 
 if __name__ == "__main__":

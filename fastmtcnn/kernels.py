@@ -126,99 +126,63 @@ def _normalize(v):
 
 
 @njit(cache=True)
-def _vertical_pass_into(rows, y_index, y_weight, out):
-    """Vertical resampling + normalisation.
+def _resample_region_into(image, x1, y1, region_w, region_h, channels, line, out):
+    """Resample the image region [x1, x1 + region_w) x [y1, y1 + region_h) into out, normalised.
 
-    rows: float32 (R, ow, 3) horizontally resampled rows (channel-last); y_index int32 / y_weight
-    float32 (oh, taps) index rows; writes the network input into out, float32 (3, oh, ow) of any strides.
+    image: uint8 (H, W, C), C-contiguous; the region may leave the image, where pixels read as 0 (the authors' zero
+    padding). line: float32 scratch of at least region_w * C values. out: float32 (3, oh, ow), any strides.
+    INTER_AREA semantics with the region's own borders as the clamping edges. The vertical pass comes first:
+    it adds whole source rows (contiguous bytes) with one weight each, which vectorises; the horizontal pass
+    (with the channel reordering) then only runs over the oh output rows.
     """
-    oh, taps = y_index.shape
-    ow = rows.shape[1]
-    for c in range(3):
-        for y in range(oh):
-            for x in range(ow):
-                s = np.float32(0.0)
-                for t in range(taps):
-                    s += y_weight[y, t] * rows[y_index[y, t], x, c]
-                out[c, y, x] = _normalize(s)
+    height, width, depth = image.shape
+    oh, ow = out.shape[1], out.shape[2]
+    area = uses_area_tables(region_h, region_w, oh, ow)
+    x_index, x_weight = axis_weights(region_w, ow, area)
+    y_index, y_weight = axis_weights(region_h, oh, area)
+    rows = image.reshape(height, width * depth)  # image must be C-contiguous
+    inside_lo = min(max(-x1, 0), region_w) * depth  # region columns [lo, hi) lie inside the image
+    inside_hi = max(min(width - x1, region_w) * depth, inside_lo)
+    offset = x1 * depth
+    c0, c1, c2 = channels[0], channels[1], channels[2]
+    for y in range(oh):
+        line[:region_w * depth] = 0.0
+        for t in range(y_index.shape[1]):
+            w = y_weight[y, t]
+            source_y = y1 + y_index[y, t]
+            if w != 0.0 and 0 <= source_y < height:
+                # Slices first, so the loop index is a plain non-negative range and the loop vectorises.
+                source = rows[source_y, offset + inside_lo:offset + inside_hi]
+                target = line[inside_lo:inside_hi]
+                for i in range(target.shape[0]):
+                    target[i] += w * np.float32(source[i])
+        for x in range(ow):
+            s0 = np.float32(0.0)
+            s1 = np.float32(0.0)
+            s2 = np.float32(0.0)
+            for t in range(x_index.shape[1]):
+                base = x_index[x, t] * depth
+                w = x_weight[x, t]
+                s0 += w * line[base + c0]
+                s1 += w * line[base + c1]
+                s2 += w * line[base + c2]
+            out[0, y, x] = _normalize(s0)
+            out[1, y, x] = _normalize(s1)
+            out[2, y, x] = _normalize(s2)
 
 
 @njit(cache=True)
 def resize_normalize_into(image, channels, out):
-    """Resample a whole image into a network input plane, INTER_AREA semantics.
+    """Resample a whole image into a network input plane, INTER_AREA semantics (pyramid levels).
 
     image: uint8 (H, W, C), C in {1, 3, 4}; channels: int32 (3,) source channel for network channels
     0, 1, 2; out: float32 (3, oh, ow), any strides (e.g. a view ``blob[0, :, y0:y0+oh, x0:x0+ow]``).
     Writes ``(resized - 127.5) * 0.0078125`` into out; returns nothing. Matches
     ``cv2.resize(image.astype(np.float32), (ow, oh), interpolation=cv2.INTER_AREA)`` to float rounding.
     """
-    height, width = image.shape[0], image.shape[1]
-    oh, ow = out.shape[1], out.shape[2]
-    area = uses_area_tables(height, width, oh, ow)
-    x_index, x_weight = axis_weights(width, ow, area)
-    y_index, y_weight = axis_weights(height, oh, area)
-    c0, c1, c2 = channels[0], channels[1], channels[2]
-    taps = x_index.shape[1]
-    rows = np.empty((height, ow, 3), np.float32)
-    for y in range(height):
-        for x in range(ow):
-            s0 = np.float32(0.0)
-            s1 = np.float32(0.0)
-            s2 = np.float32(0.0)
-            for t in range(taps):
-                sx = x_index[x, t]
-                w = x_weight[x, t]
-                s0 += w * np.float32(image[y, sx, c0])
-                s1 += w * np.float32(image[y, sx, c1])
-                s2 += w * np.float32(image[y, sx, c2])
-            rows[y, x, 0] = s0
-            rows[y, x, 1] = s1
-            rows[y, x, 2] = s2
-    _vertical_pass_into(rows, y_index, y_weight, out)
-
-
-@njit(cache=True)
-def _fill_crop_rows(image, x1, y1, crop_w, crop_h, x_index, x_weight, c0, c1, c2, line, rows):
-    """Horizontal pass of one crop: rows[r, x, c] for r < crop_h from the zero-padded image region.
-
-    image uint8 (H, W, C); x1, y1: int top-left of the crop in image pixels (may be outside); x_index /
-    x_weight (S, taps) index crop columns; line float32 (>= crop_w, 3) scratch for one padded,
-    channel-reordered crop row; rows float32 (>= crop_h, S, 3). Pixels outside the image are 0.
-    """
-    height, width = image.shape[0], image.shape[1]
-    size, taps = x_index.shape
-    lo = min(max(-x1, 0), crop_w)           # crop columns [lo, hi) lie inside the image
-    hi = max(min(width - x1, crop_w), lo)
-    for r in range(crop_h):
-        sy = y1 + r
-        if sy < 0 or sy >= height:
-            for x in range(size):
-                rows[r, x, 0] = 0.0
-                rows[r, x, 1] = 0.0
-                rows[r, x, 2] = 0.0
-            continue
-        for cx in range(crop_w):
-            if cx < lo or cx >= hi:
-                line[cx, 0] = 0.0
-                line[cx, 1] = 0.0
-                line[cx, 2] = 0.0
-            else:
-                line[cx, 0] = image[sy, x1 + cx, c0]
-                line[cx, 1] = image[sy, x1 + cx, c1]
-                line[cx, 2] = image[sy, x1 + cx, c2]
-        for x in range(size):
-            s0 = np.float32(0.0)
-            s1 = np.float32(0.0)
-            s2 = np.float32(0.0)
-            for t in range(taps):
-                cx = x_index[x, t]
-                w = x_weight[x, t]
-                s0 += w * line[cx, 0]
-                s1 += w * line[cx, 1]
-                s2 += w * line[cx, 2]
-            rows[r, x, 0] = s0
-            rows[r, x, 1] = s1
-            rows[r, x, 2] = s2
+    height, width, depth = image.shape
+    line = np.empty(width * depth, np.float32)
+    _resample_region_into(image, 0, 0, width, height, channels, line, out)
 
 
 @njit(cache=True)
@@ -233,17 +197,12 @@ def crop_resize_normalize(image, boxes, channels, out):
     i.e. out[k] filled with the normalised 0 = -0.99609375. Returns nothing.
     """
     n = boxes.shape[0]
-    size = out.shape[2]
-    c0, c1, c2 = channels[0], channels[1], channels[2]
-    max_h = 1
+    depth = image.shape[2]
     max_w = 1
     for k in range(n):
-        if math.isfinite(boxes[k, 1]) and math.isfinite(boxes[k, 3]):
-            max_h = max(max_h, int(boxes[k, 3]) - int(boxes[k, 1]) + 1)
         if math.isfinite(boxes[k, 0]) and math.isfinite(boxes[k, 2]):
             max_w = max(max_w, int(boxes[k, 2]) - int(boxes[k, 0]) + 1)
-    rows = np.empty((max_h, size, 3), np.float32)
-    line = np.empty((max_w, 3), np.float32)
+    line = np.empty(max_w * depth, np.float32)
     for k in range(n):
         valid = True
         for j in range(4):
@@ -258,11 +217,7 @@ def crop_resize_normalize(image, boxes, channels, out):
         if not valid:
             out[k, :, :, :] = ZERO_PIXEL
             continue
-        area = uses_area_tables(crop_h, crop_w, size, size)
-        x_index, x_weight = axis_weights(crop_w, size, area)
-        y_index, y_weight = axis_weights(crop_h, size, area)
-        _fill_crop_rows(image, x1, y1, crop_w, crop_h, x_index, x_weight, c0, c1, c2, line, rows)
-        _vertical_pass_into(rows, y_index, y_weight, out[k])
+        _resample_region_into(image, x1, y1, crop_w, crop_h, channels, line, out[k])
 
 
 # --------------------------------------------------------------------------------------------------

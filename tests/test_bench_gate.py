@@ -13,10 +13,13 @@ from conftest import REPO_ROOT
 GATE = REPO_ROOT / "bench" / "gate.py"
 
 
-def write_run(path, medians, iqr_ratio=0.02):
-    """A minimal pytest-benchmark JSON file with one benchmark per (name, median seconds)."""
+def write_run(path, medians, iqr_ratio=0.02, minimums=None):
+    """A minimal pytest-benchmark JSON file with one benchmark per (name, median seconds); min = median
+    unless `minimums` gives it."""
+    minimums = minimums or {}
     benchmarks = [{"name": name, "fullname": f"bench/test_bench_demo.py::{name}", "group": None,
-                   "extra_info": {}, "stats": {"median": median, "iqr": median * iqr_ratio, "min": median * 0.9,
+                   "extra_info": {}, "stats": {"median": median, "iqr": median * iqr_ratio,
+                                               "min": minimums.get(name, median),
                                                "max": median * 1.2, "mean": median, "rounds": 9}}
                   for name, median in medians.items()]
     path.write_text(json.dumps({"machine_info": {"cpu": {"brand_raw": "Test CPU"}}, "benchmarks": benchmarks}))
@@ -79,3 +82,13 @@ def test_nothing_to_compare(tmp_path, baseline):
     empty.mkdir()
     assert gate("--baseline", baseline, empty)[0] == 2
     assert gate("--baseline", tmp_path / "absent.json", baseline)[0] == 2
+
+
+def test_default_statistic_is_the_fastest_round(tmp_path, baseline):
+    """A run whose rounds were disturbed (median 30% up) but whose fastest round is unchanged passes by
+    default and fails when the gate is told to compare medians."""
+    disturbed = {name: value * 1.3 for name, value in BASE.items()}
+    new = write_run(tmp_path / "disturbed.json", disturbed, minimums=BASE)
+    assert gate(new, "--baseline", baseline)[0] == 0
+    status, output = gate(new, "--baseline", baseline, "--statistic", "median")
+    assert status == 1 and "SLOWER" in output
