@@ -51,7 +51,7 @@ class Cascade:
     def __init__(self, settings: CascadeSettings):
         self.settings = settings
         self.pnet, self.rnet, self.onet = Network(PNET), Network(RNET), Network(ONET)
-        self._crops = {24: np.empty((0, 3, 24, 24), np.float32), 48: np.empty((0, 3, 48, 48), np.float32)}
+        self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -118,14 +118,17 @@ class Cascade:
 
     def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
                        boxes: np.ndarray) -> Tuple[np.ndarray, ...]:
-        """Crop, resize and normalise every box into one batch blob, then forward in chunks of max_batch."""
-        size = network.spec.input_size
-        if len(self._crops[size]) < len(boxes):
-            self._crops[size] = np.empty((len(boxes), 3, size, size), np.float32)
-        crops = self._crops[size][:len(boxes)]
-        kernels.crop_resize_normalize(image, boxes, channels, crops)
-        step = self.settings.max_batch
-        chunks = [network.forward(crops[start:start + step]) for start in range(0, len(boxes), step)]
+        """Crop, resize and normalise the boxes into one reused batch blob and forward it, max_batch boxes
+        at a time (so memory stays bounded however many candidates an image has)."""
+        size, step = network.spec.input_size, self.settings.max_batch
+        if size not in self._crops:
+            self._crops[size] = np.empty((step, 3, size, size), np.float32)
+        blob = self._crops[size]
+        chunks = []
+        for start in range(0, len(boxes), step):
+            chunk = boxes[start:start + step]
+            kernels.crop_resize_normalize(image, chunk, channels, blob)
+            chunks.append([output.copy() for output in network.forward(blob[:len(chunk)])])
         return tuple(np.concatenate([chunk[k] for chunk in chunks]) for k in range(len(chunks[0])))
 
     # ------------------------------------------------------------------------------ all stages
