@@ -28,14 +28,21 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+MAX_WIDTH, MAX_ASPECT = 1280, 1.4
+
+
 def image_stream(seed: int = 0):
-    """An endless, reproducible mix of sizes (about 100 to 1280 px wide) and layouts."""
+    """An endless, reproducible mix of sizes (100 to 1280 px wide, height 0.5 to 1.4 x width) and layouts.
+
+    The first image has the largest size of the mix, so the warm-up reaches the buffers' high-water mark
+    (OpenCV keeps buffers sized for the largest input it has seen; that is bounded, not a leak)."""
     rng = np.random.default_rng(seed)
     photos = [cv2.imread(str(path)) for path in SOURCES]
+    yield cv2.resize(photos[0], (MAX_WIDTH, int(MAX_WIDTH * MAX_ASPECT)), interpolation=cv2.INTER_AREA)
     while True:
         photo = photos[rng.integers(len(photos))]
-        width = int(rng.integers(100, 1281))
-        height = int(width * rng.uniform(0.5, 1.4))
+        width = int(rng.integers(100, MAX_WIDTH + 1))
+        height = int(width * rng.uniform(0.5, MAX_ASPECT))
         image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA)
         kind = rng.integers(10)
         if kind == 0:
