@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -415,15 +415,3 @@ def dump_prototxt(net: CaffeNet) -> str:
     message["layer"] = [dict({"name": [layer.name], "type": [layer.type], "bottom": layer.bottoms,
                               "top": layer.tops}, **layer.params) for layer in net.layers]
     return format_prototxt(message) + "\n"
-
-
-def layer_by_name(net: CaffeNet, name: str) -> CaffeLayer:
-    for layer in net.layers:
-        if layer.name == name:
-            return layer
-    raise KeyError(name)
-
-
-def blob_names(net: CaffeNet) -> Sequence[str]:
-    """Names of the layers that carry weights."""
-    return [layer.name for layer in net.layers if layer.blobs]

@@ -1,6 +1,5 @@
 """`fastmtcnn batch`: folder walk, JSONL records, crops, worker processes, resume after a kill or Ctrl-C."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -8,7 +8,6 @@ faces whose boxes lie inside the image; the figures for all faces are printed (p
 `test_border_faces_follow_the_ground_truth` shows on 300-W's own landmarks which of the two is right there.
 """
 import functools
-import json
 
 import numpy as np
 import pytest
