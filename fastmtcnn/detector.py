@@ -113,8 +113,17 @@ class Detector:
         """Faces in `image`: a uint8 array (H, W, 3) in `color` order ('bgr' as from cv2.imread, or 'rgb'),
         (H, W) gray, (H, W, 4) BGRA/RGBA, a file path or encoded image bytes (always decoded as BGR)."""
         pixels, order = load_image(image, color, self.max_image_pixels)
+        self._check_pyramid_size(pixels.shape[0], pixels.shape[1])
         result = self._cascade().run(pixels, channel_map(order, pixels.shape[2]))
         return Faces.from_cascade(result)
+
+    def _check_pyramid_size(self, height: int, width: int) -> None:
+        """The first pyramid level is the image scaled by 12 / min_face_size: bound it like the image."""
+        level_pixels = height * width * (12.0 / self.settings.min_face_size) ** 2
+        if level_pixels > self.max_image_pixels:
+            raise ValueError(f"a {width}x{height} image at min_face_size={self.settings.min_face_size:g} needs a "
+                             f"{level_pixels:.0f}-pixel pyramid level, over max_image_pixels={self.max_image_pixels}: "
+                             "raise min_face_size or downscale the image")
 
     def detect_batch(self, images: Sequence[ImageLike], color: str = "bgr",
                      workers: int = 1) -> List[Union[Faces, Exception]]:

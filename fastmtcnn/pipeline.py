@@ -79,7 +79,9 @@ class Cascade:
             level = kernels.candidates_from_scores(np.ascontiguousarray(prob[0, 1]), np.ascontiguousarray(reg[0]),
                                                    scale, self.settings.thresholds[0])
             keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
-            boxes.append(level[0][keep]), scores.append(level[1][keep]), offsets.append(level[2][keep])
+            boxes.append(level[0][keep])
+            scores.append(level[1][keep])
+            offsets.append(level[2][keep])
         return self._merge_levels(boxes, scores, offsets)
 
     def _merge_levels(self, boxes: List[np.ndarray], scores: List[np.ndarray], offsets: List[np.ndarray]) -> np.ndarray:

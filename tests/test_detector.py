@@ -146,6 +146,8 @@ def test_bad_files_raise_clear_errors(detector, tmp_path):
 def test_huge_images_and_bad_arguments_are_refused(detector):
     with pytest.raises(ValueError, match="over the limit"):
         Detector(max_image_pixels=10_000).detect(np.zeros((200, 200, 3), np.uint8))
+    with pytest.raises(ValueError, match="raise min_face_size or downscale"):  # 6x upscaled first level
+        Detector(min_face_size=4, max_image_pixels=100_000).detect(np.zeros((200, 200, 3), np.uint8))
     with pytest.raises(ValueError, match="color must be 'bgr'"):
         detector.detect(np.zeros((64, 64, 3), np.uint8), color="hsv")
     for kwargs in ({"min_face_size": 0}, {"min_face_size": float("nan")}, {"scale_factor": 1.2},
