@@ -82,7 +82,7 @@ def _read_file(path: Path) -> bytes:
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 
 
-def _header_size(data: bytes) -> Tuple[int, int]:
+def image_size_from_header(data: bytes) -> Tuple[int, int]:
     """(width, height) from an image header without decoding pixels; (0, 0) if unknown.
 
     Reads PNG (IHDR), JPEG (the first SOFn segment), WebP (VP8, VP8L, VP8X), GIF (logical screen) and BMP
@@ -147,7 +147,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str 
     """Decode encoded image bytes to uint8 BGR (H, W, 3); ImageError if they are not an image."""
     if not data:
         raise ImageError(f"{source} is empty (0 bytes): pass a JPEG, PNG, WebP, BMP or TIFF file")
-    width, height = _header_size(data)
+    width, height = image_size_from_header(data)
     if width * height > max_pixels:
         raise ImageError(f"{source}: {width}x{height} pixels is over the limit of {max_pixels}")
     decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)

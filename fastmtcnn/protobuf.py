@@ -79,7 +79,7 @@ def _signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
-def _decode_scalar(kind: str, wire: int, raw: Any) -> Any:
+def _decode_scalar(kind: str, raw: Any) -> Any:
     if kind in ("int32", "int64", "enum"):
         return _signed(raw, 64)
     if kind in ("uint32", "uint64"):
@@ -105,7 +105,7 @@ def _decode_packed(kind: str, raw: memoryview) -> Any:
     values, pos, data = [], 0, bytes(raw)
     while pos < len(data):
         value, pos = _read_varint(data, pos)
-        values.append(_decode_scalar(kind, VARINT, value))
+        values.append(_decode_scalar(kind, value))
     return values
 
 
@@ -127,7 +127,7 @@ def decode(data: bytes, schema_name: str, schemas: Mapping[str, Schema]) -> Dict
         elif wire == LENGTH and field.kind not in ("string", "bytes"):
             values = _decode_packed(field.kind, raw)
         else:
-            values = [_decode_scalar(field.kind, wire, raw)]
+            values = [_decode_scalar(field.kind, raw)]
         if not field.repeated:
             message[field.name] = values[-1]
         elif field.kind == "float":

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .detector import Detector, set_num_threads
-from .image_input import DEFAULT_MAX_PIXELS, ImageError, _header_size, decode_image
+from .image_input import DEFAULT_MAX_PIXELS, ImageError, image_size_from_header, decode_image
 
 try:
     from starlette.applications import Starlette
@@ -436,7 +436,7 @@ class Service:
             data = extract_image(content_type, body)
             if not data:
                 raise ApiError(422, "empty_image", "the image is empty (0 bytes)")
-            width, height = _header_size(data)
+            width, height = image_size_from_header(data)
             if width * height > self.config.max_pixels:
                 raise ApiError(413, "image_too_large", f"image header says {width}x{height} pixels, over the limit "
                                                        f"of {self.config.max_pixels}")

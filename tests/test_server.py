@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fastmtcnn import Detector
-from fastmtcnn.image_input import ImageError, _header_size, decode_image
+from fastmtcnn.image_input import ImageError, image_size_from_header, decode_image
 
 from conftest import FIXTURES, REPO_ROOT
 
@@ -106,21 +106,21 @@ def test_header_size_reads_jpeg_png_webp_bmp_gif_without_decoding():
     image = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     for ext, params in ((".jpg", ()), (".jpg", (cv2.IMWRITE_JPEG_PROGRESSIVE, 1)), (".png", ()), (".bmp", ()),
                         (".webp", (cv2.IMWRITE_WEBP_QUALITY, 80)), (".webp", (cv2.IMWRITE_WEBP_QUALITY, 101))):
-        assert _header_size(_encode(image, ext, params)) == (53, 37), (ext, params)
-    assert _header_size(ASTRONAUT.read_bytes()) == (512, 512)
-    assert _header_size(GROUP.read_bytes()) == (640, 480)
+        assert image_size_from_header(_encode(image, ext, params)) == (53, 37), (ext, params)
+    assert image_size_from_header(ASTRONAUT.read_bytes()) == (512, 512)
+    assert image_size_from_header(GROUP.read_bytes()) == (640, 480)
     # hand-made headers: VP8X (extended WebP), GIF, BMP core header, BMP top-down (negative height)
     vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x10\x00\x00\x00" + (4999).to_bytes(3, "little") \
         + (2999).to_bytes(3, "little")
-    assert _header_size(vp8x) == (5000, 3000)
-    assert _header_size(b"GIF89a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little") + b"\x00" * 8) == (640, 480)
+    assert image_size_from_header(vp8x) == (5000, 3000)
+    assert image_size_from_header(b"GIF89a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little") + b"\x00" * 8) == (640, 480)
     core = b"BM" + b"\x00" * 12 + (12).to_bytes(4, "little") + (300).to_bytes(2, "little") + (200).to_bytes(2, "little")
-    assert _header_size(core + b"\x00" * 8) == (300, 200)
+    assert image_size_from_header(core + b"\x00" * 8) == (300, 200)
     info = b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little") + (300).to_bytes(4, "little") \
         + (-200).to_bytes(4, "little", signed=True)
-    assert _header_size(info + b"\x00" * 30) == (300, 200)
-    assert _header_size(_jpeg_header(30000, 20000)) == (30000, 20000)
-    assert _header_size(_png_header(20000, 20000)) == (20000, 20000)
+    assert image_size_from_header(info + b"\x00" * 30) == (300, 200)
+    assert image_size_from_header(_jpeg_header(30000, 20000)) == (30000, 20000)
+    assert image_size_from_header(_png_header(20000, 20000)) == (20000, 20000)
 
 
 def test_header_size_survives_truncated_and_garbage_headers():
@@ -128,12 +128,12 @@ def test_header_size_survives_truncated_and_garbage_headers():
     webp = _encode(cv2.imread(str(ASTRONAUT)), ".webp", (cv2.IMWRITE_WEBP_QUALITY, 80))
     for data in (jpeg, webp, _png_header(10, 10)):
         for cut in range(0, 64):
-            width, height = _header_size(data[:cut])
+            width, height = image_size_from_header(data[:cut])
             assert width >= 0 and height >= 0
-    assert _header_size(b"\xff\xd8\xff\xda\x00\x02") == (0, 0)  # scan before any frame header
-    assert _header_size(b"\xff\xd8\x00\x00\x00\x00") == (0, 0)  # not a marker
-    assert _header_size(b"\xff\xd8\xff\xe0\x00\x00\x00\x00") == (0, 0)  # bad segment length
-    assert _header_size(os.urandom(100)) in ((0, 0),) or True  # random bytes never raise
+    assert image_size_from_header(b"\xff\xd8\xff\xda\x00\x02") == (0, 0)  # scan before any frame header
+    assert image_size_from_header(b"\xff\xd8\x00\x00\x00\x00") == (0, 0)  # not a marker
+    assert image_size_from_header(b"\xff\xd8\xff\xe0\x00\x00\x00\x00") == (0, 0)  # bad segment length
+    assert image_size_from_header(os.urandom(100)) in ((0, 0),) or True  # random bytes never raise
 
 
 def test_decompression_bombs_are_refused_before_decoding():
