@@ -36,18 +36,11 @@ import pytest  # noqa: E402
 import fastmtcnn  # noqa: E402
 from fastmtcnn import Detector  # noqa: E402
 
-from .machine import REPO_ROOT, machine_info  # noqa: E402
+from .machine import image_source, machine_info  # noqa: E402
 
-SHARED_BENCH = REPO_ROOT.parent / "shared" / "data" / "bench"
 SLOWDOWN_MS = float(os.environ.get("FASTMTCNN_BENCH_SLOWDOWN_MS", "0") or 0)
 #: Rounds of the heavy (detect / stage / forward) benchmarks; the gate compares medians over these.
 ROUNDS = int(os.environ.get("FASTMTCNN_BENCH_ROUNDS", "9"))
-
-#: Benchmark images: (shared file, fallback shipped with the repo, size the fallback is resized to).
-IMAGES = {
-    "vga": ("dlib_2007_007763_vga.jpg", REPO_ROOT / "tests" / "fixtures" / "group_640x480.jpg", None),
-    "1080p": ("dlib_2007_007763_1080p.jpg", REPO_ROOT / "examples" / "astronaut.jpg", (1440, 1080)),
-}
 
 
 @dataclass(frozen=True)
@@ -61,17 +54,11 @@ class BenchImage:
 @lru_cache(maxsize=None)
 def bench_image(key: str) -> BenchImage:
     """The benchmark image `key` ('vga' or '1080p'): ../shared/data/bench, else a shipped image."""
-    shared_name, fallback, fallback_size = IMAGES[key]
-    shared = SHARED_BENCH / shared_name
-    if shared.exists():
-        return BenchImage(key, cv2.imread(str(shared)), f"../shared/data/bench/{shared_name}", "")
-    pixels = cv2.imread(str(fallback))
-    if fallback_size is not None:
-        pixels = cv2.resize(pixels, fallback_size, interpolation=cv2.INTER_CUBIC)
-    return BenchImage(key, pixels, str(fallback.relative_to(REPO_ROOT)),
-                      f"../shared absent ({shared} not found): using the shipped {fallback.name}"
-                      + (f" resized to {fallback_size[0]}x{fallback_size[1]}" if fallback_size else "")
-                      + "; numbers are not comparable with baselines made on the shared image")
+    source = image_source(key)
+    pixels = cv2.imread(str(source.path))
+    if source.resize_to is not None:
+        pixels = cv2.resize(pixels, source.resize_to, interpolation=cv2.INTER_CUBIC)
+    return BenchImage(key, pixels, source.label, source.note)
 
 
 @lru_cache(maxsize=None)

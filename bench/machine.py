@@ -8,11 +8,38 @@ import os
 import platform
 import re
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 BASELINES_DIR = BENCH_DIR / "baselines"
+SHARED_BENCH = REPO_ROOT.parent / "shared" / "data" / "bench"
+
+#: Benchmark images: key -> (file in ../shared/data/bench, fallback shipped with the repo, size the fallback is
+#: resized to, or None).
+IMAGES = {
+    "vga": ("dlib_2007_007763_vga.jpg", REPO_ROOT / "tests" / "fixtures" / "group_640x480.jpg", None),
+    "1080p": ("dlib_2007_007763_1080p.jpg", REPO_ROOT / "examples" / "astronaut.jpg", (1440, 1080)),
+}
+
+
+class ImageSource(NamedTuple):
+    path: Path
+    resize_to: Optional[Tuple[int, int]]  # (width, height) to resize to (INTER_CUBIC), or None
+    label: str  # the path as reported, relative to the repository
+    note: str  # empty, or why the fallback image is used
+
+
+def image_source(key: str) -> ImageSource:
+    """Where benchmark image `key` ('vga' or '1080p') comes from: ../shared/data/bench, else a shipped image."""
+    shared_name, fallback, size = IMAGES[key]
+    shared = SHARED_BENCH / shared_name
+    if shared.exists():
+        return ImageSource(shared, None, f"../shared/data/bench/{shared_name}", "")
+    note = (f"../shared absent ({shared} not found): using the shipped {fallback.name}"
+            + (f" resized to {size[0]}x{size[1]}" if size else "")
+            + "; numbers are not comparable with baselines made on the shared image")
+    return ImageSource(fallback, size, str(fallback.relative_to(REPO_ROOT)), note)
 
 
 def _cpuinfo_field(name: str) -> Optional[str]:

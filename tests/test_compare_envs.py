@@ -1,0 +1,63 @@
+"""bench/compare_envs.py (cross-environment comparison) and its child bench/time_detect.py.
+
+The aggregation is checked on synthetic records; the child is run once for real, in this interpreter, on the
+shipped fixture (one timed call), so the JSON contract between the two is exercised without ../shared.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT))
+from bench import compare_envs  # noqa: E402
+from bench.time_detect import parse_case  # noqa: E402
+
+
+def record(label, threads, impl, vga_ms, faces=3):
+    return {"label": label, "threads": threads, "impl": impl, "versions": {"opencv": label},
+            "cases": {"vga-20": {"fastest_ms": vga_ms, "median_ms": vga_ms * 1.1, "faces": faces}}}
+
+
+def test_summary_takes_the_median_over_rounds_and_ratios_against_facenet_at_the_same_threads():
+    records = [record("cv5", 1, "fastmtcnn", ms) for ms in (150.0, 140.0, 500.0)]
+    records += [record("cv4", 1, "fastmtcnn", ms) for ms in (120.0, 118.0, 119.0)]
+    records += [record("facenet-pytorch", 1, "facenet-pytorch", ms) for ms in (280.0, 300.0, 290.0)]
+    records += [record("cv5", 2, "fastmtcnn", 80.0)]
+    summary = compare_envs.summarize(records)
+    assert summary[("cv5", 1)]["cases"]["vga-20"]["ms"] == 150.0  # an outlier round does not move the median
+    assert summary[("cv5", 1)]["rounds"] == 3
+    assert summary[("cv4", 1)]["cases"]["vga-20"]["x_facenet"] == pytest.approx(290.0 / 119.0)
+    assert "x_facenet" not in summary[("cv5", 2)]["cases"]["vga-20"]  # no facenet run with 2 threads
+
+
+def test_report_has_one_row_per_environment_and_thread_count(monkeypatch):
+    monkeypatch.setattr(compare_envs, "CASES", (("vga-20", "vga", 20),))
+    records = [record("cv5", 1, "fastmtcnn", 140.0), record("facenet-pytorch", 1, "facenet-pytorch", 280.0)]
+    text = compare_envs.markdown(compare_envs.summarize(records), "cmd", ["0.1 / 0.2"], 9)
+    rows = [line for line in text.splitlines() if line.startswith("| cv5") or line.startswith("| facenet")]
+    assert len(rows) == 2
+    assert "140.0 ms (7.1 fps), 2.00x facenet" in rows[0]
+
+
+def test_case_syntax():
+    assert parse_case("1080p-40=/x/a.jpg@1440x1080:40") == {"name": "1080p-40", "path": "/x/a.jpg",
+                                                            "size": (1440, 1080), "min_face": 40.0}
+    assert parse_case("v=C:/photos/a b.jpg:20")["path"] == "C:/photos/a b.jpg"
+    with pytest.raises(Exception, match="NAME=PATH"):
+        parse_case("no-min-face=/x/a.jpg")
+
+
+def test_child_times_fastmtcnn_and_prints_one_json_record():
+    image = FIXTURES / "group_640x480.jpg"
+    command = [sys.executable, str(REPO_ROOT / "bench" / "time_detect.py"), "--repeat", "1",
+               "--case", f"fixture={image}:40"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["impl"] == "fastmtcnn" and output["threads"] == 1
+    assert "opencv" in output["versions"]
+    case = output["cases"]["fixture"]
+    assert case["faces"] >= 1 and case["fastest_ms"] > 0
