@@ -20,7 +20,8 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
   images of one folder share a stem (a.jpg, a.png), their crops use the full name (a.jpg_0.png). The record
   then lists its crops ("crops": [...], relative to DIR). Crops are written before their record.
 - `--workers N` (N > 1): N processes ('spawn' context), each with one Detector on one thread. Results are
-  still written in sorted path order (an ordered imap), so the output does not depend on N.
+  still written in sorted path order, so the output does not depend on N. A worker that dies (a crash in
+  native code, the OOM killer) is replaced; the image that killed it gets an error record.
   `--workers 1` (default) detects in this process with OpenCV's default threads.
 - Progress on stderr: tqdm if installed (`pip install fastmtcnn[batch]`), else a plain line, with images/s and
   faces found; `--quiet` turns it off. Exit code 0 when every image got a record (errors included).
@@ -35,9 +36,11 @@ import os
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -138,23 +141,94 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
         return {"path": path, "error": f"{type(error).__name__}: {error}"}
 
 
-def run_records(tasks: Sequence[Tuple[str, str]], workers: int, init_args: tuple) -> Iterator[Dict[str, Any]]:
-    """Records of `tasks` in order; `workers` > 1 spreads them over processes."""
+def run_records(tasks: Sequence[Tuple[str, str]], workers: int, init_args: tuple,
+                process: Callable[[Tuple[str, str]], Dict[str, Any]] = None) -> Iterator[Dict[str, Any]]:
+    """Records of `tasks` in order; `workers` > 1 spreads them over processes (see `_records_in_processes`).
+    `process` (default `_process`) turns one task into its record; in a pool it must be importable by name."""
+    process = process or _process
     if workers <= 1:
         _init(*init_args, in_worker=False)
         for task in tasks:
-            yield _process(task)
+            yield process(task)
         return
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(workers, initializer=_init, initargs=(*init_args, True))
+    yield from _records_in_processes(tasks, workers, init_args, process)
+
+
+def _records_in_processes(tasks: Sequence[Tuple[str, str]], workers: int, init_args: tuple,
+                          process: Callable) -> Iterator[Dict[str, Any]]:
+    """Ordered records from a pool of `workers` processes, at most 2 x workers images in flight.
+
+    A worker that dies (a crash in native code, the OOM killer) breaks the pool without saying which image
+    killed it: the images that were in flight are then run again one at a time in a new pool, and an image
+    that kills a worker on its own gets an error record, so one poisonous file neither hangs nor stops the job.
+    """
+    queue = deque(range(len(tasks)))  # indexes not yet submitted (or to retry), lowest first
+    suspects: Set[int] = set()  # in flight when a worker died: each now runs alone
+    in_flight: Dict[int, Future] = {}
+    finished: Dict[int, Dict[str, Any]] = {}
+    next_out, fruitless_pools = 0, 0
+    pool = _new_pool(workers, init_args)
     try:
-        yield from pool.imap(_process, tasks, chunksize=1)
-        pool.close()
-    except BaseException:  # Ctrl-C, or the consumer stopped: drop the images in flight
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+        while next_out < len(tasks):
+            try:
+                _submit(pool, process, tasks, queue, in_flight, suspects, 2 * workers)
+                oldest = min(in_flight)
+                finished[oldest] = in_flight[oldest].result()
+                del in_flight[oldest]
+                fruitless_pools = 0
+            except BrokenProcessPool:
+                lost = sorted(index for index, future in in_flight.items() if _broken(future))
+                finished.update((index, in_flight[index].result()) for index in in_flight if index not in lost)
+                fruitless_pools = 0 if len(lost) < len(in_flight) else fruitless_pools + 1
+                if fruitless_pools >= _MAX_FRUITLESS_POOLS:
+                    raise RuntimeError(f"fastmtcnn batch: {fruitless_pools} worker pools in a row died before "
+                                       "finishing any image (a failing worker start-up, or out of memory?); "
+                                       "try --workers 1 to see the error") from None
+                if len(lost) == 1 and lost[0] in suspects:
+                    finished[lost[0]] = {"path": tasks[lost[0]][0], "error": "the worker process died while "
+                                         "processing this image (a crash in native code or the OOM killer); "
+                                         "the other images were not affected"}
+                else:
+                    suspects.update(lost)
+                    queue.extendleft(reversed(lost))
+                in_flight.clear()
+                pool.shutdown(wait=True)
+                pool = _new_pool(workers, init_args)
+            while next_out in finished:
+                yield finished.pop(next_out)
+                next_out += 1
+    finally:  # normal end, Ctrl-C, or the consumer stopped: drop the images in flight
+        _stop_pool(pool)
+
+
+#: Consecutive broken pools without one finished image before a batch gives up (e.g. workers that cannot start).
+_MAX_FRUITLESS_POOLS = 10
+
+
+def _submit(pool: ProcessPoolExecutor, process: Callable, tasks: Sequence, queue: deque, in_flight: Dict[int, Future],
+            suspects: Set[int], limit: int) -> None:
+    """Fill the pool up to `limit` images in flight, in order; a suspect image only ever runs alone."""
+    while queue and len(in_flight) < limit and not suspects.intersection(in_flight):
+        if queue[0] in suspects and in_flight:
+            return
+        in_flight[queue[0]] = pool.submit(process, tasks[queue[0]])  # raises on a broken pool: keep the index
+        queue.popleft()
+
+
+def _broken(future: Future) -> bool:
+    return not future.done() or future.exception() is not None
+
+
+def _new_pool(workers: int, init_args: tuple) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
+                               initargs=(*init_args, True))
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop at once: cancel queued work and terminate the workers (no public terminate before Python 3.14)."""
+    for worker in list((getattr(pool, "_processes", None) or {}).values()):
+        worker.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- progress --------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """`fastmtcnn batch`: folder walk, JSONL records, crops, worker processes, resume after a kill or Ctrl-C."""
+import faulthandler
 import json
 import signal
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 
 from fastmtcnn import Detector
 from fastmtcnn.alignment import align
-from fastmtcnn.batch import crop_names, find_images, read_done, run_batch
+from fastmtcnn import batch
+from fastmtcnn.batch import crop_names, find_images, read_done, run_batch, run_records
 from fastmtcnn.cli import main as cli_main
 
 from conftest import FIXTURES, REPO_ROOT
@@ -90,6 +92,33 @@ def test_two_worker_processes_give_the_same_file(folder, reference, tmp_path):
     data = out.read_bytes()
     assert sorted(data.splitlines()) == sorted(reference[0].splitlines())  # same records...
     assert data == reference[0]  # ...and the same order: sorted paths whatever the worker count
+
+
+def test_a_worker_that_dies_is_replaced_and_only_its_image_gets_an_error(folder, reference):
+    from batch_crash_helper import POISON, crash_on_poison
+
+    faulthandler.dump_traceback_later(600, exit=True)  # a hang fails the run instead of stalling it
+    try:
+        paths = find_images(folder)
+        names = crop_names(paths)
+        tasks = [(path, names[path]) for path in paths]
+        records = list(run_records(tasks, 2, (20.0, 1, str(folder), None, 112), process=crash_on_poison))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert [r["path"] for r in records] == EXPECTED_PATHS
+    for record, expected in zip(records, reference[1]):
+        if record["path"] == POISON:
+            assert set(record) == {"path", "error"} and "worker process died" in record["error"]
+        else:
+            assert record == expected
+
+
+def test_workers_that_cannot_start_stop_the_job_with_a_clear_error(folder, monkeypatch):
+    monkeypatch.setattr(batch, "_MAX_FRUITLESS_POOLS", 2)
+    tasks = [(path, path) for path in find_images(folder)]
+    bad_settings = (1.0, 1, str(folder), None, 112)  # Detector(min_face_size=1) raises in every worker
+    with pytest.raises(RuntimeError, match="died before finishing any image"):
+        list(run_records(tasks, 2, bad_settings))
 
 
 def test_resume_after_a_torn_write_gives_the_same_file(folder, reference, tmp_path):
