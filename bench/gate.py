@@ -66,6 +66,12 @@ class Runs:
     series: Dict[str, Series]
     machines: List[str]
     notes: List[str]
+    versions: Dict[str, set] = field(default_factory=dict)  # library -> versions seen in extra_info
+
+
+#: Libraries whose version changes the speed (OpenCV 4.10 vs 5.0: 1.3x on the same machine), so the gate
+#: warns when the baseline was made with others.
+VERSIONED_LIBRARIES = ("opencv", "numpy", "numba")
 
 
 def json_files(paths: Iterable[Path]) -> List[Path]:
@@ -90,7 +96,7 @@ def benchmark_key(bench: dict) -> str:
 def load_runs(paths: Sequence[Path], statistic: str = "median") -> Runs:
     files = json_files(paths)
     series: Dict[str, Series] = {}
-    machines, notes = [], []
+    machines, notes, versions = [], [], {}
     for path in files:
         data = json.loads(path.read_text())
         cpu = (data.get("machine_info") or {}).get("cpu") or {}
@@ -108,7 +114,10 @@ def load_runs(paths: Sequence[Path], statistic: str = "median") -> Runs:
                     note = f"{key}={extra[key]}"
                     if note not in notes:
                         notes.append(note)
-    return Runs(files, series, machines, notes)
+            for library in VERSIONED_LIBRARIES:
+                if library in extra:
+                    versions.setdefault(library, set()).add(str(extra[library]))
+    return Runs(files, series, machines, notes, versions)
 
 
 def format_time(seconds: float) -> str:
@@ -194,6 +203,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"(median of the per-run values when there are several runs)")
     if set(baseline.machines) != set(new.machines):
         print(f"warning: different CPUs: baseline {sorted(set(baseline.machines))}, new {sorted(set(new.machines))}")
+    for library in VERSIONED_LIBRARIES:
+        before, after = baseline.versions.get(library, set()), new.versions.get(library, set())
+        if before and after and before != after:
+            print(f"warning: different {library}: baseline {', '.join(sorted(before))}, new {', '.join(sorted(after))}"
+                  " (a speed difference may come from it)")
     for label, runs in (("baseline", baseline), ("new", new)):
         for note in runs.notes:
             print(f"note ({label}): {note}")

@@ -13,12 +13,12 @@ from conftest import REPO_ROOT
 GATE = REPO_ROOT / "bench" / "gate.py"
 
 
-def write_run(path, medians, iqr_ratio=0.02, minimums=None):
+def write_run(path, medians, iqr_ratio=0.02, minimums=None, extra_info=None):
     """A minimal pytest-benchmark JSON file with one benchmark per (name, median seconds); min = median
     unless `minimums` gives it."""
     minimums = minimums or {}
     benchmarks = [{"name": name, "fullname": f"bench/test_bench_demo.py::{name}", "group": None,
-                   "extra_info": {}, "stats": {"median": median, "iqr": median * iqr_ratio,
+                   "extra_info": extra_info or {}, "stats": {"median": median, "iqr": median * iqr_ratio,
                                                "min": minimums.get(name, median),
                                                "max": median * 1.2, "mean": median, "rounds": 9}}
                   for name, median in medians.items()]
@@ -75,6 +75,17 @@ def test_median_of_medians_over_several_runs(tmp_path, baseline):
     assert code == 0, out
     row = next(line for line in out.splitlines() if "test_detect[vga-20-1]" in line)
     assert "153.00 ms" in row and "2% / 29%" in row  # IQR/median, spread (195 - 150) / 153
+
+
+def test_a_different_opencv_version_is_pointed_out(tmp_path):
+    baseline = write_run(tmp_path / "baseline.json", BASE, extra_info={"opencv": "5.0.0", "numpy": "2.4.6"})
+    same = write_run(tmp_path / "same.json", BASE, extra_info={"opencv": "5.0.0", "numpy": "2.4.6"})
+    other = write_run(tmp_path / "other.json", BASE, extra_info={"opencv": "4.10.0", "numpy": "2.4.6"})
+    assert "warning: different" not in gate("--baseline", baseline, same)[1]
+    code, out = gate("--baseline", baseline, other)
+    assert code == 0  # a warning, not a failure
+    warnings = [line for line in out.splitlines() if line.startswith("warning: different")]
+    assert warnings == ["warning: different opencv: baseline 5.0.0, new 4.10.0 (a speed difference may come from it)"]
 
 
 def test_nothing_to_compare(tmp_path, baseline):
