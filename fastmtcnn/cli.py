@@ -79,8 +79,31 @@ def eval_command(args: argparse.Namespace) -> int:
     return evaluate.main(args.rest) or 0
 
 
+def versions() -> str:
+    """fastmtcnn and the libraries that decide its results and speed (OpenCV's version changes it by 1.3x)."""
+    import numba
+
+    from . import __version__
+
+    return (f"fastmtcnn {__version__} (opencv-python {cv2.__version__}, {cv2.getNumThreads()} OpenCV threads; "
+            f"numpy {np.__version__}; numba {numba.__version__}; Python {sys.version.split()[0]})")
+
+
+class _PrintVersions(argparse.Action):
+    """`--version`: like argparse's, without re-wrapping the line."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(versions())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastmtcnn", description="Fast, faithful MTCNN face detection on CPU.")
+    parser.add_argument("--version", action=_PrintVersions, help="print the versions of fastmtcnn, OpenCV, "
+                        "NumPy and Numba and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     detect = commands.add_parser("detect", help="detect faces and landmarks in images")
     detect.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, BMP, TIFF)")

@@ -191,6 +191,15 @@ def test_detect_batch_keeps_order_and_isolates_bad_images(detector, workers):
 
 
 # ------------------------------------------------------------------------------------ CLI
+def test_cli_version_names_the_libraries(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["--version"])
+    assert exit_info.value.code == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"fastmtcnn {fastmtcnn.__version__} (opencv-python {cv2.__version__},")
+    assert f"numpy {np.__version__}" in line
+
+
 def test_cli_json_and_draw(tmp_path, capsys):
     out = tmp_path / "drawn.png"
     assert cli_main(["detect", str(GROUP), "--json", "--draw", str(out)]) == 0
