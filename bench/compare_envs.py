@@ -76,17 +76,18 @@ def summarize(records: Sequence[dict]) -> Dict[Tuple[str, int], dict]:
     return summary
 
 
-def markdown(summary: Dict[Tuple[str, int], dict], command: str, notes: Sequence[str], repeat: int) -> str:
+def markdown(summary: Dict[Tuple[str, int], dict], command: str, load: str, notes: Sequence[str], repeat: int) -> str:
+    """The report: machine, method, then one row per environment and thread count."""
     info = machine_info()
     names = [name for name, _, _ in CASES]
     lines = ["# fastmtcnn across environments", "",
              f"Command: `{command}`", "",
              f"Machine: {info['cpu_model']}, {info['cpu_count']} cores, {info['cpu_mhz']} MHz, {info['platform']}, "
-             f"Python {info['python']}; load average before/after: {notes[0]}.", "",
+             f"Python {info['python']}; load average before/after: {load}.", "",
              f"Each cell: ms per detection (fps), the fastest of {repeat} calls in a round, median over rounds; "
              "'x facenet' = facenet-pytorch's ms / this row's ms at the same thread count, measured in this run.",
              "VGA = 640x480, 1080p = 1440x1080; -20 / -40 = min face size in pixels.", ""]
-    lines += [f"Note: {note}" for note in notes[1:]] + ([""] if notes[1:] else [])
+    lines += [f"Note: {note}" for note in notes] + ([""] if notes else [])
     lines.append("| environment | versions | threads | " + " | ".join(names) + " |")
     lines.append("|---|---|--:|" + "--:|" * len(names))
     for (label, threads), row in sorted(summary.items(), key=lambda item: (item[0][1], item[0][0])):
@@ -137,8 +138,8 @@ def main(argv=None) -> int:
                       flush=True)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     command = "python -m bench.compare_envs " + " ".join(argv if argv is not None else sys.argv[1:])
-    loads = f"{load_before:.2f} / {load_after:.2f}, {time.time() - started:.0f} s in all"
-    report = markdown(summarize(records), command, [loads, *notes], args.repeat)
+    load = f"{load_before:.2f} / {load_after:.2f}, {time.time() - started:.0f} s in all"
+    report = markdown(summarize(records), command, load, notes, args.repeat)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     args.out.with_suffix(".json").write_text(json.dumps({"machine": machine_info(), "records": records}, indent=1))

@@ -36,7 +36,7 @@ def test_summary_takes_the_median_over_rounds_and_ratios_against_facenet_at_the_
 def test_report_has_one_row_per_environment_and_thread_count(monkeypatch):
     monkeypatch.setattr(compare_envs, "CASES", (("vga-20", "vga", 20),))
     records = [record("cv5", 1, "fastmtcnn", 140.0), record("facenet-pytorch", 1, "facenet-pytorch", 280.0)]
-    text = compare_envs.markdown(compare_envs.summarize(records), "cmd", ["0.1 / 0.2"], 9)
+    text = compare_envs.markdown(compare_envs.summarize(records), "cmd", "0.1 / 0.2", [], 9)
     rows = [line for line in text.splitlines() if line.startswith("| cv5") or line.startswith("| facenet")]
     assert len(rows) == 2
     assert "140.0 ms (7.1 fps), 2.00x facenet" in rows[0]
