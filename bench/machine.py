@@ -1,6 +1,6 @@
-"""Who is measuring: CPU model, clock, core count and the machine folder name of the baselines.
+"""Who is measuring and on what: CPU model, clock, core count, the baselines folder name, the benchmark images.
 
-Standard library only, so that `bench.gate` runs without numpy, OpenCV or the package.
+Standard library only, so that `bench.gate` and `bench.compare_envs` run without numpy, OpenCV or the package.
 """
 from __future__ import annotations
 
