@@ -177,21 +177,12 @@ def _records_in_processes(tasks: Sequence[Tuple[str, str]], workers: int, init_a
                 del in_flight[oldest]
                 fruitless_pools = 0
             except BrokenProcessPool:
-                lost = sorted(index for index, future in in_flight.items() if _broken(future))
-                finished.update((index, in_flight[index].result()) for index in in_flight if index not in lost)
-                fruitless_pools = 0 if len(lost) < len(in_flight) else fruitless_pools + 1
+                progress = _settle_broken_pool(tasks, queue, in_flight, suspects, finished)
+                fruitless_pools = 0 if progress else fruitless_pools + 1
                 if fruitless_pools >= _MAX_FRUITLESS_POOLS:
                     raise RuntimeError(f"fastmtcnn batch: {fruitless_pools} worker pools in a row died before "
                                        "finishing any image (a failing worker start-up, or out of memory?); "
                                        "try --workers 1 to see the error") from None
-                if len(lost) == 1 and lost[0] in suspects:
-                    finished[lost[0]] = {"path": tasks[lost[0]][0], "error": "the worker process died while "
-                                         "processing this image (a crash in native code or the OOM killer); "
-                                         "the other images were not affected"}
-                else:
-                    suspects.update(lost)
-                    queue.extendleft(reversed(lost))
-                in_flight.clear()
                 pool.shutdown(wait=True)
                 pool = _new_pool(workers, init_args)
             while next_out in finished:
@@ -213,6 +204,25 @@ def _submit(pool: ProcessPoolExecutor, process: Callable, tasks: Sequence, queue
             return
         in_flight[queue[0]] = pool.submit(process, tasks[queue[0]])  # raises on a broken pool: keep the index
         queue.popleft()
+
+
+def _settle_broken_pool(tasks: Sequence, queue: deque, in_flight: Dict[int, Future], suspects: Set[int],
+                        finished: Dict[int, Dict[str, Any]]) -> bool:
+    """After a worker died: keep the records that made it, queue the lost images again as suspects (lowest
+    first), or give the error record to a suspect that died alone. Empties `in_flight`; returns whether any
+    image finished in the broken pool."""
+    lost = sorted(index for index, future in in_flight.items() if _broken(future))
+    finished.update((index, in_flight[index].result()) for index in in_flight if index not in lost)
+    progress = len(lost) < len(in_flight)
+    if len(lost) == 1 and lost[0] in suspects:
+        finished[lost[0]] = {"path": tasks[lost[0]][0], "error": "the worker process died while processing "
+                             "this image (a crash in native code or the OOM killer); the other images were not "
+                             "affected"}
+    else:
+        suspects.update(lost)
+        queue.extendleft(reversed(lost))
+    in_flight.clear()
+    return progress
 
 
 def _broken(future: Future) -> bool:
