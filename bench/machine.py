@@ -73,6 +73,24 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+#: CPU features that decide the engines' speed: SIMD width, FMA, native bf16 (AVX512-BF16, AMX).
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flag_set() -> Dict[str, bool]:
+    """{flag: present} for SPEED_FLAGS, from /proc/cpuinfo (all False when unknown)."""
+    flags = set((_cpuinfo_field("flags") or "").split())
+    return {flag: flag in flags for flag in SPEED_FLAGS}
+
+
+def cpu_flags() -> str:
+    """'avx2 fma; no avx512f avx512_bf16 amx_bf16': the SPEED_FLAGS present, then those absent."""
+    present = cpu_flag_set()
+    have = " ".join(flag for flag, on in present.items() if on) or "none of " + " ".join(SPEED_FLAGS)
+    missing = " ".join(flag for flag, on in present.items() if not on)
+    return have + (f"; no {missing}" if missing and not have.startswith("none") else "")
+
+
 def machine_name() -> str:
     """Baseline folder name from the CPU model and core count, e.g. 'AMD-EPYC-2core'."""
     model = re.sub(r"\((R|TM|tm)\)|\bCPU\b|\bProcessor\b|@.*$|\b\d+-Core\b", " ", cpu_model())
@@ -83,7 +101,7 @@ def machine_name() -> str:
 def machine_info() -> Dict[str, object]:
     mhz = cpu_mhz()
     return {"machine": machine_name(), "cpu_model": cpu_model(), "cpu_mhz": round(mhz) if mhz else None,
-            "cpu_count": cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+            "cpu_count": cpu_count(), "cpu_flags": cpu_flags(), "platform": platform.platform(), "python": platform.python_version()}
 
 
 if __name__ == "__main__":

@@ -378,6 +378,88 @@ def truncate_boxes(boxes):
 
 
 # --------------------------------------------------------------------------------------------------
+# Stage ends: one call per P-Net level and per stage, on the networks' outputs as they come (any strides)
+# --------------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def level_candidates(prob, reg, scale, threshold, nms_threshold):
+    """One pyramid level's P-Net maps -> its candidates after the within-level NMS (union overlap).
+
+    prob: float32 (h, w) face probability, reg: float32 (4, h, w) offsets, both any strides (e.g. views
+    ``out[0, 1]`` and ``out[0]`` of the forward's outputs, read once, never copied). Returns (boxes float32 (k, 4),
+    scores float32 (k,), offsets float32 (k, 4)) in pick order: `candidates_from_scores` then `nms`.
+    """
+    boxes, scores, offsets = candidates_from_scores(prob, reg, scale, threshold)
+    keep = nms(boxes, scores, nms_threshold, False)
+    return boxes[keep], scores[keep], offsets[keep]
+
+
+@njit(cache=True)
+def _squared_after_nms(boxes, scores, offsets, nms_threshold, extent_plus_one):
+    keep = nms(boxes, scores, nms_threshold, False)
+    return truncate_boxes(square(calibrate(boxes[keep], offsets[keep], extent_plus_one)))
+
+
+@njit(cache=True)
+def merge_level_candidates(boxes, scores, offsets, nms_threshold):
+    """All levels' candidates (concatenated) -> stage 1's output: NMS across levels (union), calibration with
+    the authors' P-Net box size x2 - x1 (no +1), square, truncate. float32 (n, 4), (n,), (n, 4) -> (m, 4)."""
+    return _squared_after_nms(boxes, scores, offsets, nms_threshold, False)
+
+
+@njit(cache=True)
+def _passed(prob, threshold):
+    """int64 indices k with prob[k, 1] > threshold (float32 comparison, as NumPy does)."""
+    t = np.float32(threshold)
+    count = 0
+    for k in range(prob.shape[0]):
+        if prob[k, 1] > t:
+            count += 1
+    index = np.empty(count, np.int64)
+    count = 0
+    for k in range(prob.shape[0]):
+        if prob[k, 1] > t:
+            index[count] = k
+            count += 1
+    return index
+
+
+@njit(cache=True)
+def refine_candidates(boxes, prob, offsets, threshold, nms_threshold):
+    """R-Net outputs -> stage 2's output: keep prob[:, 1] > threshold, NMS (union), calibrate (size + 1), square,
+    truncate. boxes float32 (n, 4); prob (n, 2) and offsets (n, 4) float32, any strides. Returns float32 (m, 4)."""
+    index = _passed(prob, threshold)
+    scores = np.empty(index.shape[0], np.float32)
+    for k in range(index.shape[0]):
+        scores[k] = prob[index[k], 1]
+    return _squared_after_nms(boxes[index], scores, np.ascontiguousarray(offsets[index]), nms_threshold, True)
+
+
+@njit(cache=True)
+def output_faces(boxes, prob, offsets, points, threshold, nms_threshold):
+    """O-Net outputs -> faces: keep prob[:, 1] > threshold, landmarks in pixels, calibrate (size + 1), NMS
+    (overlap over the smaller box). boxes float32 (n, 4); prob (n, 2), offsets (n, 4), points (n, 10: 5 x then
+    5 y fractions of the box) float32, any strides. Returns (boxes (m, 4), scores (m,), landmarks (m, 5, 2)),
+    float32, landmarks = x1 + (x2 - x1 + 1) * fraction in float32 as the authors' single-precision code."""
+    index = _passed(prob, threshold)
+    n = index.shape[0]
+    scores = np.empty(n, np.float32)
+    landmarks = np.empty((n, 5, 2), np.float32)
+    one = np.float32(1.0)
+    for k in range(n):
+        i = index[k]
+        scores[k] = prob[i, 1]
+        width = boxes[i, 2] - boxes[i, 0] + one
+        height = boxes[i, 3] - boxes[i, 1] + one
+        for p in range(5):
+            landmarks[k, p, 0] = boxes[i, 0] + width * points[i, p]
+            landmarks[k, p, 1] = boxes[i, 1] + height * points[i, p + 5]
+    calibrated = calibrate(boxes[index], np.ascontiguousarray(offsets[index]), True)
+    keep = nms(calibrated, scores, nms_threshold, True)
+    return calibrated[keep], scores[keep], landmarks[keep]
+
+
+# --------------------------------------------------------------------------------------------------
 # Pyramid (plain Python: a handful of float operations, nothing to compile)
 # --------------------------------------------------------------------------------------------------
 

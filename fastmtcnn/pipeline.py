@@ -8,7 +8,7 @@ reusable buffers, so it is not thread-safe: `Detector` gives each thread its own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class Cascade:
         self.settings = settings
         self.pnet, self.rnet, self.onet = Network(PNET), Network(RNET), Network(ONET)
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
+        self._pyramid = np.empty(0, np.float32)  # reused storage of the pyramid level blobs
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -72,26 +73,26 @@ class Cascade:
         boxes, scores, offsets = [], [], []
         height, width = image.shape[:2]
         for scale in self.pyramid_scales(height, width):
-            level_h, level_w = kernels.pyramid_level_size(height, width, scale)
-            blob = np.empty((1, 3, level_h, level_w), np.float32)
+            blob = self._level_blob(*kernels.pyramid_level_size(height, width, scale))
             kernels.resize_normalize_into(image, channels, blob[0])
             prob, reg = self.pnet.forward(blob)
-            level = kernels.candidates_from_scores(np.ascontiguousarray(prob[0, 1]), np.ascontiguousarray(reg[0]),
-                                                   scale, self.settings.thresholds[0])
-            keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
-            boxes.append(level[0][keep])
-            scores.append(level[1][keep])
-            offsets.append(level[2][keep])
-        return self._merge_levels(boxes, scores, offsets)
-
-    def _merge_levels(self, boxes: List[np.ndarray], scores: List[np.ndarray], offsets: List[np.ndarray]) -> np.ndarray:
+            level = kernels.level_candidates(prob[0, 1], reg[0], scale, self.settings.thresholds[0],
+                                             self.settings.nms_pnet_level)
+            boxes.append(level[0])
+            scores.append(level[1])
+            offsets.append(level[2])
         if not boxes:
             return _EMPTY_BOXES
-        all_boxes, all_scores, all_offsets = np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets)
-        keep = kernels.nms(all_boxes, all_scores, self.settings.nms_pnet_all, False)
-        # The authors calibrate P-Net boxes with width x2 - x1 (no +1), unlike the later stages.
-        calibrated = kernels.calibrate(all_boxes[keep], all_offsets[keep], False)
-        return kernels.truncate_boxes(kernels.square(calibrated))
+        return kernels.merge_level_candidates(np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets),
+                                              self.settings.nms_pnet_all)
+
+    def _level_blob(self, level_h: int, level_w: int) -> np.ndarray:
+        """A float32 (1, 3, level_h, level_w) view of the cascade's one pyramid buffer (grown when too small);
+        each level overwrites the previous one, whose outputs have been read by then."""
+        size = 3 * level_h * level_w
+        if self._pyramid.size < size:
+            self._pyramid = np.empty(size, np.float32)
+        return self._pyramid[:size].reshape(1, 3, level_h, level_w)
 
     # ------------------------------------------------------------------------------ stage 2: R-Net
     def refine(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -99,11 +100,7 @@ class Cascade:
         if not len(boxes):
             return _EMPTY_BOXES
         prob, offsets = self._forward_crops(self.rnet, image, channels, boxes)
-        passed = prob[:, 1] > self.settings.thresholds[1]
-        boxes, scores, offsets = boxes[passed], prob[passed, 1], offsets[passed]
-        keep = kernels.nms(boxes, scores, self.settings.nms_rnet, False)
-        calibrated = kernels.calibrate(boxes[keep], offsets[keep], True)
-        return kernels.truncate_boxes(kernels.square(calibrated))
+        return kernels.refine_candidates(boxes, prob, offsets, self.settings.thresholds[1], self.settings.nms_rnet)
 
     # ------------------------------------------------------------------------------ stage 3: O-Net
     def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> CascadeResult:
@@ -111,12 +108,8 @@ class Cascade:
         if not len(boxes):
             return CascadeResult.empty()
         prob, offsets, points = self._forward_crops(self.onet, image, channels, boxes)
-        passed = prob[:, 1] > self.settings.thresholds[2]
-        boxes, scores, offsets, points = boxes[passed], prob[passed, 1], offsets[passed], points[passed]
-        landmarks = landmarks_in_image(boxes, points)
-        calibrated = kernels.calibrate(boxes, offsets, True)
-        keep = kernels.nms(calibrated, scores, self.settings.nms_onet, True)
-        return CascadeResult(calibrated[keep], np.ascontiguousarray(scores[keep]), landmarks[keep])
+        return CascadeResult(*kernels.output_faces(boxes, prob, offsets, points, self.settings.thresholds[2],
+                                                   self.settings.nms_onet))
 
     def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
                        boxes: np.ndarray) -> Tuple[np.ndarray, ...]:
@@ -126,6 +119,9 @@ class Cascade:
         if size not in self._crops:
             self._crops[size] = np.empty((step, 3, size, size), np.float32)
         blob = self._crops[size]
+        if len(boxes) <= step:  # one forward: its outputs are read once, by the caller, before the next forward
+            kernels.crop_resize_normalize(image, boxes, channels, blob)
+            return network.forward(blob[:len(boxes)])
         chunks = []
         for start in range(0, len(boxes), step):
             chunk = boxes[start:start + step]
@@ -139,14 +135,3 @@ class Cascade:
         candidates = self.propose(image, channels)
         return self.output(image, channels, self.refine(image, channels, candidates))
 
-
-def landmarks_in_image(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """O-Net's 10 outputs (5 x fractions, then 5 y fractions of the box) -> float32 (n, 5, 2) pixels.
-
-    With 0-based inclusive boxes this is the authors' `w * p + x1 - 1` on 1-based boxes.
-    """
-    width = boxes[:, 2:3] - boxes[:, 0:1] + 1
-    height = boxes[:, 3:4] - boxes[:, 1:2] + 1
-    xs = boxes[:, 0:1] + width * points[:, 0:5]
-    ys = boxes[:, 1:2] + height * points[:, 5:10]
-    return np.stack([xs, ys], axis=2).astype(np.float32)
