@@ -321,6 +321,81 @@ def test_truncate_boxes_by_hand():
 
 
 # ------------------------------------------------------------------------------------------------
+# stage ends: the fused kernels against the composition of the single kernels in NumPy
+# ------------------------------------------------------------------------------------------------
+
+def random_boxes(rng, n, scores_levels=40):
+    xy = rng.uniform(-10, 150, size=(n, 2))
+    wh = rng.uniform(4, 60, size=(n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = (rng.integers(0, scores_levels, size=n) / scores_levels).astype(np.float32)  # ties included
+    return boxes, scores
+
+
+def test_level_candidates_reads_strided_maps_like_candidates_then_nms():
+    rng = np.random.default_rng(11)
+    out_prob = rng.random((1, 2, 19, 27)).astype(np.float32)
+    out_reg = rng.normal(scale=0.2, size=(1, 4, 19, 27)).astype(np.float32)
+    boxes, scores, offsets = K.level_candidates(out_prob[0, 1], out_reg[0], 0.4123, 0.6, 0.5)
+    b, s, o = K.candidates_from_scores(np.ascontiguousarray(out_prob[0, 1]), np.ascontiguousarray(out_reg[0]),
+                                       0.4123, 0.6)
+    keep = nms_reference(b, s, 0.5, False)
+    assert len(keep) < len(s)  # the NMS did suppress something
+    np.testing.assert_array_equal(boxes, b[keep])
+    np.testing.assert_array_equal(scores, s[keep])
+    np.testing.assert_array_equal(offsets, o[keep])
+    empty = K.level_candidates(out_prob[0, 1], out_reg[0], 0.4123, 1.5, 0.5)
+    assert [a.shape for a in empty] == [(0, 4), (0,), (0, 4)]
+
+
+def squared_reference(boxes, offsets, extent_plus_one):
+    return K.truncate_boxes(K.square(K.calibrate(boxes, offsets, extent_plus_one)))
+
+
+def test_merge_level_candidates_is_nms_calibrate_square_truncate():
+    rng = np.random.default_rng(12)
+    boxes, scores = random_boxes(rng, 200)
+    offsets = rng.normal(scale=0.1, size=(200, 4)).astype(np.float32)
+    keep = nms_reference(boxes, scores, 0.7, False)
+    expected = squared_reference(boxes[keep], offsets[keep], False)
+    np.testing.assert_array_equal(K.merge_level_candidates(boxes, scores, offsets, 0.7), expected)
+    assert K.merge_level_candidates(boxes[:0], scores[:0], offsets[:0], 0.7).shape == (0, 4)
+
+
+def test_refine_candidates_thresholds_strided_outputs_then_squares():
+    rng = np.random.default_rng(13)
+    boxes, _ = random_boxes(rng, 150)
+    outputs = rng.random((150, 8)).astype(np.float32)  # prob and offsets as strided views of one array
+    prob, offsets = outputs[:, 0:2], outputs[:, 2:6] - np.float32(0.5)
+    passed = prob[:, 1] > np.float32(0.7)
+    b, s, o = boxes[passed], prob[passed, 1], offsets[passed]
+    keep = nms_reference(b, s, 0.7, False)
+    expected = squared_reference(b[keep], np.ascontiguousarray(o[keep]), True)
+    np.testing.assert_array_equal(K.refine_candidates(boxes, prob, offsets, 0.7, 0.7), expected)
+    assert K.refine_candidates(boxes, prob, offsets, 1.0, 0.7).shape == (0, 4)
+
+
+def test_output_faces_matches_numpy_landmarks_calibration_and_min_nms():
+    rng = np.random.default_rng(14)
+    boxes, _ = random_boxes(rng, 120)
+    prob = rng.random((120, 2)).astype(np.float32)
+    offsets = rng.normal(scale=0.1, size=(120, 4)).astype(np.float32)
+    points = rng.random((120, 10)).astype(np.float32)
+    passed = prob[:, 1] > np.float32(0.7)
+    b, s, o, p = boxes[passed], prob[passed, 1], offsets[passed], points[passed]
+    width, height = b[:, 2:3] - b[:, 0:1] + 1, b[:, 3:4] - b[:, 1:2] + 1  # float32, as the authors' single
+    landmarks = np.stack([b[:, 0:1] + width * p[:, 0:5], b[:, 1:2] + height * p[:, 5:10]], axis=2)
+    calibrated = K.calibrate(b, o, True)
+    keep = nms_reference(calibrated, s, 0.7, True)
+    assert 0 < len(keep) < len(s)
+    out_boxes, out_scores, out_landmarks = K.output_faces(boxes, prob, offsets, points, 0.7, 0.7)
+    np.testing.assert_array_equal(out_boxes, calibrated[keep])
+    np.testing.assert_array_equal(out_scores, s[keep])
+    np.testing.assert_array_equal(out_landmarks, landmarks[keep])
+    assert out_landmarks.dtype == np.float32 and out_landmarks.shape == (len(keep), 5, 2)
+
+
+# ------------------------------------------------------------------------------------------------
 # pyramid
 # ------------------------------------------------------------------------------------------------
 
