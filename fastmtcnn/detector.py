@@ -18,6 +18,7 @@ import cv2
 import numba
 import numpy as np
 
+from .engines import choose_engine
 from .image_input import DEFAULT_MAX_PIXELS, ImageLike, load_image
 from .nets import channel_map
 from .pipeline import Cascade, CascadeResult, CascadeSettings
@@ -80,7 +81,7 @@ class Faces:
 
 
 class Detector:
-    """MTCNN face detector (Zhang et al. 2016) on OpenCV DNN.
+    """MTCNN face detector (Zhang et al. 2016) on OpenCV DNN or OpenVINO.
 
     Args:
         min_face_size: smallest face side to find, in pixels (sets the first pyramid scale, 12 / min_face_size).
@@ -89,25 +90,43 @@ class Detector:
         nms_thresholds: overlaps (P-Net within a level, P-Net across levels, R-Net, O-Net "min" overlap).
         num_threads: threads for OpenCV (process-wide setting) or None to leave OpenCV's setting alone.
         max_image_pixels: larger images are refused with a ValueError.
+        backend: "opencv" (OpenCV DNN), "openvino" (needs `pip install "fastmtcnn[openvino]"`) or "auto"
+            (OpenVINO when installed, else OpenCV DNN). `self.backend` says which one runs.
+        precision: "f32" (exact: OpenVINO gives OpenCV DNN's faces) or "bf16" (OpenVINO only, an approximation;
+            on a CPU without native BF16 it falls back to "f32" with a logged warning). `self.precision` says
+            which one runs.
 
+    OpenVINO uses `num_threads` threads per forward (None: OpenCV's current thread count).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.
     """
 
     def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
                  scale_factor: float = 0.709, nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
-                 num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS):
+                 num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
+                 backend: str = "auto", precision: str = "f32"):
         self.settings = _settings(min_face_size, thresholds, scale_factor, nms_thresholds)
         self.max_image_pixels = int(max_image_pixels)
         if num_threads is not None:
             set_num_threads(num_threads)
+        self.engine = choose_engine(backend, precision, num_threads)
         self._local = threading.local()
         self._cascade()  # build and warm the nets and kernels now, not on the first request
 
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = Cascade(self.settings)
+            cascade = self._local.cascade = Cascade(self.settings, self.engine)
         return cascade
+
+    @property
+    def backend(self) -> str:
+        """The engine that runs the networks: "opencv" or "openvino"."""
+        return self.engine.backend
+
+    @property
+    def precision(self) -> str:
+        """The precision the networks run in: "f32" or "bf16"."""
+        return self.engine.precision
 
     def detect(self, image: ImageLike, color: str = "bgr") -> Faces:
         """Faces in `image`: a uint8 array (H, W, 3) in `color` order ('bgr' as from cv2.imread, or 'rgb'),
