@@ -1,19 +1,20 @@
 """The MTCNN cascade: image -> pyramid -> P-Net -> candidates -> R-Net -> O-Net -> faces.
 
 Faithful to the authors' `detect_face.m`; all box arithmetic is in `kernels` (Numba), all network
-evaluation in `nets` (OpenCV DNN). Boxes between stages are float32 (n, 4) x1, y1, x2, y2 in 0-based
+evaluation behind `engines.Network` (OpenCV DNN or OpenVINO; this module never learns which). Boxes between stages are float32 (n, 4) x1, y1, x2, y2 in 0-based
 inclusive pixel indices (the authors' 1-based values minus one). A `Cascade` holds three networks and
 reusable buffers, so it is not thread-safe: `Detector` gives each thread its own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from . import kernels
-from .nets import ONET, PNET, RNET, Network
+from .engines import Engine, Network, choose_engine
+from .nets import ONET, PNET, RNET
 from .settings import CascadeSettings
 
 _EMPTY_BOXES = np.zeros((0, 4), np.float32)
@@ -35,9 +36,11 @@ class CascadeResult:
 class Cascade:
     """One thread's networks and buffers. `run(image, channels)` detects faces in one image."""
 
-    def __init__(self, settings: CascadeSettings):
+    def __init__(self, settings: CascadeSettings, engine: Optional[Engine] = None):
+        """`engine`: what runs the networks (default: OpenCV DNN, `choose_engine("opencv")`)."""
         self.settings = settings
-        self.pnet, self.rnet, self.onet = Network(PNET), Network(RNET), Network(ONET)
+        self.engine = engine or choose_engine("opencv")
+        self.pnet, self.rnet, self.onet = (self.engine.network(spec) for spec in (PNET, RNET, ONET))
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._pyramid = np.empty(0, np.float32)  # reused storage of the pyramid level blobs
         self._warm_up()
@@ -65,7 +68,7 @@ class Cascade:
         for scale in self.pyramid_scales(height, width):
             blob = self._level_blob(*kernels.pyramid_level_size(height, width, scale))
             kernels.resize_normalize_into(image, channels, blob[0])
-            prob, reg = self.pnet.forward(blob)
+            prob, reg = self.pnet.forward(blob)  # views valid until the next forward: read now
             level = kernels.level_candidates(prob[0, 1], reg[0], scale, self.settings.thresholds[0],
                                              self.settings.nms_pnet_level)
             boxes.append(level[0])
@@ -104,7 +107,9 @@ class Cascade:
     def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
                        boxes: np.ndarray) -> Tuple[np.ndarray, ...]:
         """Crop, resize and normalise the boxes into one reused batch blob and forward it, max_batch boxes
-        at a time (so memory stays bounded however many candidates an image has)."""
+        at a time (so memory stays bounded however many candidates an image has). With one chunk the outputs are
+        returned as the engine gives them (read once by the caller); with several, each chunk's are copied, since
+        the next forward may overwrite them (`Network`)."""
         size, step = network.spec.input_size, self.settings.max_batch
         if size not in self._crops:
             self._crops[size] = np.empty((step, 3, size, size), np.float32)

@@ -1,0 +1,179 @@
+"""The engine choice (`fastmtcnn.engines`) and OpenVINO's exactness against OpenCV DNN.
+
+With f32, OpenVINO must give OpenCV DNN's faces: the same number, scores within 1e-4, boxes and landmarks
+within 1e-2 px, on every shipped image and on the shared photos (skipped without ../shared) at min face
+20 and 40. The OpenVINO tests skip with the install line when OpenVINO is not installed.
+"""
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fastmtcnn import Detector, engines
+from fastmtcnn.nets import ONET, PNET, RNET
+
+from conftest import FIXTURES, REPO_ROOT, openvino_installed, shared_path
+
+needs_openvino = pytest.mark.skipif(not openvino_installed(),
+                                    reason='OpenVINO not installed: pip install "fastmtcnn[openvino]"')
+SCORE_TOLERANCE, PIXEL_TOLERANCE = 1e-4, 1e-2
+SHIPPED = (FIXTURES / "group_640x480.jpg", REPO_ROOT / "examples" / "astronaut.jpg")
+#: Shared folders checked image by image (every .jpg/.png in them).
+SHARED_FOLDERS = ("bench", "dlib_faces", "300w_helen_trainset")
+
+
+# ------------------------------------------------------------------------------------ choosing the engine
+@pytest.fixture
+def without_openvino(monkeypatch):
+    """Behave as if the openvino package were not installed."""
+    monkeypatch.setattr(engines, "_import_openvino", lambda: ImportError("No module named 'openvino'"))
+
+
+def test_opencv_is_always_available():
+    engine = engines.choose_engine("opencv", "f32", 1)
+    assert (engine.backend, engine.precision) == ("opencv", "f32")
+    assert isinstance(engine.network(RNET), engines.OpenCVNetwork)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "cuda"}, "backend must be one of 'auto', 'opencv', 'openvino'"),
+    ({"precision": "fp16"}, "precision must be one of 'f32', 'bf16'"),
+    ({"backend": "opencv", "precision": "bf16"}, 'needs backend="openvino"'),
+])
+def test_bad_engine_settings_say_what_to_pass(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        engines.choose_engine(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        Detector(**kwargs)
+
+
+def test_auto_without_openvino_runs_opencv(without_openvino):
+    detector = Detector(backend="auto")
+    assert (detector.backend, detector.precision) == ("opencv", "f32")
+    assert "not installed" in detector.engine.reason
+    assert "openvino not installed" in engines.engine_report()
+
+
+@pytest.mark.parametrize("kwargs", [{"backend": "openvino"}, {"backend": "auto", "precision": "bf16"}])
+def test_openvino_without_the_extra_names_the_install_line(without_openvino, kwargs):
+    with pytest.raises(ImportError, match=r'pip install "fastmtcnn\[openvino\]"'):
+        Detector(**kwargs)
+
+
+@needs_openvino
+def test_auto_picks_openvino_f32_when_installed():
+    detector = Detector(backend="auto", num_threads=1)
+    assert (detector.backend, detector.precision) == ("openvino", "f32")
+    assert "auto -> openvino f32" in engines.engine_report()
+
+
+@needs_openvino
+def test_bf16_without_native_bf16_falls_back_to_f32(monkeypatch, caplog):
+    monkeypatch.setattr(engines, "native_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="fastmtcnn.engines"):
+        detector = Detector(backend="openvino", precision="bf16", num_threads=1)
+    assert (detector.backend, detector.precision) == ("openvino", "f32")
+    assert "no native BF16" in caplog.text
+
+
+@needs_openvino
+def test_bf16_runs_bf16_where_the_cpu_has_it(monkeypatch):
+    native = engines.native_bf16()
+    monkeypatch.setattr(engines, "native_bf16", lambda: True)
+    assert engines.choose_engine("openvino", "bf16", 1).precision == "bf16"
+    # What OpenVINO compiles with the bf16 hint: bf16 where the CPU has it, else f32 (why we fall back).
+    compiled = engines._compiled_model(ONET, "bf16", 1)
+    assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == ("bf16" if native else "f32")
+
+
+def test_cpu_flags_name_the_flags_that_matter():
+    flags = engines.cpu_flags()
+    if not Path("/proc/cpuinfo").exists():
+        pytest.skip("no /proc/cpuinfo on this system")
+    assert set(flags) == set(engines.SPEED_FLAGS)
+    assert all(isinstance(value, bool) for value in flags.values())
+
+
+# ------------------------------------------------------------------------------------ OpenVINO networks
+@needs_openvino
+def test_openvino_compiles_once_per_process_and_honours_threads():
+    first = engines._compiled_model(PNET, "f32", 1)
+    assert engines._compiled_model(PNET, "f32", 1) is first
+    assert engines._compiled_model(PNET, "f32", 2) is not first
+    assert first.get_property("INFERENCE_NUM_THREADS") == 1
+    assert engines._compiled_model(PNET, "f32", 2).get_property("INFERENCE_NUM_THREADS") == 2
+
+
+@needs_openvino
+@pytest.mark.parametrize("spec, shape", [(PNET, (1, 3, 37, 50)), (PNET, (2, 3, 12, 12)), (RNET, (7, 3, 24, 24)),
+                                         (RNET, (1, 3, 24, 24)), (ONET, (5, 3, 48, 48))])
+def test_openvino_forward_equals_opencv(spec, shape):
+    """Same outputs (names, shapes, values to float rounding) on dynamic batch and P-Net spatial sizes."""
+    blob = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    expected = engines.OpenCVNetwork(spec).forward(blob)
+    network = engines.OpenVINONetwork(spec, "f32", 1)
+    network.forward(np.zeros((3,) + shape[1:], np.float32))  # a different batch first: the request must follow
+    outputs = network.forward(blob)
+    assert len(outputs) == len(spec.outputs)
+    for ours, theirs in zip(outputs, expected):
+        assert ours.shape == theirs.shape and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ same faces as OpenCV DNN
+def assert_same_faces(ours, reference, label):
+    """Same number of faces; each of ours pairs one-to-one with the reference face nearest to its box."""
+    assert len(ours) == len(reference), f"{label}: {len(ours)} faces vs {len(reference)}"
+    if not len(ours):
+        return
+    distance = np.abs(ours.boxes[:, None, :] - reference.boxes[None, :, :]).max(axis=2)
+    pairs = distance.argmin(axis=1)
+    assert len(set(pairs.tolist())) == len(pairs), f"{label}: faces do not pair one to one"
+    np.testing.assert_allclose(ours.scores, reference.scores[pairs], atol=SCORE_TOLERANCE, err_msg=label)
+    np.testing.assert_allclose(ours.boxes, reference.boxes[pairs], atol=PIXEL_TOLERANCE, err_msg=label)
+    np.testing.assert_allclose(ours.landmarks, reference.landmarks[pairs], atol=PIXEL_TOLERANCE, err_msg=label)
+
+
+@pytest.fixture(scope="module", params=[20, 40])
+def detector_pair(request):
+    """(OpenCV DNN detector, OpenVINO f32 detector) at one min face size."""
+    if not openvino_installed():
+        pytest.skip('OpenVINO not installed: pip install "fastmtcnn[openvino]"')
+    return (Detector(min_face_size=request.param, backend="opencv"),
+            Detector(min_face_size=request.param, backend="openvino", precision="f32"))
+
+
+def compare_engines(detector_pair, images):
+    opencv, openvino = detector_pair
+    assert (opencv.backend, openvino.backend, openvino.precision) == ("opencv", "openvino", "f32")
+    found = 0
+    for path in images:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        reference = opencv.detect(image)
+        assert_same_faces(openvino.detect(image), reference, f"{path.name} min face {opencv.settings.min_face_size}")
+        found += len(reference)
+    return found
+
+
+def test_openvino_f32_gives_opencv_faces_on_shipped_images(detector_pair):
+    assert compare_engines(detector_pair, SHIPPED) >= 3  # the comparison covered real faces
+
+
+@pytest.mark.parametrize("folder", SHARED_FOLDERS)
+def test_openvino_f32_gives_opencv_faces_on_shared_images(detector_pair, folder):
+    images = sorted(p for p in shared_path("data", folder).iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    assert images, f"no images in ../shared/data/{folder}"
+    assert compare_engines(detector_pair, images) >= len(images) // 2
+
+
+@needs_openvino
+def test_openvino_threads_each_get_their_own_request():
+    """Two threads on one detector give the single-thread results (each thread has its own infer request)."""
+    images = [cv2.imread(str(path)) for path in SHIPPED] * 3
+    detector = Detector(backend="openvino", num_threads=1)
+    expected = [detector.detect(image) for image in images]
+    for faces, reference in zip(detector.detect_batch(images, workers=2), expected):
+        np.testing.assert_array_equal(faces.boxes, reference.boxes)
+        np.testing.assert_array_equal(faces.scores, reference.scores)
