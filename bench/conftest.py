@@ -7,6 +7,12 @@ in the environment win. If another plugin imported numpy/numba/cv2 earlier, the 
 effect for it: `extra_info["pinned_before_import"]` says so for every benchmark. OpenCV's own pool is set per
 benchmark with cv2.setNumThreads (1 unless the benchmark is about 2 threads), since it is process-wide.
 
+Engines: detect, stage and forward benchmarks run once per engine (`ENGINES`): OpenCV DNN ("opencv"), OpenVINO
+f32 ("openvino", skipped when the `openvino` extra is absent) and OpenVINO bf16 ("openvino-bf16", only where the
+CPU runs bf16 natively; elsewhere OpenVINO would run f32 and the case would repeat "openvino"). The engine id is
+the last part of the test id and `extra_info` records engine, precision and engine_id; `bench.gate` keys
+baselines by it, so it only compares like with like.
+
 Test hook: FASTMTCNN_BENCH_SLOWDOWN_MS=N adds N ms of busy work (a spin loop) to every benchmarked
 `Detector.detect` and `Cascade.propose/refine/output` call, to check that `bench.gate` catches a slowdown.
 Leave it unset for real measurements.
@@ -34,13 +40,40 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fastmtcnn  # noqa: E402
-from fastmtcnn import Detector  # noqa: E402
+from fastmtcnn import Detector, engines  # noqa: E402
 
 from .machine import image_source, machine_info  # noqa: E402
 
 SLOWDOWN_MS = float(os.environ.get("FASTMTCNN_BENCH_SLOWDOWN_MS", "0") or 0)
 #: Rounds of the heavy (detect / stage / forward) benchmarks; the gate compares medians over these.
 ROUNDS = int(os.environ.get("FASTMTCNN_BENCH_ROUNDS", "9"))
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """One engine of the suite: `Detector(backend=..., precision=...)`, named `id` in test ids."""
+
+    backend: str
+    precision: str
+
+    @property
+    def id(self) -> str:
+        return self.backend if self.precision == "f32" else f"{self.backend}-{self.precision}"
+
+
+def _engine_params():
+    has_openvino = engines.openvino_available()
+    no_openvino = pytest.mark.skip(reason='OpenVINO not installed: pip install "fastmtcnn[openvino]"')
+    no_bf16 = pytest.mark.skip(reason="no native BF16 on this CPU (avx512_bf16 / amx_bf16): OpenVINO would run f32")
+    params = [pytest.param(EngineChoice("opencv", "f32"), id="opencv")]
+    params.append(pytest.param(EngineChoice("openvino", "f32"), id="openvino", marks=() if has_openvino else no_openvino))
+    bf16_marks = no_openvino if not has_openvino else (() if engines.native_bf16() else no_bf16)
+    params.append(pytest.param(EngineChoice("openvino", "bf16"), id="openvino-bf16", marks=bf16_marks))
+    return params
+
+
+#: Put it above the other parametrize marks of a test, so that the engine id comes last in the test id.
+ENGINES = pytest.mark.parametrize("engine", _engine_params())
 
 
 @dataclass(frozen=True)
@@ -65,7 +98,7 @@ def bench_image(key: str) -> BenchImage:
 def _static_info() -> Dict[str, object]:
     info = dict(machine_info())
     info.update({"opencv": cv2.__version__, "numpy": np.__version__, "numba": numba.__version__,
-                 "fastmtcnn": fastmtcnn.__version__, "pinned_before_import": PINNED_BEFORE_IMPORT,
+                 "openvino": engines.openvino_version(), "fastmtcnn": fastmtcnn.__version__, "pinned_before_import": PINNED_BEFORE_IMPORT,
                  **{var.lower(): os.environ.get(var) for var in _PIN}})
     return info
 
@@ -76,10 +109,12 @@ def set_threads(count: int) -> None:
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
 
 
-def record(benchmark, image: BenchImage = None, min_face=None, **extra) -> None:
-    """Fill benchmark.extra_info: machine, versions, threads as they are now, image, min face, `extra`."""
+def record(benchmark, image: BenchImage = None, min_face=None, engine: EngineChoice = None, **extra) -> None:
+    """Fill benchmark.extra_info: machine, versions, threads as they are now, engine, image, min face, `extra`."""
     info = benchmark.extra_info
     info.update(_static_info())
+    if engine is not None:
+        info.update(engine=engine.backend, precision=engine.precision, engine_id=engine.id)
     info["cv2_threads"] = cv2.getNumThreads()
     info["numba_threads"] = numba.get_num_threads()
     if hasattr(os, "getloadavg"):
@@ -121,9 +156,13 @@ def run_rounds(benchmark, function: Callable, *args, rounds: int = None):
 
 @pytest.fixture
 def detector_factory():
-    """Detector(min_face_size, num_threads) that also re-applies the thread count (it is process-wide)."""
-    def make(min_face: float, threads: int = 1) -> Detector:
-        detector = Detector(min_face_size=min_face, num_threads=threads)
+    """Detector(min_face_size, num_threads, engine) that also re-applies the thread count (it is process-wide).
+    The engine defaults to OpenCV DNN (never "auto": what runs must not depend on what is installed)."""
+    def make(min_face: float, threads: int = 1, engine: EngineChoice = EngineChoice("opencv", "f32")) -> Detector:
+        detector = Detector(min_face_size=min_face, num_threads=threads, backend=engine.backend,
+                            precision=engine.precision)
+        if (detector.backend, detector.precision) != (engine.backend, engine.precision):
+            pytest.skip(f"asked for {engine.id}, got {detector.backend} {detector.precision}")
         set_threads(threads)
         return detector
     yield make

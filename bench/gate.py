@@ -10,6 +10,11 @@ already gives a median over rounds per run). A benchmark fails when new / baseli
 (default 15%). The table also shows the noise seen: IQR/median of the rounds (median over runs) and, with
 several runs, the spread (max - min) / median of the per-run medians.
 
+Benchmarks are keyed by engine: `extra_info["engine_id"]` (e.g. "openvino", "openvino-bf16"; the suite puts it
+last in the test id) is taken out of the test id and, unless it is the default engine "opencv", appended as
+" @engine_id". A run without engine information (older baselines) is OpenCV DNN's, so an OpenCV benchmark keeps
+its old key and an OpenVINO one is only ever compared with an OpenVINO baseline.
+
 Exit status: 0 no regression, 1 at least one benchmark slower than the threshold, 2 nothing to compare.
 Standard library only: runs without numpy, OpenCV or fastmtcnn installed.
 """
@@ -71,7 +76,7 @@ class Runs:
 
 #: Libraries whose version changes the speed (OpenCV 4.10 vs 5.0: 1.3x on the same machine), so the gate
 #: warns when the baseline was made with others.
-VERSIONED_LIBRARIES = ("opencv", "numpy", "numba")
+VERSIONED_LIBRARIES = ("opencv", "numpy", "numba", "openvino")
 
 
 def json_files(paths: Iterable[Path]) -> List[Path]:
@@ -87,10 +92,23 @@ def json_files(paths: Iterable[Path]) -> List[Path]:
     return found
 
 
+#: The engine of benchmarks that record none (made before there were engines): OpenCV DNN.
+DEFAULT_ENGINE = "opencv"
+
+
 def benchmark_key(bench: dict) -> str:
-    """'test_bench_detect.py::test_detect[vga-20-1]': file name + test id, independent of the cwd."""
-    name = bench.get("fullname") or bench["name"]
-    return name.replace("\\", "/").rsplit("/", 1)[-1]
+    """'test_bench_detect.py::test_detect[vga-20-1]' (file name + test id, independent of the cwd), with the
+    engine id taken out of the test id and appended as ' @openvino' unless it is DEFAULT_ENGINE."""
+    name = (bench.get("fullname") or bench["name"]).replace("\\", "/").rsplit("/", 1)[-1]
+    engine = (bench.get("extra_info") or {}).get("engine_id") or DEFAULT_ENGINE
+    if name.endswith("]") and "[" in name:
+        base, params = name[:-1].split("[", 1)
+        parts = params.split("-")
+        engine_parts = engine.split("-")
+        if parts[-len(engine_parts):] == engine_parts:
+            parts = parts[:-len(engine_parts)]
+        name = f"{base}[{'-'.join(parts)}]" if parts else base
+    return name if engine == DEFAULT_ENGINE else f"{name} @{engine}"
 
 
 def load_runs(paths: Sequence[Path], statistic: str = "median") -> Runs:
@@ -115,7 +133,7 @@ def load_runs(paths: Sequence[Path], statistic: str = "median") -> Runs:
                     if note not in notes:
                         notes.append(note)
             for library in VERSIONED_LIBRARIES:
-                if library in extra:
+                if extra.get(library) is not None:
                     versions.setdefault(library, set()).add(str(extra[library]))
     return Runs(files, series, machines, notes, versions)
 

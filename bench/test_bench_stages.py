@@ -3,7 +3,8 @@
 Stages are `fastmtcnn.pipeline.Cascade` methods, on a cascade from `Detector(...)._cascade()`:
 propose (pyramid + P-Net + candidates + NMS), refine (R-Net crops + forward + NMS), output (O-Net crops +
 forward + landmarks + NMS). The inputs of refine/output are the real outputs of the previous stage on the
-same image, so their sizes (recorded in extra_info) are what `detect` sees. One thread throughout.
+same image, so their sizes (recorded in extra_info) are what `detect` sees. One thread throughout; every
+benchmark runs once per engine (`ENGINES`, the last part of the test id).
 """
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from fastmtcnn import kernels
 from fastmtcnn.nets import channel_map
 
-from .conftest import bench_image, record, run_rounds, with_slowdown
+from .conftest import ENGINES, bench_image, record, run_rounds, with_slowdown
 
 CHANNELS = channel_map("bgr", 3)
 SIZES = ["vga", "1080p"]
@@ -47,8 +48,8 @@ _STAGE_INPUTS = {}
 
 
 def stage_inputs(size, min_face, cascade):
-    """(image, candidates after propose, boxes after refine) of one image / min face (computed once)."""
-    key = (size, min_face)
+    """(image, candidates after propose, boxes after refine) of one image / min face / engine (computed once)."""
+    key = (size, min_face, cascade.engine.backend, cascade.engine.precision)
     if key not in _STAGE_INPUTS:
         image = bench_image(size)
         candidates = cascade.propose(image.pixels, CHANNELS)
@@ -59,7 +60,10 @@ def stage_inputs(size, min_face, cascade):
 
 @pytest.fixture
 def cascade(detector_factory, request):
-    return detector_factory(request.node.callspec.params["min_face"], 1)._cascade()
+    params = request.node.callspec.params
+    if "engine" not in params:  # engine-independent (the pyramid kernels): OpenCV's cascade
+        return detector_factory(params["min_face"], 1)._cascade()
+    return detector_factory(params["min_face"], 1, params["engine"])._cascade()
 
 
 def pyramid_info(image, cascade):
@@ -68,12 +72,13 @@ def pyramid_info(image, cascade):
             "largest_level": f"{blobs[0].shape[3]}x{blobs[0].shape[2]}" if blobs else "none"}
 
 
+@ENGINES
 @params
-def test_stage1_propose(benchmark, cascade, size, min_face):
+def test_stage1_propose(benchmark, cascade, size, min_face, engine):
     benchmark.group = f"stage 1 P-Net {size}"
     image, candidates, _ = stage_inputs(size, min_face, cascade)
     run_rounds(benchmark, with_slowdown(cascade.propose), image.pixels, CHANNELS)
-    record(benchmark, image, min_face, stage="propose", candidates_out=len(candidates), **pyramid_info(image, cascade))
+    record(benchmark, image, min_face, engine, stage="propose", candidates_out=len(candidates), **pyramid_info(image, cascade))
 
 
 @params
@@ -85,47 +90,52 @@ def test_stage1_pyramid(benchmark, cascade, size, min_face):
     record(benchmark, image, min_face, stage="pyramid", **pyramid_info(image, cascade))
 
 
+@ENGINES
 @params
-def test_stage1_pnet_forwards(benchmark, cascade, size, min_face):
+def test_stage1_pnet_forwards(benchmark, cascade, size, min_face, engine):
     """P-Net forwards alone on every pyramid level blob of `propose`."""
     benchmark.group = f"stage 1 P-Net {size}"
     image, _, _ = stage_inputs(size, min_face, cascade)
     blobs = pyramid_blobs(image.pixels, cascade)
     run_rounds(benchmark, lambda: [cascade.pnet.forward(blob) for blob in blobs])
-    record(benchmark, image, min_face, stage="pnet forwards", **pyramid_info(image, cascade))
+    record(benchmark, image, min_face, engine, stage="pnet forwards", **pyramid_info(image, cascade))
 
 
+@ENGINES
 @params
-def test_stage2_refine(benchmark, cascade, size, min_face):
+def test_stage2_refine(benchmark, cascade, size, min_face, engine):
     benchmark.group = f"stage 2 R-Net {size}"
     image, candidates, refined = stage_inputs(size, min_face, cascade)
     run_rounds(benchmark, with_slowdown(cascade.refine), image.pixels, CHANNELS, candidates)
-    record(benchmark, image, min_face, stage="refine", candidates_in=len(candidates), boxes_out=len(refined))
+    record(benchmark, image, min_face, engine, stage="refine", candidates_in=len(candidates), boxes_out=len(refined))
 
 
+@ENGINES
 @params
-def test_stage2_rnet_forward(benchmark, cascade, size, min_face):
+def test_stage2_rnet_forward(benchmark, cascade, size, min_face, engine):
     """R-Net forward alone on the 24x24 crops of the candidates `refine` gets."""
     benchmark.group = f"stage 2 R-Net {size}"
     image, candidates, _ = stage_inputs(size, min_face, cascade)
     batch = crops(image.pixels, candidates, 24)
     run_rounds(benchmark, forward_batches, cascade.rnet, batch, cascade.settings.max_batch)
-    record(benchmark, image, min_face, stage="rnet forward", batch=len(batch), max_batch=cascade.settings.max_batch)
+    record(benchmark, image, min_face, engine, stage="rnet forward", batch=len(batch), max_batch=cascade.settings.max_batch)
 
 
+@ENGINES
 @params
-def test_stage3_output(benchmark, cascade, size, min_face):
+def test_stage3_output(benchmark, cascade, size, min_face, engine):
     benchmark.group = f"stage 3 O-Net {size}"
     image, _, refined = stage_inputs(size, min_face, cascade)
     result = run_rounds(benchmark, with_slowdown(cascade.output), image.pixels, CHANNELS, refined)
-    record(benchmark, image, min_face, stage="output", boxes_in=len(refined), faces=len(result.scores))
+    record(benchmark, image, min_face, engine, stage="output", boxes_in=len(refined), faces=len(result.scores))
 
 
+@ENGINES
 @params
-def test_stage3_onet_forward(benchmark, cascade, size, min_face):
+def test_stage3_onet_forward(benchmark, cascade, size, min_face, engine):
     """O-Net forward alone on the 48x48 crops of the boxes `output` gets."""
     benchmark.group = f"stage 3 O-Net {size}"
     image, _, refined = stage_inputs(size, min_face, cascade)
     batch = crops(image.pixels, refined, 48)
     run_rounds(benchmark, forward_batches, cascade.onet, batch, cascade.settings.max_batch)
-    record(benchmark, image, min_face, stage="onet forward", batch=len(batch), max_batch=cascade.settings.max_batch)
+    record(benchmark, image, min_face, engine, stage="onet forward", batch=len(batch), max_batch=cascade.settings.max_batch)

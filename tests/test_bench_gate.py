@@ -13,12 +13,13 @@ from conftest import REPO_ROOT
 GATE = REPO_ROOT / "bench" / "gate.py"
 
 
-def write_run(path, medians, iqr_ratio=0.02, minimums=None, extra_info=None):
+def write_run(path, medians, iqr_ratio=0.02, minimums=None, extra_info=None, engines=None):
     """A minimal pytest-benchmark JSON file with one benchmark per (name, median seconds); min = median
-    unless `minimums` gives it."""
-    minimums = minimums or {}
+    unless `minimums` gives it; `engines` {name: engine_id} adds the engine to that benchmark's extra_info."""
+    minimums, engines = minimums or {}, engines or {}
     benchmarks = [{"name": name, "fullname": f"bench/test_bench_demo.py::{name}", "group": None,
-                   "extra_info": extra_info or {}, "stats": {"median": median, "iqr": median * iqr_ratio,
+                   "extra_info": {**(extra_info or {}), **({"engine_id": engines[name]} if name in engines else {})},
+                   "stats": {"median": median, "iqr": median * iqr_ratio,
                                                "min": minimums.get(name, median),
                                                "max": median * 1.2, "mean": median, "rounds": 9}}
                   for name, median in medians.items()]
@@ -103,3 +104,37 @@ def test_default_statistic_is_the_fastest_round(tmp_path, baseline):
     assert gate(new, "--baseline", baseline)[0] == 0
     status, output = gate(new, "--baseline", baseline, "--statistic", "median")
     assert status == 1 and "SLOWER" in output
+
+
+# An OpenCV run keyed like the old suite (no engine in the id), and the same benchmark on OpenVINO, 3x faster.
+ENGINE_RUN = {"test_detect[vga-20-1-opencv]": 0.150, "test_detect[vga-20-1-openvino]": 0.050,
+              "test_detect[vga-20-1-openvino-bf16]": 0.030, "test_nms_2000[union]": 0.002}
+ENGINE_IDS = {"test_detect[vga-20-1-opencv]": "opencv", "test_detect[vga-20-1-openvino]": "openvino",
+              "test_detect[vga-20-1-openvino-bf16]": "openvino-bf16"}
+
+
+def test_engines_are_compared_like_with_like(tmp_path):
+    """A baseline made before engines existed (no engine info) is OpenCV's: the new OpenCV rows match it under
+    their old keys, the OpenVINO rows are new (never compared with OpenCV's times)."""
+    old = write_run(tmp_path / "old.json", {"test_detect[vga-20-1]": 0.150, "test_nms_2000[union]": 0.002})
+    new = write_run(tmp_path / "new.json", ENGINE_RUN, engines=ENGINE_IDS)
+    code, out = gate("--baseline", old, new)
+    assert code == 0, out
+    rows = {line.split()[0] + (" " + line.split()[1] if "@" in line else ""): line
+            for line in out.splitlines() if line.startswith("test_")}
+    assert "1.000" in rows["test_bench_demo.py::test_detect[vga-20-1]"]
+    assert rows["test_bench_demo.py::test_detect[vga-20-1] @openvino"].rstrip().endswith("new")
+    assert rows["test_bench_demo.py::test_detect[vga-20-1] @openvino-bf16"].rstrip().endswith("new")
+    assert "2 compared" in out
+
+
+def test_a_slower_openvino_fails_only_against_openvino(tmp_path):
+    base = write_run(tmp_path / "base.json", ENGINE_RUN, engines=ENGINE_IDS)
+    slower = write_run(tmp_path / "slower.json", {**ENGINE_RUN, "test_detect[vga-20-1-openvino]": 0.080},
+                       engines=ENGINE_IDS)
+    code, out = gate("--baseline", base, slower)
+    assert code == 1, out
+    failing = [line for line in out.splitlines() if "SLOWER" in line]
+    assert len(failing) == 1 and "@openvino " in failing[0] + " " and "1.600" in failing[0]
+    # 80 ms on OpenVINO would pass against OpenCV's 150 ms: keys keep them apart
+    assert "test_detect[vga-20-1] @openvino" in out
