@@ -29,28 +29,16 @@ import numpy as np  # noqa: E402
 from fastmtcnn import Detector  # noqa: E402
 from fastmtcnn.nets import channel_map  # noqa: E402
 
-from .machine import REPO_ROOT, cpu_flags, machine_info  # noqa: E402
+from .machine import PORTRAIT_SIZE, SHARED_BENCH, SHARED_DATA, cpu_flags, machine_info, portrait_paths  # noqa: E402
 
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-PORTRAIT_SETS = ("landmarks_sun_cvpr13.jsonl", "landmarks_300w_helen_train_subset.jsonl")
 BENCH_PHOTOS = ("dlib_2007_007763_vga.jpg", "helen_1673608778_1_vga.jpg", "helen_2294325056_1_vga.jpg")
-VGA = (640, 480)
 STAGES = ("propose", "refine", "output")
-
-
-def portrait_paths(per_set: int) -> List[Path]:
-    """The first `per_set` images of each shared landmark set."""
-    paths = []
-    for name in PORTRAIT_SETS:
-        lines = (SHARED_DATA / name).read_text().splitlines()[:per_set]
-        paths += [SHARED_DATA / json.loads(line)["image"] for line in lines]
-    return paths
 
 
 def load_images(per_set: int) -> Dict[str, List[np.ndarray]]:
     """{"bench": the bench photos as shipped (VGA), "portraits": portraits resized to 640x480}, BGR uint8."""
-    bench = [cv2.imread(str(SHARED_DATA / "bench" / name)) for name in BENCH_PHOTOS]
-    portraits = [cv2.resize(cv2.imread(str(path)), VGA, interpolation=cv2.INTER_AREA)
+    bench = [cv2.imread(str(SHARED_BENCH / name)) for name in BENCH_PHOTOS]
+    portraits = [cv2.resize(cv2.imread(str(path)), PORTRAIT_SIZE, interpolation=cv2.INTER_AREA)
                  for path in portrait_paths(per_set)]
     return {"bench": bench, "portraits": portraits}
 

@@ -4,16 +4,23 @@ Standard library only, so that `bench.gate` and `bench.compare_envs` run without
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 from pathlib import Path
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 BASELINES_DIR = BENCH_DIR / "baselines"
-SHARED_BENCH = REPO_ROOT.parent / "shared" / "data" / "bench"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_BENCH = SHARED_DATA / "bench"
+#: Portrait sets: the shared 5-point landmark sets (one face per image, large), first PORTRAITS_PER_SET of each.
+PORTRAIT_SETS = ("landmarks_sun_cvpr13.jsonl", "landmarks_300w_helen_train_subset.jsonl")
+PORTRAITS_PER_SET = 10
+#: Portraits are timed resized to VGA.
+PORTRAIT_SIZE = (640, 480)
 
 #: Benchmark images: key -> (file in ../shared/data/bench, fallback shipped with the repo, size the fallback is
 #: resized to, or None).
@@ -40,6 +47,17 @@ def image_source(key: str) -> ImageSource:
             + (f" resized to {size[0]}x{size[1]}" if size else "")
             + "; numbers are not comparable with baselines made on the shared image")
     return ImageSource(fallback, size, str(fallback.relative_to(REPO_ROOT)), note)
+
+
+def portrait_paths(per_set: int = PORTRAITS_PER_SET) -> List[Path]:
+    """The first `per_set` images of each shared landmark set ([] without ../shared)."""
+    paths: List[Path] = []
+    for name in PORTRAIT_SETS:
+        listing = SHARED_DATA / name
+        if listing.exists():
+            lines = listing.read_text().splitlines()[:per_set]
+            paths += [SHARED_DATA / json.loads(line)["image"] for line in lines]
+    return paths
 
 
 def _cpuinfo_field(name: str) -> Optional[str]:

@@ -8,9 +8,13 @@ fastmtcnn is imported from this repository's source tree (weights from ../weight
     python bench/time_detect.py --impl fastmtcnn --threads 1 --repeat 9 \
         --case vga-20=../shared/data/bench/dlib_2007_007763_vga.jpg:20
 
-A case is NAME=PATH[@WIDTHxHEIGHT]:MIN_FACE (the image is resized with INTER_CUBIC when a size is given).
-Per case: one warm-up call, then `repeat` timed calls of the detection alone (decoding excluded).
-Output: {"impl", "versions", "threads", "cases": {NAME: {"fastest_ms", "median_ms", "faces"}}}.
+A case is NAME=PATH[@WIDTHxHEIGHT]:MIN_FACE (the image is resized with INTER_CUBIC when a size is given, with
+INTER_AREA when it shrinks). PATH may be a .txt file listing images, one path per line (relative to that file):
+the case is then the set, each image timed alone. Per image: one warm-up call, then `repeat` timed calls of the
+detection alone (decoding excluded). `--backend` / `--precision` choose fastmtcnn's engine (the engine that ran
+is reported: bf16 falls back to f32 on a CPU without native BF16).
+Output: {"impl", "versions", "engine", "threads", "cases": {NAME: {"fastest_ms", "median_ms", "faces",
+"images"}}}; for a set, fastest_ms / median_ms are medians over its images and faces is the total.
 """
 from __future__ import annotations
 
@@ -43,20 +47,27 @@ def pin_threads(threads: int) -> None:
         os.environ[var] = str(threads)
 
 
-def fastmtcnn_detector(threads: int):
-    """(versions, make(min_face) -> detect(bgr) -> face count) for fastmtcnn from this source tree."""
+def fastmtcnn_detector(threads: int, backend: str = "opencv", precision: str = "f32"):
+    """(versions, engine, make(min_face) -> detect(bgr) -> face count) for fastmtcnn from this source tree;
+    engine = "opencv f32" / "openvino f32" / ..., what `Detector` actually runs."""
     sys.path.insert(0, str(REPO_ROOT))
     import cv2
     import numba
     import numpy as np
 
     import fastmtcnn
+    from fastmtcnn import engines
 
     def make(min_face: float):
-        detector = fastmtcnn.Detector(min_face_size=min_face, num_threads=threads)
+        detector = fastmtcnn.Detector(min_face_size=min_face, num_threads=threads, backend=backend,
+                                      precision=precision)
         return lambda bgr: len(detector.detect(bgr))
-    return {"fastmtcnn": fastmtcnn.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
-            "numba": numba.__version__}, make
+    engine = engines.choose_engine(backend, precision, threads)
+    versions = {"fastmtcnn": fastmtcnn.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
+                "numba": numba.__version__}
+    if engine.backend == "openvino":
+        versions["openvino"] = engines.openvino_version()
+    return versions, f"{engine.backend} {engine.precision}", make
 
 
 def facenet_detector(threads: int):
@@ -80,28 +91,45 @@ def facenet_detector(threads: int):
             return 0 if boxes is None else len(boxes)
         return detect
     return {"facenet-pytorch": version("facenet-pytorch"), "torch": torch.__version__,
-            "opencv": cv2.__version__}, make
+            "opencv": cv2.__version__}, "torch", make
 
 
-def load(case: dict):
+def image_paths(path: str) -> list:
+    """[path], or the images a .txt list names (one per line, relative to the list's folder)."""
+    if not path.endswith(".txt"):
+        return [path]
+    folder = Path(path).parent
+    return [str(folder / line.strip()) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def load(path: str, size):
     import cv2
-    pixels = cv2.imread(case["path"])
+    pixels = cv2.imread(path)
     if pixels is None:
-        raise SystemExit(f"time_detect: cannot read image {case['path']}")
-    if case["size"]:
-        pixels = cv2.resize(pixels, tuple(case["size"]), interpolation=cv2.INTER_CUBIC)
+        raise SystemExit(f"time_detect: cannot read image {path}")
+    if size:
+        shrink = size[0] * size[1] < pixels.shape[0] * pixels.shape[1]
+        pixels = cv2.resize(pixels, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
     return pixels
 
 
-def time_case(make, case: dict, repeat: int) -> dict:
-    detect, pixels = make(case["min_face"]), load(case)
-    faces = detect(pixels)  # warm-up
+def time_image(detect, pixels, repeat: int):
+    """(fastest ms, median ms, faces) of `repeat` calls after one warm-up call."""
+    faces = detect(pixels)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         detect(pixels)
         times.append((time.perf_counter() - start) * 1000.0)
-    return {"fastest_ms": round(min(times), 3), "median_ms": round(statistics.median(times), 3), "faces": faces}
+    return min(times), statistics.median(times), faces
+
+
+def time_case(make, case: dict, repeat: int) -> dict:
+    detect = make(case["min_face"])
+    results = [time_image(detect, load(path, case["size"]), repeat) for path in image_paths(case["path"])]
+    return {"fastest_ms": round(statistics.median(r[0] for r in results), 3),
+            "median_ms": round(statistics.median(r[1] for r in results), 3),
+            "faces": sum(r[2] for r in results), "images": len(results)}
 
 
 def main(argv=None) -> int:
@@ -110,11 +138,17 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=9, help="timed calls per case (default 9)")
     parser.add_argument("--case", type=parse_case, action="append", required=True, help="NAME=PATH[@WxH]:MIN_FACE")
+    parser.add_argument("--backend", default="opencv", help="fastmtcnn's engine: opencv, openvino or auto")
+    parser.add_argument("--precision", default="f32", help="fastmtcnn's precision: f32 or bf16")
     args = parser.parse_args(argv)
     pin_threads(args.threads)
-    versions, make = (fastmtcnn_detector if args.impl == "fastmtcnn" else facenet_detector)(args.threads)
+    if args.impl == "fastmtcnn":
+        versions, engine, make = fastmtcnn_detector(args.threads, args.backend, args.precision)
+    else:
+        versions, engine, make = facenet_detector(args.threads)
     cases = {case["name"]: time_case(make, case, args.repeat) for case in args.case}
-    print(json.dumps({"impl": args.impl, "versions": versions, "threads": args.threads, "cases": cases}))
+    print(json.dumps({"impl": args.impl, "versions": versions, "engine": engine, "threads": args.threads,
+                      "cases": cases}))
     return 0
 
 

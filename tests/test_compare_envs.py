@@ -16,8 +16,8 @@ from bench import compare_envs  # noqa: E402
 from bench.time_detect import parse_case  # noqa: E402
 
 
-def record(label, threads, impl, vga_ms, faces=3):
-    return {"label": label, "threads": threads, "impl": impl, "versions": {"opencv": label},
+def record(label, threads, impl, vga_ms, faces=3, engine="opencv f32"):
+    return {"label": label, "threads": threads, "impl": impl, "versions": {"opencv": label}, "engine": engine,
             "cases": {"vga-20": {"fastest_ms": vga_ms, "median_ms": vga_ms * 1.1, "faces": faces}}}
 
 
@@ -42,6 +42,28 @@ def test_report_has_one_row_per_environment_and_thread_count(monkeypatch):
     assert "140.0 ms (7.1 fps), 2.00x facenet" in rows[0]
 
 
+def test_versus_gives_each_row_its_speed_up_over_the_named_environment(monkeypatch):
+    monkeypatch.setattr(compare_envs, "CASES", (("vga-20", "vga", 20),))
+    records = [record("cv4", 1, "fastmtcnn", 120.0), record("ov", 1, "fastmtcnn", 60.0, engine="openvino f32"),
+               record("facenet-pytorch", 1, "facenet-pytorch", 240.0)]
+    summary = compare_envs.summarize(records, versus="cv4")
+    assert summary[("ov", 1)]["cases"]["vga-20"]["x_versus"] == pytest.approx(2.0)
+    text = compare_envs.markdown(summary, "cmd", "0.1 / 0.2", [], 9, versus="cv4")
+    ov_row = next(line for line in text.splitlines() if line.startswith("| ov"))
+    assert "| openvino f32 |" in ov_row and "4.00x facenet, 2.00x cv4" in ov_row
+    cv4_row = next(line for line in text.splitlines() if line.startswith("| cv4"))
+    assert "x cv4" not in cv4_row  # not against itself
+    assert "CPU flags:" in text
+
+
+def test_env_syntax_with_engine_options():
+    assert compare_envs.parse_env("ov=/v/bin/python,backend=openvino,precision=bf16") == (
+        "ov", "/v/bin/python", ["--backend", "openvino", "--precision", "bf16"])
+    assert compare_envs.parse_env("cv=/v/bin/python") == ("cv", "/v/bin/python", [])
+    with pytest.raises(Exception, match="unknown option"):
+        compare_envs.parse_env("cv=/v/bin/python,threads=2")
+
+
 def test_case_syntax():
     assert parse_case("1080p-40=/x/a.jpg@1440x1080:40") == {"name": "1080p-40", "path": "/x/a.jpg",
                                                             "size": (1440, 1080), "min_face": 40.0}
@@ -61,3 +83,21 @@ def test_child_times_fastmtcnn_and_prints_one_json_record():
     assert "opencv" in output["versions"]
     case = output["cases"]["fixture"]
     assert case["faces"] >= 1 and case["fastest_ms"] > 0
+    assert output["engine"] == "opencv f32"
+
+
+def test_child_times_a_listed_set_of_images(tmp_path):
+    """A .txt case is a set: faces add up over its images, times are medians over them."""
+    image = FIXTURES / "group_640x480.jpg"
+    listing = tmp_path / "set.txt"
+    listing.write_text(f"{image}\n{image}\n")
+    command = [sys.executable, str(REPO_ROOT / "bench" / "time_detect.py"), "--repeat", "1", "--backend", "opencv",
+               "--case", f"one={image}:40", "--case", f"two={listing}@320x240:40"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    cases = json.loads(result.stdout.strip().splitlines()[-1])["cases"]
+    assert cases["two"]["images"] == 2 and cases["one"]["images"] == 1
+    single = subprocess.run(command[:-4] + ["--case", f"half={image}@320x240:40"], capture_output=True, text=True,
+                            timeout=300, cwd=REPO_ROOT)
+    half = json.loads(single.stdout.strip().splitlines()[-1])["cases"]["half"]
+    assert cases["two"]["faces"] == 2 * half["faces"]
