@@ -7,9 +7,9 @@
 Each environment only needs numpy, numba and opencv-python (fastmtcnn is taken from this source tree), plus
 openvino for an OpenVINO row; the facenet-pytorch one needs facenet-pytorch, torch and opencv-python. An
 environment is LABEL=PYTHON[,backend=B][,precision=P]: the engine fastmtcnn runs there (default OpenCV DNN);
-the report names the engine that actually ran (bf16 falls back to f32 on a CPU without native BF16). Rounds are interleaved (every environment
-once per round, in rotated order) so that drift in the machine's load hits them alike. Every child process runs
-`bench/time_detect.py`: one warm-up call, then `--repeat` timed calls per case; the figure reported is the
+the report names the engine that actually ran (bf16 falls back to f32 on a CPU without native BF16).
+Rounds are interleaved (every environment once per round, in rotated order) so that drift in the machine's load
+hits them alike. Every child process runs `bench/time_detect.py`: one warm-up call, then `--repeat` timed calls per case; the figure reported is the
 fastest call of a round, median over rounds (the statistic of `bench.gate`); for the portrait cases the
 per-image figure is the median over the images. Ratios are taken within the run: "x facenet" =
 facenet-pytorch's time / this environment's time at the same thread count, "x LABEL" (`--versus LABEL`) the same
@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from .machine import BENCH_DIR, PORTRAIT_SIZE, REPO_ROOT, cpu_flags, image_source, machine_info, portrait_paths
+from .machine import (BENCH_DIR, PORTRAIT_SIZE, PORTRAITS_PER_SET, REPO_ROOT, cpu_flags, image_source, machine_info,
+                      portrait_paths)
 
 CHILD = BENCH_DIR / "time_detect.py"
 FACENET = "facenet-pytorch"
@@ -41,15 +42,16 @@ CASES = (("vga-20", "vga", 20), ("vga-40", "vga", 40), ("portraits-20", PORTRAIT
          ("portraits-40", PORTRAITS, 40), ("1080p-40", "1080p", 40))
 
 
-def case_arguments(names: Sequence[str], scratch: Path) -> Tuple[List[str], List[str]]:
+def case_arguments(names: Sequence[str], scratch: Path,
+                   portraits: int = PORTRAITS_PER_SET) -> Tuple[List[str], List[str]]:
     """time_detect.py --case arguments for the CASES named, and notes on fallback images (empty with ../shared).
-    The portrait list is written to `scratch` (a folder)."""
+    The portrait list (`portraits` images of each landmark set) is written to `scratch` (a folder)."""
     arguments, notes = [], []
     for name, key, min_face in CASES:
         if name not in names:
             continue
         if key == PORTRAITS:
-            paths = portrait_paths()
+            paths = portrait_paths(portraits)
             if not paths:
                 notes.append(f"../shared absent: case {name} left out")
                 continue
@@ -116,7 +118,7 @@ def markdown(summary: Dict[Tuple[str, int], dict], command: str, load: str, note
              "(portraits: median over the images of that figure); 'x facenet' = facenet-pytorch's ms / this row's ms "
              "at the same thread count" + (f", 'x {versus}' likewise against that row" if versus else "")
              + ", measured in this run.",
-             "vga = the 7-face group photo at 640x480, portraits = the first 10 images of each shared landmark set "
+             "vga = the 7-face group photo at 640x480, portraits = the first images of each shared landmark set "
              "(Sun CVPR'13, 300-W Helen) resized to 640x480, 1080p = the group photo at 1440x1080; "
              "-20 / -40 = min face size in pixels. Engine: what fastmtcnn ran (backend and precision).", ""]
     lines += [f"Note: {note}" for note in notes] + ([""] if notes else [])
@@ -177,6 +179,8 @@ def main(argv=None) -> int:
                              "labelled 'current', OpenCV DNN)")
     parser.add_argument("--cases", nargs="+", choices=[name for name, _, _ in CASES],
                         default=[name for name, _, _ in CASES], help="cases to time (default: all)")
+    parser.add_argument("--portraits", type=int, default=PORTRAITS_PER_SET,
+                        help="portraits taken from each shared landmark set (default %(default)s)")
     parser.add_argument("--versus", metavar="LABEL", help="also give each row's speed-up over environment LABEL")
     parser.add_argument("--facenet", metavar="PYTHON", help="an interpreter with facenet-pytorch installed")
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
@@ -190,7 +194,7 @@ def main(argv=None) -> int:
     if args.facenet:
         envs.append((FACENET, args.facenet, FACENET, []))
     with tempfile.TemporaryDirectory(prefix="compare_envs-") as scratch:
-        cases, notes = case_arguments(args.cases, Path(scratch))
+        cases, notes = case_arguments(args.cases, Path(scratch), args.portraits)
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         records, started = run_rounds(envs, args, cases)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

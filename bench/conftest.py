@@ -66,7 +66,8 @@ def _engine_params():
     no_openvino = pytest.mark.skip(reason='OpenVINO not installed: pip install "fastmtcnn[openvino]"')
     no_bf16 = pytest.mark.skip(reason="no native BF16 on this CPU (avx512_bf16 / amx_bf16): OpenVINO would run f32")
     params = [pytest.param(EngineChoice("opencv", "f32"), id="opencv")]
-    params.append(pytest.param(EngineChoice("openvino", "f32"), id="openvino", marks=() if has_openvino else no_openvino))
+    params.append(pytest.param(EngineChoice("openvino", "f32"), id="openvino",
+                               marks=() if has_openvino else no_openvino))
     bf16_marks = no_openvino if not has_openvino else (() if engines.native_bf16() else no_bf16)
     params.append(pytest.param(EngineChoice("openvino", "bf16"), id="openvino-bf16", marks=bf16_marks))
     return params
@@ -98,7 +99,8 @@ def bench_image(key: str) -> BenchImage:
 def _static_info() -> Dict[str, object]:
     info = dict(machine_info())
     info.update({"opencv": cv2.__version__, "numpy": np.__version__, "numba": numba.__version__,
-                 "openvino": engines.openvino_version(), "fastmtcnn": fastmtcnn.__version__, "pinned_before_import": PINNED_BEFORE_IMPORT,
+                 "openvino": engines.openvino_version(), "fastmtcnn": fastmtcnn.__version__,
+                 "pinned_before_import": PINNED_BEFORE_IMPORT,
                  **{var.lower(): os.environ.get(var) for var in _PIN}})
     return info
 

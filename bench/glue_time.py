@@ -104,7 +104,8 @@ def markdown(rows: List[dict], command: str, load: str) -> str:
     lines = [f"Command: `{command}`; {info['cpu_model']}, {info['cpu_count']} cores, flags: {cpu_flags()}; "
              f"1 thread; load average before/after {load}.",
              "Per image: fastest of the runs per stage; cells: median over images, ms (glue = stage - forwards).", "",
-             "| set | min face | images | propose glue / fwd | refine glue / fwd | output glue / fwd | total | glue | glue share |",
+             "| set | min face | images | propose glue / fwd | refine glue / fwd | output glue / fwd | total | glue "
+             "| glue share |",
              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for row in rows:
         stages = " | ".join(f"{row[s]['glue_ms']:.2f} / {row[s]['forward_ms']:.2f}" for s in STAGES)

@@ -119,7 +119,8 @@ def machine_name() -> str:
 def machine_info() -> Dict[str, object]:
     mhz = cpu_mhz()
     return {"machine": machine_name(), "cpu_model": cpu_model(), "cpu_mhz": round(mhz) if mhz else None,
-            "cpu_count": cpu_count(), "cpu_flags": cpu_flags(), "platform": platform.platform(), "python": platform.python_version()}
+            "cpu_count": cpu_count(), "cpu_flags": cpu_flags(), "platform": platform.platform(),
+            "python": platform.python_version()}
 
 
 if __name__ == "__main__":

@@ -180,7 +180,8 @@ def render(r: dict) -> str:
             normalised = seconds * scale
             lines.append(
                 f"| {name} | {size}x{size} | {engine_id} | {CASCADECNN_300_FORWARDS_S[name]:.3f} s "
-                f"({CASCADECNN_NAMES[name]}) | {PAPER_300_FORWARDS_S[name]:.3f} s | {seconds:.3f} s | {normalised:.3f} s "
+                f"({CASCADECNN_NAMES[name]}) | {PAPER_300_FORWARDS_S[name]:.3f} s | {seconds:.3f} s "
+                f"| {normalised:.3f} s "
                 f"| {seconds * 1e3 * r['sgemm_gflops_1thread']:.0f} | {PAPER_300_FORWARDS_S[name] / normalised:.1f}x |")
     d20, d40 = (next(iter(r["engines"].values()))["detect_vga"][m] for m in (20, 40))
     lines += [
@@ -201,7 +202,8 @@ def render(r: dict) -> str:
         for min_face in (20, 40):
             d = e["detect_vga"][min_face]
             lines.append(f"| fastmtcnn ({engine_id}), VGA, min face {min_face}, 1 thread | {d['fps']:.1f} "
-                         f"| {d['median_ms']:.1f} | {d['fps'] / scale:.1f} | {d['median_ms'] * r['sgemm_gflops_1thread']:.0f} |")
+                         f"| {d['median_ms']:.1f} | {d['fps'] / scale:.1f} "
+                         f"| {d['median_ms'] * r['sgemm_gflops_1thread']:.0f} |")
     lines += [
         "",
         "Caveats: cost grows with the number of faces and candidates (R-Net/O-Net batches) and with the pyramid "

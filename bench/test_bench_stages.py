@@ -78,7 +78,8 @@ def test_stage1_propose(benchmark, cascade, size, min_face, engine):
     benchmark.group = f"stage 1 P-Net {size}"
     image, candidates, _ = stage_inputs(size, min_face, cascade)
     run_rounds(benchmark, with_slowdown(cascade.propose), image.pixels, CHANNELS)
-    record(benchmark, image, min_face, engine, stage="propose", candidates_out=len(candidates), **pyramid_info(image, cascade))
+    record(benchmark, image, min_face, engine, stage="propose", candidates_out=len(candidates),
+           **pyramid_info(image, cascade))
 
 
 @params
@@ -118,7 +119,8 @@ def test_stage2_rnet_forward(benchmark, cascade, size, min_face, engine):
     image, candidates, _ = stage_inputs(size, min_face, cascade)
     batch = crops(image.pixels, candidates, 24)
     run_rounds(benchmark, forward_batches, cascade.rnet, batch, cascade.settings.max_batch)
-    record(benchmark, image, min_face, engine, stage="rnet forward", batch=len(batch), max_batch=cascade.settings.max_batch)
+    record(benchmark, image, min_face, engine, stage="rnet forward", batch=len(batch),
+           max_batch=cascade.settings.max_batch)
 
 
 @ENGINES
@@ -138,4 +140,5 @@ def test_stage3_onet_forward(benchmark, cascade, size, min_face, engine):
     image, _, refined = stage_inputs(size, min_face, cascade)
     batch = crops(image.pixels, refined, 48)
     run_rounds(benchmark, forward_batches, cascade.onet, batch, cascade.settings.max_batch)
-    record(benchmark, image, min_face, engine, stage="onet forward", batch=len(batch), max_batch=cascade.settings.max_batch)
+    record(benchmark, image, min_face, engine, stage="onet forward", batch=len(batch),
+           max_batch=cascade.settings.max_batch)
