@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ PRECISIONS = ("f32", "bf16")
 INSTALL_HINT = 'pip install "fastmtcnn[openvino]"'
 #: CPU flags (Linux /proc/cpuinfo names) that decide the engines' speed.
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+#: OpenVINO streams per compiled model at most: threads that run forwards at the same time without waiting.
+MAX_STREAMS = 4
 
 
 class Network(Protocol):
@@ -177,12 +180,32 @@ def native_bf16() -> bool:
 _compile_lock = threading.Lock()
 
 
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def compile_config(precision: str, threads: int) -> dict:
+    """OpenVINO CPU settings for `threads` threads per forward.
+
+    One stream runs one request at a time (its graph is locked while it runs), so with a single stream the
+    threads sharing a detector would wait for each other: we make cpus // threads streams of `threads`
+    threads each (INFERENCE_NUM_THREADS is the total), at most MAX_STREAMS (each stream holds a copy of the
+    graph and is built at compile time). No CPU pinning: our threads share the cores with
+    Numba, OpenCV and, in `fastmtcnn batch`, other worker processes, which pinning would stack on one core.
+    """
+    streams = min(MAX_STREAMS, max(1, _available_cpus() // threads))
+    return {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": streams,
+            "INFERENCE_NUM_THREADS": streams * threads, "ENABLE_CPU_PINNING": False}
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled_model_once(spec: NetSpec, precision: str, threads: int):
     core = _core()
     model = core.read_model(onnx_model(spec))  # ONNX declares N (and P-Net's H, W) dynamic
-    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads,
-                                             "PERFORMANCE_HINT": "LATENCY"})
+    return core.compile_model(model, "CPU", compile_config(precision, threads))
 
 
 def _compiled_model(spec: NetSpec, precision: str, threads: int):

@@ -102,8 +102,12 @@ def test_openvino_compiles_once_per_process_and_honours_threads():
     first = engines._compiled_model(PNET, "f32", 1)
     assert engines._compiled_model(PNET, "f32", 1) is first
     assert engines._compiled_model(PNET, "f32", 2) is not first
-    assert first.get_property("INFERENCE_NUM_THREADS") == 1
-    assert engines._compiled_model(PNET, "f32", 2).get_property("INFERENCE_NUM_THREADS") == 2
+    for threads in (1, 2):
+        compiled = engines._compiled_model(PNET, "f32", threads)
+        streams = compiled.get_property("NUM_STREAMS")
+        assert streams == min(engines.MAX_STREAMS, max(1, engines._available_cpus() // threads))  # one request per stream at a time
+        assert compiled.get_property("INFERENCE_NUM_THREADS") == streams * threads  # `threads` per stream
+        assert compiled.get_property("ENABLE_CPU_PINNING") is False
 
 
 @needs_openvino
