@@ -780,9 +780,9 @@ def _json_default(o: Any):
 def main(argv: Optional[Sequence[str]] = None,
          detector_factory: Optional[Callable[..., Any]] = None) -> int:
     """CLI: ``eval DATA.jsonl [--root DIR] [--min-face-size N] [--out report.json]
-    [--compare golden.jsonl] [--threads N] [--jobs N] [--progress]``.
+    [--compare golden.jsonl] [--threads N] [--backend B] [--precision P] [--jobs N] [--progress]``.
 
-    detector_factory(min_face_size=N[, num_threads=T]) -> object with ``.detect(path)``
+    detector_factory(min_face_size=N[, num_threads=T, backend=B, precision=P]) -> object with ``.detect(path)``
     returning ``.boxes``, ``.scores``, ``.landmarks`` (default: ``fastmtcnn.Detector``,
     imported only here).  --threads is passed on as the detector's ``num_threads``
     (OpenCV/Numba threads); --jobs N > 1 detects N images concurrently with the one
@@ -802,6 +802,9 @@ def main(argv: Optional[Sequence[str]] = None,
                     help="IoU for a face to count as the same in --compare (default 0.7)")
     ap.add_argument("--threads", type=int, default=None,
                     help="detector threads (OpenCV/Numba, process-wide); default: leave as is")
+    ap.add_argument("--backend", default=None,
+                    help="engine: auto, opencv or openvino (default: the detector's, auto)")
+    ap.add_argument("--precision", default=None, help="f32 or bf16 (default: the detector's, f32)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="images detected concurrently (default 1; timings are per call)")
     ap.add_argument("--progress", action="store_true", default=None,
@@ -815,6 +818,9 @@ def main(argv: Optional[Sequence[str]] = None,
     kwargs: Dict[str, Any] = {"min_face_size": args.min_face_size}
     if args.threads is not None:
         kwargs["num_threads"] = args.threads
+    for option in ("backend", "precision"):
+        if getattr(args, option) is not None:
+            kwargs[option] = getattr(args, option)
 
     t0 = time.perf_counter()
     det = factory(**kwargs)
@@ -826,6 +832,7 @@ def main(argv: Optional[Sequence[str]] = None,
     report = evaluate(args.data, root=root, predictions=preds)
     report["min_face_size"] = args.min_face_size
     report["threads"] = args.threads
+    report["engine"] = {"backend": getattr(det, "backend", None), "precision": getattr(det, "precision", None)}
     report["jobs"] = args.jobs
     report["timing"]["detector_build_seconds"] = t_build
     report["timing"]["detect_seconds"] = det_s

@@ -4,6 +4,7 @@ With f32, OpenVINO must give OpenCV DNN's faces: the same number, scores within 
 within 1e-2 px, on every shipped image and on the shared photos (skipped without ../shared) at min face
 20 and 40. The OpenVINO tests skip with the install line when OpenVINO is not installed.
 """
+import json
 import logging
 
 import cv2
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 from fastmtcnn import Detector, SettingsError, engines, evaluate
+from fastmtcnn.batch import run_batch
+from fastmtcnn.cli import main as cli_main
 from fastmtcnn.nets import ONET, PNET, RNET
 from fastmtcnn.runtime import versions
 
@@ -175,3 +178,49 @@ def test_openvino_threads_each_get_their_own_request():
     for faces, reference in zip(detector.detect_batch(images, workers=2), expected):
         np.testing.assert_array_equal(faces.boxes, reference.boxes)
         np.testing.assert_array_equal(faces.scores, reference.scores)
+
+
+# ------------------------------------------------------------------------------------ the choice on the command line
+def test_cli_detect_takes_the_engine(capsys):
+    image = str(FIXTURES / "group_640x480.jpg")
+    assert cli_main(["detect", image, "--backend", "opencv", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = Detector(backend="opencv").detect(image)
+    assert [face["score"] for face in printed["faces"]] == [face["score"] for face in expected.to_list()]
+
+
+def test_cli_names_the_missing_extra(without_openvino, capsys):
+    image = str(FIXTURES / "group_640x480.jpg")
+    assert cli_main(["detect", image, "--backend", "openvino"]) == 2
+    assert 'pip install "fastmtcnn[openvino]"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["detect", "batch", "serve"])
+def test_every_detector_command_offers_the_engine_options(command, capsys):
+    with pytest.raises(SystemExit):
+        cli_main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "--backend {auto,opencv,openvino}" in text and "--precision {f32,bf16}" in text
+
+
+def test_batch_checks_the_engine_before_any_worker_starts(tmp_path, without_openvino):
+    with pytest.raises(ImportError, match="fastmtcnn\\[openvino\\]"):
+        run_batch(FIXTURES, tmp_path / "out.jsonl", workers=2, backend="openvino")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_eval_passes_the_engine_to_the_detector(tmp_path):
+    made = []
+
+    def factory(**kwargs):
+        """A real detector (it checks the keywords) whose detect finds nothing (tiny.jsonl's images are fake)."""
+        made.append(kwargs)
+        detector = Detector(**kwargs)
+        detector.detect = lambda image: evaluate.as_prediction({"boxes": [], "scores": [], "landmarks": []})
+        return detector
+
+    out = tmp_path / "report.json"
+    assert evaluate.main([str(FIXTURES / "eval" / "tiny.jsonl"), "--backend", "opencv", "--out", str(out)],
+                         detector_factory=factory) == 0
+    assert made == [{"min_face_size": 20, "backend": "opencv"}]
+    assert json.loads(out.read_text())["engine"] == {"backend": "opencv", "precision": "f32"}
