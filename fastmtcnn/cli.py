@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .detector import Detector, Faces
+from .evaluation.cli import add_eval_command
 from .image_input import ImageError, load_image
 
 _LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
@@ -73,12 +74,6 @@ def detect_command(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def eval_command(args: argparse.Namespace) -> int:
-    from . import evaluate
-
-    return evaluate.main(args.rest) or 0
-
-
 def versions() -> str:
     """fastmtcnn and the libraries that decide its results and speed (OpenCV's version changes it by 1.3x)."""
     import numba
@@ -112,10 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
     detect.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
     detect.set_defaults(run=detect_command)
-    evaluation = commands.add_parser("eval", help="accuracy on an annotated JSONL set (fastmtcnn eval -h)",
-                                     add_help=False)
-    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluation.set_defaults(run=eval_command)
+    add_eval_command(commands)
     serve = commands.add_parser("serve", help="HTTP detection service (needs: pip install 'fastmtcnn[server]')")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
