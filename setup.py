@@ -2,7 +2,7 @@
 from setuptools import setup
 
 setup(
-    packages=["fastmtcnn", "fastmtcnn.weights"],
+    packages=["fastmtcnn", "fastmtcnn.evaluation", "fastmtcnn.weights"],
     package_dir={"fastmtcnn": "fastmtcnn", "fastmtcnn.weights": "weights"},
     package_data={"fastmtcnn.weights": ["*.prototxt", "*.caffemodel", "SHA256SUMS", "LICENSE", "NOTICE.md"]},
 )

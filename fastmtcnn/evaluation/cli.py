@@ -80,8 +80,9 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
     settings: Dict[str, Any] = {"min_face_size": args.min_face_size}
     if args.threads is not None:
         settings["num_threads"] = args.threads
+    build_started = time.perf_counter()
     detector = (detector_factory or _default_detector_factory)(**settings)
-    build_seconds = time.perf_counter() - started
+    build_seconds = time.perf_counter() - build_started
     predictions, detect_seconds = predict_dataset(records, root, detector.detect, progress=args.progress,
                                                   jobs=args.jobs)
     report = build_report(args.data, root, score_dataset(records, predictions), eye_rule=True, timing={

@@ -74,22 +74,22 @@ def _timing_rows(timing: Mapping[str, Any]) -> List[Row]:
 
 def markdown_compare(comparison: Mapping[str, Any]) -> str:
     """Markdown table of a :func:`.parity.compare` result, plus the worst images."""
-    c = comparison
     rows = [
-        ("images", str(c["images"])),
-        ("reference faces / ours", f"{c['reference_faces']} / {c['our_faces']}"),
-        (f"reference faces matched (IoU >= {c['iou_threshold']:g})",
-         f"{_percent(c['matched_fraction'])} ({c['matched']})"),
-        ("extra faces (ours unmatched, / reference)", f"{_percent(c['extra_fraction'])} ({c['extra']})"),
-        ("IoU median / min", f"{_number(c['iou_median'])} / {_number(c['iou_min'])}"),
+        ("images", str(comparison["images"])),
+        ("reference faces / ours", f"{comparison['reference_faces']} / {comparison['our_faces']}"),
+        (f"reference faces matched (IoU >= {comparison['iou_threshold']:g})",
+         f"{_percent(comparison['matched_fraction'])} ({comparison['matched']})"),
+        ("extra faces (ours unmatched, / reference)",
+         f"{_percent(comparison['extra_fraction'])} ({comparison['extra']})"),
+        ("IoU median / min", f"{_number(comparison['iou_median'])} / {_number(comparison['iou_min'])}"),
         ("landmark distance median / max (px)",
-         f"{_number(c['landmark_px_median'], 2)} / {_number(c['landmark_px_max'], 2)}"),
-        ("median abs score difference", _number(c["score_diff_median"], 4)),
+         f"{_number(comparison['landmark_px_median'], 2)} / {_number(comparison['landmark_px_max'], 2)}"),
+        ("median abs score difference", _number(comparison["score_diff_median"], 4)),
     ]
     lines = _table("parity metric", rows)
-    if c["worst_images"]:
+    if comparison["worst_images"]:
         lines += ["", "| image | ref | ours | unmatched ref | unmatched ours | worst IoU |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         lines += [f"| {row['image']} | {row['n_ref']} | {row['n_ours']} | {row['unmatched_ref']} "
-                  f"| {row['unmatched_ours']} | {_number(row['worst_iou'])} |" for row in c["worst_images"]]
+                  f"| {row['unmatched_ours']} | {_number(row['worst_iou'])} |" for row in comparison["worst_images"]]
     return "\n".join(lines) + "\n"

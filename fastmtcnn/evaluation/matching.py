@@ -72,14 +72,17 @@ class Matching:
 
     @property
     def true_positives(self) -> int:
+        """How many predictions matched a face."""
         return int((self.prediction_status == TRUE_POSITIVE).sum())
 
     @property
     def false_positives(self) -> int:
+        """How many predictions matched nothing (duplicates included)."""
         return int((self.prediction_status == FALSE_POSITIVE).sum())
 
     @property
     def ignored_predictions(self) -> int:
+        """How many predictions an ignore face absorbed."""
         return int((self.prediction_status == IGNORED).sum())
 
 

@@ -103,8 +103,8 @@ def detection_summary(images: Sequence["ImageScore"]) -> Dict[str, Any]:
         summary.update(
             precision=ratio(true_positives, true_positives + false_positives),
             fp_per_image=ratio(false_positives, len(complete)),
-            ap=average_precision(_concatenate([image.ranked_scores for image in complete], np.float64),
-                                 _concatenate([image.ranked_is_true for image in complete], bool),
+            ap=average_precision(_concatenate([image.counted_scores for image in complete], np.float64),
+                                 _concatenate([image.counted_true for image in complete], bool),
                                  sum(image.faces for image in complete)),
             complete_tp=true_positives,
             complete_fp=false_positives,

@@ -58,7 +58,8 @@ def pair_image(image: str, ours: Prediction, reference: Prediction, iou: float) 
         distance = np.hypot(*offsets.T).mean()
         if math.isfinite(distance):
             pairing.landmark_distances.append(float(distance))
-        pairing.score_differences.append(abs(float(ours["scores"][our_face]) - float(reference["scores"][reference_face])))
+        score_difference = float(ours["scores"][our_face]) - float(reference["scores"][reference_face])
+        pairing.score_differences.append(abs(score_difference))
     return pairing
 
 
@@ -115,5 +116,7 @@ def _worst_images(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
     differing = (row for row in rows
                  if unmatched(row) > 0 or (row["worst_iou"] is not None and row["worst_iou"] < 1.0))
-    ranked = sorted(differing, key=lambda row: (-unmatched(row), row["worst_iou"] if row["worst_iou"] is not None else 0.0))
-    return ranked[:WORST_IMAGES]
+    def most_different_first(row: Dict[str, Any]) -> tuple:
+        return -unmatched(row), row["worst_iou"] if row["worst_iou"] is not None else 0.0
+
+    return sorted(differing, key=most_different_first)[:WORST_IMAGES]

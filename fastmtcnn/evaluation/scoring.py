@@ -66,7 +66,9 @@ class EyeRuleScore:
 class ImageScore:
     """One image scored against its ground truth (IoU rule; eye rule if asked for).
 
-    ranked_scores (K,) and ranked_is_true (K,) bool: the non-ignored predictions, for AP;
+    faces / ignore_faces: GT faces that count / are marked ignore; predictions: N;
+    counted_scores (K,) and counted_true (K,) bool: the predictions not absorbed by an ignore face (for AP);
+    landmark_faces: GT landmark faces that count, landmark_missed: those without a match;
     landmark_nmes (L,): finite NMEs of the matched landmark faces, in face order;
     face_rows: one report dict per GT face.
     """
@@ -79,8 +81,8 @@ class ImageScore:
     true_positives: int
     false_positives: int
     ignored_predictions: int
-    ranked_scores: np.ndarray
-    ranked_is_true: np.ndarray
+    counted_scores: np.ndarray
+    counted_true: np.ndarray
     landmark_faces: int
     landmark_missed: int
     landmark_nmes: np.ndarray
@@ -120,8 +122,8 @@ def score_image(record: Mapping[str, Any], prediction: Prediction, eye_rule: boo
         true_positives=matching.true_positives,
         false_positives=matching.false_positives,
         ignored_predictions=matching.ignored_predictions,
-        ranked_scores=scores[not_ignored],
-        ranked_is_true=matching.prediction_status[not_ignored] == TRUE_POSITIVE,
+        counted_scores=scores[not_ignored],
+        counted_true=matching.prediction_status[not_ignored] == TRUE_POSITIVE,
         landmark_faces=landmark_faces,
         landmark_missed=landmark_faces - _matched_landmark_faces(matching, truth),
         landmark_nmes=_finite(landmark_nmes),
