@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastmtcnn import cli
+from fastmtcnn import CascadeSettings, cli
 from fastmtcnn import evaluation as ev
 from fastmtcnn.evaluation.cli import add_eval_command
 
@@ -330,7 +330,8 @@ def test_main_with_fake_detector(tmp_path, capsys):
                            "--compare", str(FIXTURES / "tiny.facenet.jsonl"), "--threads", "3", "--jobs", "2"],
                           FakeDetector)
     assert rc == 0
-    assert made == [{"min_face_size": 20, "num_threads": 3}]  # one detector, built once
+    assert len(made) == 1 and made[0]["num_threads"] == 3  # one detector, built once
+    assert made[0]["settings"] == CascadeSettings(min_face_size=20)
     stdout = capsys.readouterr().out
     assert "| recall | 100.00 % |" in stdout and "| parity metric | value |" in stdout
     rep = json.loads(out.read_text())
@@ -364,7 +365,7 @@ def test_main_default_detector_arguments(tmp_path, capsys):
             return {"boxes": [], "scores": [], "landmarks": None}
 
     assert run_eval_command([str(FIXTURES / "tiny.jsonl"), "--min-face-size", "40"], FakeDetector) == 0
-    assert made == [{"min_face_size": 40}]  # Detector(min_face_size=N) when no --threads
+    assert made == [{"settings": CascadeSettings(min_face_size=40), "num_threads": None}]
     out = capsys.readouterr().out
     assert "| recall | 0.00 % |" in out and "| precision (complete images) | n/a |" in out
 
@@ -473,9 +474,13 @@ def test_bad_root_or_reference_file_fails_before_detection(tmp_path):
                          never_built)
 
 
-@pytest.mark.parametrize("option", ["--jobs", "--threads"])
-def test_counts_below_one_are_usage_errors(option, capsys):
+def test_bad_numbers_are_one_line_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["eval", str(FIXTURES / "tiny.jsonl"), option, "0"])
+        cli.main(["eval", str(FIXTURES / "tiny.jsonl"), "--jobs", "0"])
     assert exit_info.value.code == 2
-    assert f"argument {option}: must be >= 1" in capsys.readouterr().err
+    assert "argument --jobs: must be >= 1" in capsys.readouterr().err
+    for option, value, message in (("--threads", "0", "num_threads must be a positive int"),
+                                   ("--min-face-size", "0", "min_face_size")):
+        assert cli.main(["eval", str(FIXTURES / "tiny.jsonl"), option, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fastmtcnn: error: ") and message in err and err.count("\n") == 1

@@ -1,8 +1,9 @@
 """`fastmtcnn eval DATA.jsonl`: score the detector on an annotated set, optionally against a reference run.
 
 Prints the Markdown summary (and the parity table with --compare) to stdout and writes the full JSON
-report with --out.  Bad input files raise :class:`.data.DatasetError` (a ValueError), which the
-`fastmtcnn` entry point prints as one line with exit code 2.
+report with --out.  Bad input files raise `fastmtcnn.errors.DatasetError` and bad settings `SettingsError`
+(both ValueErrors, found before any detection runs), which the `fastmtcnn` entry point prints as one line
+with exit code 2.
 """
 from __future__ import annotations
 
@@ -11,40 +12,41 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
-from .data import DatasetError, load_dataset, load_golden
+from ..commands import Subcommands, add_command, add_detector_options, settings_from_args
+from ..errors import DatasetError
+from .data import load_dataset, load_golden
 from .markdown import markdown_compare, markdown_summary
 from .parity import compare
 from .predict import predict_dataset
 from .report import build_report, score_dataset
 
-#: detector_factory(min_face_size=N[, num_threads=T]) -> object whose ``.detect(path)`` returns faces.
+#: detector_factory(settings=CascadeSettings, num_threads=T or None) -> object whose ``.detect(path)`` returns faces.
 DetectorFactory = Callable[..., Any]
 
 
-def add_eval_command(commands: Any, detector_factory: Optional[DetectorFactory] = None) -> argparse.ArgumentParser:
+def add_eval_command(commands: Subcommands,
+                     detector_factory: Optional[DetectorFactory] = None) -> argparse.ArgumentParser:
     """Register `fastmtcnn eval` on `commands` (what ``ArgumentParser.add_subparsers()`` returns).
 
     detector_factory: builds the detector (default: ``fastmtcnn.Detector``, imported only when the command runs).
     """
-    parser = commands.add_parser("eval", help="accuracy on an annotated JSONL set",
-                                 description="Score the detector on a ground-truth JSONL set.",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = add_command(commands, "eval", "accuracy on an annotated JSONL set",
+                         "Score the detector on a ground-truth JSONL set (recall, precision, AP, 5-point NME, "
+                         "failure rate), optionally against a reference run of another detector.")
     parser.add_argument("data", metavar="DATA.jsonl", help="annotated set, one JSON object per image")
-    parser.add_argument("--root", default=None,
+    parser.add_argument("--root", default=None, metavar="DIR",
                         help="folder the image paths are relative to (default: the JSONL's folder)")
-    parser.add_argument("--min-face-size", type=int, default=20, help="smallest face side to find, in pixels")
+    add_detector_options(parser)
     parser.add_argument("--out", default=None, metavar="REPORT.json", help="write the full JSON report here")
     parser.add_argument("--compare", default=None, metavar="GOLDEN.jsonl",
                         help="also compare with reference detections at the same min face size")
-    parser.add_argument("--compare-iou", type=float, default=0.7,
+    parser.add_argument("--compare-iou", type=float, default=0.7, metavar="IOU",
                         help="IoU for a face to count as the same in --compare")
-    parser.add_argument("--threads", type=_at_least_one, default=None,
-                        help="detector threads (OpenCV/Numba, process-wide); default: leave as is")
-    parser.add_argument("--jobs", type=_at_least_one, default=1,
+    parser.add_argument("--jobs", type=_at_least_one, default=1, metavar="N",
                         help="images detected concurrently (timings are per call)")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="always draw the progress line (default: only on a terminal)")
@@ -63,25 +65,28 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _default_detector_factory(**settings: Any) -> Any:
-    from .. import Detector  # imported here: the evaluation package itself needs only numpy
+def _default_detector_factory(**arguments: Any) -> Any:
+    from ..detector import Detector  # imported here: the command's other code needs only numpy
 
-    return Detector(**settings)
+    return Detector(**arguments)
+
+
+def _plain_number(value: float) -> Union[int, float]:
+    """20.0 -> 20 (the report's min_face_size reads as given), 20.5 stays."""
+    return int(value) if float(value).is_integer() else value
 
 
 def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFactory] = None) -> int:
     """Run `fastmtcnn eval` with parsed arguments; returns the exit code (0)."""
     started = time.perf_counter()
-    records = load_dataset(args.data)  # input files are checked before the detector is built
+    settings = settings_from_args(args)  # settings and input files are checked before the detector is built
+    records = load_dataset(args.data)
     root = args.root or os.path.dirname(os.path.abspath(args.data))
     if not os.path.isdir(root):
         raise DatasetError(f"--root {root}: no such folder (pass the folder the image paths are relative to)")
     reference = load_golden(args.compare, args.min_face_size) if args.compare else None
-    settings: Dict[str, Any] = {"min_face_size": args.min_face_size}
-    if args.threads is not None:
-        settings["num_threads"] = args.threads
     build_started = time.perf_counter()
-    detector = (detector_factory or _default_detector_factory)(**settings)
+    detector = (detector_factory or _default_detector_factory)(settings=settings, num_threads=args.threads)
     build_seconds = time.perf_counter() - build_started
     predictions, detect_seconds = predict_dataset(records, root, detector.detect, progress=args.progress,
                                                   jobs=args.jobs)
@@ -91,7 +96,7 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
         "detect_ms_per_image": 1000.0 * detect_seconds / len(records) if records else None,
         "detector_build_seconds": build_seconds,
     })
-    report.update(min_face_size=args.min_face_size, threads=args.threads, jobs=args.jobs)
+    report.update(min_face_size=_plain_number(args.min_face_size), threads=args.threads, jobs=args.jobs)
     report["timing"]["wall_seconds"] = time.perf_counter() - started
     sys.stdout.write(markdown_summary(report))
     if reference is not None:

@@ -15,18 +15,11 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from ..errors import DatasetError, DatasetFileNotFound
 from .matching import IOU_THRESHOLDS, score_order
 
 Prediction = Dict[str, np.ndarray]
 Predictions = Dict[str, Prediction]
-
-
-class DatasetError(ValueError):
-    """An evaluation input file is missing or malformed; the message names the file and line."""
-
-
-class DatasetFileNotFound(DatasetError, FileNotFoundError):
-    """An evaluation input file does not exist."""
 
 
 def as_prediction(result: Any) -> Prediction:
@@ -129,7 +122,7 @@ def load_golden(golden_jsonl: str, min_face_size: float) -> Predictions:
     ``{"box", "score", "landmarks"}``.  Returns image -> prediction.  Raises DatasetError if a line has
     no detections for ``min_face_size``.
     """
-    key = str(int(min_face_size))
+    key = f"{float(min_face_size):g}"  # the files' keys: "20", "40"
     predictions: Predictions = {}
     for record in read_jsonl(golden_jsonl):
         by_size = record.get("min_face_size")
