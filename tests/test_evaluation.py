@@ -472,6 +472,8 @@ def test_bad_root_or_reference_file_fails_before_detection(tmp_path):
     with pytest.raises(ev.DatasetError, match="min_face_size=30"):
         run_eval_command([data, "--compare", str(FIXTURES / "tiny.facenet.jsonl"), "--min-face-size", "30"],
                          never_built)
+    with pytest.raises(ValueError, match="--out .*folder does not exist"):
+        run_eval_command([data, "--out", str(tmp_path / "missing" / "report.json")], never_built)
 
 
 def test_bad_numbers_are_one_line_errors(capsys):

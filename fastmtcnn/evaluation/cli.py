@@ -12,13 +12,13 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ..commands import Subcommands, add_command, add_detector_options, settings_from_args
 from ..errors import DatasetError
-from .data import load_dataset, load_golden
+from .data import Predictions, load_dataset, load_golden
 from .markdown import markdown_compare, markdown_summary
 from .parity import compare
 from .predict import predict_dataset
@@ -79,12 +79,8 @@ def _plain_number(value: float) -> Union[int, float]:
 def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFactory] = None) -> int:
     """Run `fastmtcnn eval` with parsed arguments; returns the exit code (0)."""
     started = time.perf_counter()
-    settings = settings_from_args(args)  # settings and input files are checked before the detector is built
-    records = load_dataset(args.data)
-    root = args.root or os.path.dirname(os.path.abspath(args.data))
-    if not os.path.isdir(root):
-        raise DatasetError(f"--root {root}: no such folder (pass the folder the image paths are relative to)")
-    reference = load_golden(args.compare, args.min_face_size) if args.compare else None
+    settings = settings_from_args(args)  # settings and files are checked before the detector is built
+    records, root, reference = _load_inputs(args)
     build_started = time.perf_counter()
     detector = (detector_factory or _default_detector_factory)(settings=settings, num_threads=args.threads)
     build_seconds = time.perf_counter() - build_started
@@ -108,10 +104,25 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
     return 0
 
 
+def _load_inputs(args: argparse.Namespace) -> Tuple[List[dict], str, Optional[Predictions]]:
+    """(GT records, image root, reference predictions or None), each checked; ValueErrors name the option."""
+    records = load_dataset(args.data)
+    root = args.root or os.path.dirname(os.path.abspath(args.data))
+    if not os.path.isdir(root):
+        raise DatasetError(f"--root {root}: no such folder (pass the folder the image paths are relative to)")
+    reference = load_golden(args.compare, args.min_face_size) if args.compare else None
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise ValueError(f"--out {args.out}: its folder does not exist (create it or pass another path)")
+    return records, root, reference
+
+
 def _write_json(report: Dict[str, Any], path: str) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        json.dump(report, out, indent=1, default=_json_value)
-        out.write("\n")
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=1, default=_json_value)
+            out.write("\n")
+    except OSError as error:
+        raise ValueError(f"--out {path}: cannot write the report ({error.strerror})") from None
 
 
 def _json_value(value: Any) -> Any:
