@@ -486,3 +486,28 @@ def test_bad_numbers_are_one_line_errors(capsys):
         assert cli.main(["eval", str(FIXTURES / "tiny.jsonl"), option, value]) == 2
         err = capsys.readouterr().err
         assert err.startswith("fastmtcnn: error: ") and message in err and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- one image, then the set
+
+def test_score_image_by_hand():
+    # faces: real (with landmarks), ignore (with landmarks), real without landmarks (missed)
+    record = {"image": "a.jpg", "complete": True,
+              "faces": [face([90, 80, 150, 150], LM40), face([300, 0, 340, 40], LM40, ignore=True),
+                        face([500, 0, 560, 60])]}
+    prediction = ev.as_prediction(pred([[300, 0, 340, 40], [90, 80, 150, 150], [0, 300, 40, 340]],
+                                       [0.99, 0.9, 0.8], [LM40, shifted(LM40, 0, 2), LM40]))
+    from fastmtcnn.evaluation.scoring import score_image
+
+    score = score_image(record, prediction)
+    assert (score.faces, score.ignore_faces, score.predictions) == (2, 1, 3)
+    assert (score.true_positives, score.false_positives, score.ignored_predictions) == (1, 1, 1)
+    assert score.counted_scores.tolist() == pytest.approx([0.9, 0.8]) and score.counted_true.tolist() == [True, False]
+    assert (score.landmark_faces, score.landmark_missed) == (1, 0)
+    assert score.landmark_nmes.tolist() == pytest.approx([2 / 40])
+    assert (score.eye_rule.faces, score.eye_rule.matched) == (1, 1)
+    row = score.report_row()
+    assert (row["tp"], row["fp"], row["ignored_pred"], row["missed"]) == (1, 1, 1, 1)
+    assert [f["matched"] for f in row["faces"]] == [True, False, False]
+    assert "matched_eyes" in row["faces"][0] and "matched_eyes" not in row["faces"][1]
+    assert score_image(record, prediction, eye_rule=False).eye_rule is None
