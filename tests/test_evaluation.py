@@ -11,6 +11,7 @@ import pytest
 from fastmtcnn import CascadeSettings, cli
 from fastmtcnn import evaluation as ev
 from fastmtcnn.evaluation.cli import add_eval_command
+from fastmtcnn.evaluation.scoring import score_image
 
 from conftest import REPO_ROOT, SHARED
 
@@ -497,8 +498,6 @@ def test_score_image_by_hand():
                         face([500, 0, 560, 60])]}
     prediction = ev.as_prediction(pred([[300, 0, 340, 40], [90, 80, 150, 150], [0, 300, 40, 340]],
                                        [0.99, 0.9, 0.8], [LM40, shifted(LM40, 0, 2), LM40]))
-    from fastmtcnn.evaluation.scoring import score_image
-
     score = score_image(record, prediction)
     assert (score.faces, score.ignore_faces, score.predictions) == (2, 1, 3)
     assert (score.true_positives, score.false_positives, score.ignored_predictions) == (1, 1, 1)
