@@ -4,6 +4,7 @@ With f32, OpenVINO must give OpenCV DNN's faces: the same number, scores within 
 within 1e-2 px, on every shipped image and on the shared photos (skipped without ../shared) at min face
 20 and 40. The OpenVINO tests skip with the install line when OpenVINO is not installed.
 """
+import argparse
 import json
 import logging
 
@@ -11,9 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fastmtcnn import Detector, SettingsError, engines, evaluate
+from fastmtcnn import Detector, SettingsError, engines, evaluation
 from fastmtcnn.batch import run_batch
 from fastmtcnn.cli import main as cli_main
+from fastmtcnn.evaluation.cli import add_eval_command
 from fastmtcnn.nets import ONET, PNET, RNET
 from fastmtcnn.runtime import versions
 
@@ -126,7 +128,7 @@ def test_openvino_forward_equals_opencv(spec, shape):
 def assert_same_faces(ours, reference, label):
     """Same number of faces; each of ours pairs one to one with the reference face nearest to its box.
     `ours`, `reference`: anything with boxes (N, 4), scores (N,), landmarks (N, 5, 2) as items or attributes."""
-    ours, reference = evaluate.as_prediction(ours), evaluate.as_prediction(reference)
+    ours, reference = evaluation.as_prediction(ours), evaluation.as_prediction(reference)
     assert len(ours["scores"]) == len(reference["scores"]), \
         f"{label}: {len(ours['scores'])} faces vs {len(reference['scores'])}"
     if not len(ours["scores"]):
@@ -216,11 +218,13 @@ def test_eval_passes_the_engine_to_the_detector(tmp_path):
         """A real detector (it checks the keywords) whose detect finds nothing (tiny.jsonl's images are fake)."""
         made.append(kwargs)
         detector = Detector(**kwargs)
-        detector.detect = lambda image: evaluate.as_prediction({"boxes": [], "scores": [], "landmarks": []})
+        detector.detect = lambda image: {"boxes": [], "scores": [], "landmarks": None}
         return detector
 
+    parser = argparse.ArgumentParser(prog="fastmtcnn")
+    add_eval_command(parser.add_subparsers(dest="command", required=True), detector_factory=factory)
     out = tmp_path / "report.json"
-    assert evaluate.main([str(FIXTURES / "eval" / "tiny.jsonl"), "--backend", "opencv", "--out", str(out)],
-                         detector_factory=factory) == 0
-    assert made == [{"min_face_size": 20, "backend": "opencv"}]
+    args = parser.parse_args(["eval", str(FIXTURES / "eval" / "tiny.jsonl"), "--backend", "opencv", "--out", str(out)])
+    assert args.run(args) == 0
+    assert made[0]["backend"] == "opencv" and made[0]["precision"] == "f32"
     assert json.loads(out.read_text())["engine"] == {"backend": "opencv", "precision": "f32"}
