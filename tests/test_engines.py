@@ -228,3 +228,10 @@ def test_eval_passes_the_engine_to_the_detector(tmp_path):
     assert args.run(args) == 0
     assert made[0]["backend"] == "opencv" and made[0]["precision"] == "f32"
     assert json.loads(out.read_text())["engine"] == {"backend": "opencv", "precision": "f32"}
+
+
+def test_ray_face_detector_takes_the_engine():
+    from fastmtcnn.ray_data import FaceDetector  # Ray itself is imported only by Ray
+
+    udf = FaceDetector(backend="opencv", min_face_size=40)
+    assert (udf.detector.backend, udf.detector.precision) == ("opencv", "f32")
