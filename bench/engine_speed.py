@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from fastmtcnn import Detector, engines, kernels  # noqa: E402
 from fastmtcnn.nets import ONET, PNET, RNET, channel_map  # noqa: E402
+from fastmtcnn.runtime import SPEED_FLAGS, cpu_flags  # noqa: E402
 
 from .machine import SHARED_BENCH, cpu_model, image_source  # noqa: E402
 
@@ -120,9 +121,10 @@ def detect_cases(images: List[Path]):
 
 
 def report(forward_ms, diffs, detect_ms, rounds: int, load: tuple) -> str:
-    flags = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in engines.cpu_flags().items())
+    flags = ", ".join(cpu_flags()) or "unknown"
     lines = [f"# OpenCV DNN vs OpenVINO, 1 thread, median of {rounds} interleaved rounds", "",
-             f"{cpu_model()}, {os.cpu_count()} vCPU, CPU flags: {flags}; opencv-python {cv2.__version__}, "
+             f"{cpu_model()}, {os.cpu_count()} vCPU, CPU flags present (of {', '.join(SPEED_FLAGS)}): {flags}; "
+             f"opencv-python {cv2.__version__}, "
              f"OpenVINO {engines.openvino_version()}, numpy {np.__version__}, numba {numba.__version__}; "
              f"load average before/after: {load[0]:.1f} / {load[1]:.1f}", "",
              "| forward | opencv | openvino f32 | openvino bf16 hint | f32 max diff | bf16 hint max diff |",

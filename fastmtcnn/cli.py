@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 
 from .batch import add_batch_command
-from .commands import Subcommands, add_command, add_detector_options, settings_from_args
+from .commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
 from .detector import Detector, Faces
 from .errors import ImageError
+from .evaluation.cli import add_eval_command
 from .image_input import load_image
 from .runtime import versions
 
@@ -59,7 +60,7 @@ def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    detector = Detector(settings=settings_from_args(args), num_threads=args.threads)
+    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, **engine_from_args(args))
     failures = 0
     for image_path in args.images:
         try:
@@ -125,16 +126,6 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_eval_command(commands: Subcommands) -> argparse.ArgumentParser:
-    """Register `fastmtcnn eval` (its parser is evaluate.py's own)."""
-    from . import evaluate
-
-    evaluation = add_command(commands, "eval", "accuracy on an annotated JSONL set")
-    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluation.set_defaults(run=lambda args: evaluate.main(args.rest) or 0)
-    return evaluation
-
-
 #: The subcommands, in the order `fastmtcnn -h` lists them.
 COMMANDS = (add_detect_command, add_batch_command, add_serve_command, add_eval_command)
 
@@ -153,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, ImportError) as error:  # ImportError: an optional extra is missing
         print(f"fastmtcnn: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, like other Unix tools

@@ -89,15 +89,15 @@ class Detector:
         nms_thresholds: overlaps (P-Net within a level, P-Net across levels, R-Net, O-Net "min" overlap).
         num_threads: threads for OpenCV and Numba, or None to leave them alone. Process-wide: this calls
             `fastmtcnn.set_num_threads`, which changes every detector (and OpenCV user) in the process.
+            OpenVINO runs each forward on this many threads (None: OpenCV's current count).
         max_image_pixels: larger images, or images whose first pyramid level is larger, are refused.
         settings: a ready `CascadeSettings` instead of the five keywords above (which must then be left alone).
         backend: "opencv" (OpenCV DNN), "openvino" (needs `pip install "fastmtcnn[openvino]"`) or "auto"
-            (OpenVINO when installed, else OpenCV DNN). `self.backend` says which one runs.
+            (OpenVINO when it is installed, else OpenCV DNN). `self.backend` says which one runs.
         precision: "f32" (exact: OpenVINO gives OpenCV DNN's faces) or "bf16" (OpenVINO only, an approximation;
             on a CPU without native BF16 it falls back to "f32" with a logged warning). `self.precision` says
             which one runs.
 
-    OpenVINO uses `num_threads` threads per forward (None: OpenCV's current thread count).
     The accepted ranges are `CascadeSettings`'; a value outside them raises `SettingsError` (a ValueError).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.
     """

@@ -19,15 +19,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Protocol, Tuple
 
 import cv2
 import numpy as np
 
+from .errors import SettingsError
 from .nets import NetSpec, onnx_model
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "opencv", "openvino")
 PRECISIONS = ("f32", "bf16")
 INSTALL_HINT = 'pip install "fastmtcnn[openvino]"'
-#: CPU flags (Linux /proc/cpuinfo names) that decide the engines' speed.
-SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
 #: OpenVINO streams per compiled model at most: threads that run forwards at the same time without waiting.
 MAX_STREAMS = 4
 
@@ -116,13 +113,13 @@ class Engine:
 def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Optional[int] = None) -> Engine:
     """The engine for these settings (see the module docstring). `num_threads` None: OpenCV's current count."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+        raise SettingsError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+        raise SettingsError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
     threads = cv2.getNumThreads() if num_threads is None else int(num_threads)
     if backend == "opencv":
         if precision != "f32":
-            raise ValueError(f'precision={precision!r} needs backend="openvino" ({INSTALL_HINT}); '
+            raise SettingsError(f'precision={precision!r} needs backend="openvino" ({INSTALL_HINT}); '
                              'OpenCV DNN runs "f32" only')
         return Engine("opencv", "f32", threads, "backend='opencv' asked for")
     if backend == "auto" and not openvino_available():
@@ -215,25 +212,10 @@ def _compiled_model(spec: NetSpec, precision: str, threads: int):
 
 
 # ------------------------------------------------------------------------------------ what `auto` picks, and why
-def cpu_flags() -> dict:
-    """{flag: True/False} for SPEED_FLAGS from /proc/cpuinfo; {} where that file does not exist (not Linux)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return {}
-    match = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
-    present = set(match.group(1).split()) if match else set()
-    return {flag: flag in present for flag in SPEED_FLAGS}
-
-
 def engine_report() -> str:
-    """Two lines for `fastmtcnn --version`: the engine `auto` picks and why, and the CPU flags that matter."""
+    """For `fastmtcnn --version`: the engine `auto` picks and why, OpenVINO's version and its bf16 support."""
     auto = choose_engine("auto")
-    openvino = f"openvino {openvino_version()}" if openvino_available() else f"openvino not installed ({INSTALL_HINT})"
-    flags = cpu_flags()
-    flag_text = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in flags.items()) or "unknown (no /proc/cpuinfo)"
-    bf16 = ""
-    if openvino_available():
-        bf16 = "; bf16: native" if native_bf16() else "; bf16: not native here (precision='bf16' falls back to f32)"
-    return (f"engine: auto -> {auto.backend} {auto.precision} ({auto.reason}); {openvino}{bf16}\n"
-            f"CPU flags: {flag_text}")
+    if not openvino_available():
+        return f"engine auto -> {auto.backend} {auto.precision} ({auto.reason})"
+    bf16 = "native" if native_bf16() else "not native on this CPU, precision='bf16' falls back to f32"
+    return f"engine auto -> {auto.backend} {auto.precision} ({auto.reason}; OpenVINO {openvino_version()}; bf16 {bf16})"

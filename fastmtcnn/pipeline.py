@@ -1,9 +1,10 @@
 """The MTCNN cascade: image -> pyramid -> P-Net -> candidates -> R-Net -> O-Net -> faces.
 
 Faithful to the authors' `detect_face.m`; all box arithmetic is in `kernels` (Numba), all network
-evaluation behind `engines.Network` (OpenCV DNN or OpenVINO; this module never learns which). Boxes between stages are float32 (n, 4) x1, y1, x2, y2 in 0-based
-inclusive pixel indices (the authors' 1-based values minus one). A `Cascade` holds three networks and
-reusable buffers, so it is not thread-safe: `Detector` gives each thread its own.
+evaluation behind `engines.Network` (OpenCV DNN or OpenVINO: this module never learns which). Boxes between
+stages are float32 (n, 4) x1, y1, x2, y2 in 0-based inclusive pixel indices (the authors' 1-based values
+minus one). A `Cascade` holds three networks and reusable buffers, so it is not thread-safe: `Detector`
+gives each thread its own.
 """
 from __future__ import annotations
 

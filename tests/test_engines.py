@@ -4,24 +4,28 @@ With f32, OpenVINO must give OpenCV DNN's faces: the same number, scores within 
 within 1e-2 px, on every shipped image and on the shared photos (skipped without ../shared) at min face
 20 and 40. The OpenVINO tests skip with the install line when OpenVINO is not installed.
 """
+import argparse
+import json
 import logging
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from fastmtcnn import Detector, engines
+from fastmtcnn import Detector, SettingsError, engines, evaluation
+from fastmtcnn.batch import run_batch
+from fastmtcnn.cli import main as cli_main
+from fastmtcnn.evaluation.cli import add_eval_command
 from fastmtcnn.nets import ONET, PNET, RNET
+from fastmtcnn.runtime import versions
 
-from conftest import FIXTURES, REPO_ROOT, openvino_installed, shared_path
+from conftest import FIXTURES, REPO_ROOT, openvino_installed
+from test_parity import SETS, detections
 
 needs_openvino = pytest.mark.skipif(not openvino_installed(),
                                     reason='OpenVINO not installed: pip install "fastmtcnn[openvino]"')
 SCORE_TOLERANCE, PIXEL_TOLERANCE = 1e-4, 1e-2
 SHIPPED = (FIXTURES / "group_640x480.jpg", REPO_ROOT / "examples" / "astronaut.jpg")
-#: Shared folders checked image by image (every .jpg/.png in them).
-SHARED_FOLDERS = ("bench", "dlib_faces", "300w_helen_trainset")
 
 
 # ------------------------------------------------------------------------------------ choosing the engine
@@ -43,9 +47,9 @@ def test_opencv_is_always_available():
     ({"backend": "opencv", "precision": "bf16"}, 'needs backend="openvino"'),
 ])
 def test_bad_engine_settings_say_what_to_pass(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SettingsError, match=message):
         engines.choose_engine(**kwargs)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SettingsError, match=message):
         Detector(**kwargs)
 
 
@@ -53,7 +57,7 @@ def test_auto_without_openvino_runs_opencv(without_openvino):
     detector = Detector(backend="auto")
     assert (detector.backend, detector.precision) == ("opencv", "f32")
     assert "not installed" in detector.engine.reason
-    assert "openvino not installed" in engines.engine_report()
+    assert "auto -> opencv f32 (auto: OpenVINO not installed" in versions()
 
 
 @pytest.mark.parametrize("kwargs", [{"backend": "openvino"}, {"backend": "auto", "precision": "bf16"}])
@@ -67,6 +71,7 @@ def test_auto_picks_openvino_f32_when_installed():
     detector = Detector(backend="auto", num_threads=1)
     assert (detector.backend, detector.precision) == ("openvino", "f32")
     assert "auto -> openvino f32" in engines.engine_report()
+    assert "OpenVINO " + engines.openvino_version() in versions()
 
 
 @needs_openvino
@@ -88,14 +93,6 @@ def test_bf16_runs_bf16_where_the_cpu_has_it(monkeypatch):
     assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == ("bf16" if native else "f32")
 
 
-def test_cpu_flags_name_the_flags_that_matter():
-    flags = engines.cpu_flags()
-    if not Path("/proc/cpuinfo").exists():
-        pytest.skip("no /proc/cpuinfo on this system")
-    assert set(flags) == set(engines.SPEED_FLAGS)
-    assert all(isinstance(value, bool) for value in flags.values())
-
-
 # ------------------------------------------------------------------------------------ OpenVINO networks
 @needs_openvino
 def test_openvino_compiles_once_per_process_and_honours_threads():
@@ -105,7 +102,8 @@ def test_openvino_compiles_once_per_process_and_honours_threads():
     for threads in (1, 2):
         compiled = engines._compiled_model(PNET, "f32", threads)
         streams = compiled.get_property("NUM_STREAMS")
-        assert streams == min(engines.MAX_STREAMS, max(1, engines._available_cpus() // threads))  # one request per stream at a time
+        # one request per stream at a time: as many streams as `threads`-thread forwards fit on the CPUs
+        assert streams == min(engines.MAX_STREAMS, max(1, engines._available_cpus() // threads))
         assert compiled.get_property("INFERENCE_NUM_THREADS") == streams * threads  # `threads` per stream
         assert compiled.get_property("ENABLE_CPU_PINNING") is False
 
@@ -128,48 +126,49 @@ def test_openvino_forward_equals_opencv(spec, shape):
 
 # ------------------------------------------------------------------------------------ same faces as OpenCV DNN
 def assert_same_faces(ours, reference, label):
-    """Same number of faces; each of ours pairs one-to-one with the reference face nearest to its box."""
-    assert len(ours) == len(reference), f"{label}: {len(ours)} faces vs {len(reference)}"
-    if not len(ours):
+    """Same number of faces; each of ours pairs one to one with the reference face nearest to its box.
+    `ours`, `reference`: anything with boxes (N, 4), scores (N,), landmarks (N, 5, 2) as items or attributes."""
+    ours, reference = evaluation.as_prediction(ours), evaluation.as_prediction(reference)
+    assert len(ours["scores"]) == len(reference["scores"]), \
+        f"{label}: {len(ours['scores'])} faces vs {len(reference['scores'])}"
+    if not len(ours["scores"]):
         return
-    distance = np.abs(ours.boxes[:, None, :] - reference.boxes[None, :, :]).max(axis=2)
+    distance = np.abs(ours["boxes"][:, None, :] - reference["boxes"][None, :, :]).max(axis=2)
     pairs = distance.argmin(axis=1)
     assert len(set(pairs.tolist())) == len(pairs), f"{label}: faces do not pair one to one"
-    np.testing.assert_allclose(ours.scores, reference.scores[pairs], atol=SCORE_TOLERANCE, err_msg=label)
-    np.testing.assert_allclose(ours.boxes, reference.boxes[pairs], atol=PIXEL_TOLERANCE, err_msg=label)
-    np.testing.assert_allclose(ours.landmarks, reference.landmarks[pairs], atol=PIXEL_TOLERANCE, err_msg=label)
+    for key, tolerance in (("scores", SCORE_TOLERANCE), ("boxes", PIXEL_TOLERANCE), ("landmarks", PIXEL_TOLERANCE)):
+        np.testing.assert_allclose(ours[key], reference[key][pairs], atol=tolerance, err_msg=f"{label} {key}")
 
 
-@pytest.fixture(scope="module", params=[20, 40])
-def detector_pair(request):
-    """(OpenCV DNN detector, OpenVINO f32 detector) at one min face size."""
-    if not openvino_installed():
-        pytest.skip('OpenVINO not installed: pip install "fastmtcnn[openvino]"')
-    return (Detector(min_face_size=request.param, backend="opencv"),
-            Detector(min_face_size=request.param, backend="openvino", precision="f32"))
-
-
-def compare_engines(detector_pair, images):
-    opencv, openvino = detector_pair
+@needs_openvino
+@pytest.mark.parametrize("min_face_size", [20, 40])
+def test_openvino_f32_gives_opencv_faces_on_shipped_images(min_face_size):
+    opencv = Detector(min_face_size=min_face_size, backend="opencv")
+    openvino = Detector(min_face_size=min_face_size, backend="openvino", precision="f32")
     assert (opencv.backend, openvino.backend, openvino.precision) == ("opencv", "openvino", "f32")
     found = 0
-    for path in images:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        reference = opencv.detect(image)
-        assert_same_faces(openvino.detect(image), reference, f"{path.name} min face {opencv.settings.min_face_size}")
-        found += len(reference)
-    return found
+    for path in SHIPPED:
+        image = cv2.imread(str(path))
+        for variant, color in ((image, "bgr"), (cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), "bgr"),
+                               (np.ascontiguousarray(image[37:451, 13:600]), "bgr")):
+            reference = opencv.detect(variant, color)
+            assert_same_faces(openvino.detect(variant, color), reference, f"{path.name} min face {min_face_size}")
+            found += len(reference)
+    assert found >= 6  # the comparison covered real faces
 
 
-def test_openvino_f32_gives_opencv_faces_on_shipped_images(detector_pair):
-    assert compare_engines(detector_pair, SHIPPED) >= 3  # the comparison covered real faces
-
-
-@pytest.mark.parametrize("folder", SHARED_FOLDERS)
-def test_openvino_f32_gives_opencv_faces_on_shared_images(detector_pair, folder):
-    images = sorted(p for p in shared_path("data", folder).iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    assert images, f"no images in ../shared/data/{folder}"
-    assert compare_engines(detector_pair, images) >= len(images) // 2
+@needs_openvino
+@pytest.mark.parametrize("min_face_size", [20, 40])
+@pytest.mark.parametrize("name", SETS)
+def test_openvino_f32_gives_opencv_faces_on_shared_images(name, min_face_size):
+    """Every image of the shared sets (the bench photos, dlib faces, the 300-W subset); the detections are
+    test_parity's, computed once per session for both engines."""
+    ours, _, _ = detections(name, min_face_size, "openvino")
+    reference, _, _ = detections(name, min_face_size, "opencv")
+    assert ours.keys() == reference.keys() and len(ours) >= 9
+    for image in sorted(reference):
+        assert_same_faces(ours[image], reference[image], f"{image} min face {min_face_size}")
+    assert sum(len(faces["scores"]) for faces in reference.values()) >= len(reference) // 2
 
 
 @needs_openvino
@@ -181,3 +180,58 @@ def test_openvino_threads_each_get_their_own_request():
     for faces, reference in zip(detector.detect_batch(images, workers=2), expected):
         np.testing.assert_array_equal(faces.boxes, reference.boxes)
         np.testing.assert_array_equal(faces.scores, reference.scores)
+
+
+# ------------------------------------------------------------------------------------ the choice on the command line
+def test_cli_detect_takes_the_engine(capsys):
+    image = str(FIXTURES / "group_640x480.jpg")
+    assert cli_main(["detect", image, "--backend", "opencv", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = Detector(backend="opencv").detect(image)
+    assert [face["score"] for face in printed["faces"]] == [face["score"] for face in expected.to_list()]
+
+
+def test_cli_names_the_missing_extra(without_openvino, capsys):
+    image = str(FIXTURES / "group_640x480.jpg")
+    assert cli_main(["detect", image, "--backend", "openvino"]) == 2
+    assert 'pip install "fastmtcnn[openvino]"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["detect", "batch", "serve"])
+def test_every_detector_command_offers_the_engine_options(command, capsys):
+    with pytest.raises(SystemExit):
+        cli_main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "--backend {auto,opencv,openvino}" in text and "--precision {f32,bf16}" in text
+
+
+def test_batch_checks_the_engine_before_any_worker_starts(tmp_path, without_openvino):
+    with pytest.raises(ImportError, match="fastmtcnn\\[openvino\\]"):
+        run_batch(FIXTURES, tmp_path / "out.jsonl", workers=2, backend="openvino")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_eval_passes_the_engine_to_the_detector(tmp_path):
+    made = []
+
+    def factory(**kwargs):
+        """A real detector (it checks the keywords) whose detect finds nothing (tiny.jsonl's images are fake)."""
+        made.append(kwargs)
+        detector = Detector(**kwargs)
+        detector.detect = lambda image: {"boxes": [], "scores": [], "landmarks": None}
+        return detector
+
+    parser = argparse.ArgumentParser(prog="fastmtcnn")
+    add_eval_command(parser.add_subparsers(dest="command", required=True), detector_factory=factory)
+    out = tmp_path / "report.json"
+    args = parser.parse_args(["eval", str(FIXTURES / "eval" / "tiny.jsonl"), "--backend", "opencv", "--out", str(out)])
+    assert args.run(args) == 0
+    assert made[0]["backend"] == "opencv" and made[0]["precision"] == "f32"
+    assert json.loads(out.read_text())["engine"] == {"backend": "opencv", "precision": "f32"}
+
+
+def test_ray_face_detector_takes_the_engine():
+    from fastmtcnn.ray_data import FaceDetector  # Ray itself is imported only by Ray
+
+    udf = FaceDetector(backend="opencv", min_face_size=40)
+    assert (udf.detector.backend, udf.detector.precision) == ("opencv", "f32")
