@@ -5,6 +5,7 @@ within 1e-2 px, on every shipped image and on the shared photos (skipped without
 20 and 40. The OpenVINO tests skip with the install line when OpenVINO is not installed.
 """
 import argparse
+import gc
 import json
 import logging
 
@@ -89,23 +90,34 @@ def test_bf16_runs_bf16_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(engines, "native_bf16", lambda: True)
     assert engines.choose_engine("openvino", "bf16", 1).precision == "bf16"
     # What OpenVINO compiles with the bf16 hint: bf16 where the CPU has it, else f32 (why we fall back).
-    compiled = engines._compiled_model(ONET, "bf16", 1)
+    compiled = engines._pool(ONET, "bf16", 1).take()
     assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == ("bf16" if native else "f32")
 
 
 # ------------------------------------------------------------------------------------ OpenVINO networks
 @needs_openvino
-def test_openvino_compiles_once_per_process_and_honours_threads():
-    first = engines._compiled_model(PNET, "f32", 1)
-    assert engines._compiled_model(PNET, "f32", 1) is first
-    assert engines._compiled_model(PNET, "f32", 2) is not first
-    for threads in (1, 2):
-        compiled = engines._compiled_model(PNET, "f32", threads)
-        streams = compiled.get_property("NUM_STREAMS")
-        # one request per stream at a time: as many streams as `threads`-thread forwards fit on the CPUs
-        assert streams == min(engines.MAX_STREAMS, max(1, engines._available_cpus() // threads))
-        assert compiled.get_property("INFERENCE_NUM_THREADS") == streams * threads  # `threads` per stream
-        assert compiled.get_property("ENABLE_CPU_PINNING") is False
+def test_openvino_compiles_once_per_live_network_and_reuses_models():
+    """Each live network has a compiled model to itself; a collected network's model serves the next one."""
+    threads = 3  # a pool no other test uses
+    pool = engines._pool(PNET, "f32", threads)
+    first = engines.OpenVINONetwork(PNET, "f32", threads)
+    second = engines.OpenVINONetwork(PNET, "f32", threads)  # alive at the same time: a model of its own
+    assert pool.compiled == 2
+    del first, second
+    gc.collect()
+    alive = [engines.OpenVINONetwork(PNET, "f32", threads) for _ in range(2)]
+    assert len(alive) == 2 and pool.compiled == 2  # both reused the models given back
+    assert engines._pool(PNET, "f32", threads) is pool
+
+
+@needs_openvino
+@pytest.mark.parametrize("threads", [1, 2])
+def test_openvino_honours_threads_in_one_unpinned_stream(threads):
+    compiled = engines._pool(ONET, "f32", threads).take()
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == threads
+    assert compiled.get_property("NUM_STREAMS") == 1
+    assert compiled.get_property("ENABLE_CPU_PINNING") is False
+    assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
 
 
 @needs_openvino
