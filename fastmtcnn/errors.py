@@ -5,6 +5,7 @@
     │   ├── ImageFileNotFound (FileNotFoundError)
     │   ├── ImageTooLarge                  over the pixel budget (known from the header, before decoding)
     │   └── UnsupportedImage               not an image format we can size and decode safely
+    │       └── ImageSizeUnknown           a known format whose header does not give its size
     ├── SettingsError (ValueError)         a detector setting out of its documented range
     └── DetectionCancelled (TimeoutError)  a detection passed its deadline or was cancelled; it stopped working
 
@@ -31,6 +32,10 @@ class ImageTooLarge(ImageError):
 
 class UnsupportedImage(ImageError):
     """The bytes are not an image OpenCV can decode, or their size cannot be read before decoding."""
+
+
+class ImageSizeUnknown(UnsupportedImage):
+    """A known format whose size cannot be read before decoding (truncated or odd header): not decoded blindly."""
 
 
 class SettingsError(FastMTCNNError, ValueError):
