@@ -1,50 +1,63 @@
 """Checking and decoding what users pass as an image, with errors that say what to pass instead.
 
 Accepted: uint8 arrays (H, W) gray, (H, W, 1), (H, W, 3) BGR or RGB, (H, W, 4) BGRA or RGBA; a path to an
-image file; or the encoded bytes of one (the formats whose header `image_header` reads, decoded by OpenCV).
-Files and bytes are decoded by OpenCV, so they are always BGR whatever `color` says.
+image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM/PAM and the other formats whose
+header `image_header` reads; see `IMAGE_EXTENSIONS` for files). Files and bytes are decoded by OpenCV, so they are
+always BGR whatever `color` says. `load_image` is the one place an image is checked: it returns a `LoadedImage`,
+which `Detector.detect` takes without checking again. Also here: `find_images`, the folder walk that batch jobs
+and Ray Data share.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Tuple, Union
+from typing import List, NamedTuple, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from .errors import ImageError, ImageFileNotFound, ImageTooLarge, UnsupportedImage
 from .image_header import KNOWN_FORMATS, read_image_size
+from .settings import DEFAULT_MAX_PIXELS
 
-#: Largest image accepted by default (pixels): 50 megapixels, e.g. 8660 x 5773.
-DEFAULT_MAX_PIXELS = 50_000_000
 COLORS = ("bgr", "rgb")
+#: File name endings of the image formats accepted from files and bytes (any case).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif",
+                    ".pbm", ".pgm", ".ppm", ".pnm", ".pam")
 
-ImageLike = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]
+
+class LoadedImage(NamedTuple):
+    """A checked image: uint8 C-contiguous (H, W, C) pixels with C in 1, 3, 4, and their colour order."""
+
+    pixels: np.ndarray
+    color: str
+
+
+ImageLike = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview, LoadedImage]
 
 _WHAT_TO_PASS = ("pass a uint8 numpy array of shape (H, W, 3) (BGR as cv2.imread gives it, or RGB with "
                  "color='rgb'), (H, W) gray, (H, W, 4) BGRA, a path to an image file, or encoded image bytes")
 
 
-
-
 def check_color(color: str) -> str:
+    """'bgr' or 'rgb' (any case), lower-cased; a ValueError otherwise."""
     if not isinstance(color, str) or color.lower() not in COLORS:
         raise ValueError(f"color must be 'bgr' (OpenCV order) or 'rgb', got {color!r}")
     return color.lower()
 
 
-def load_image(image: ImageLike, color: str = "bgr",
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[np.ndarray, str]:
-    """Return (uint8 C-contiguous (H, W, C) with C in 1, 3, 4; its colour order 'bgr' or 'rgb')."""
+def load_image(image: ImageLike, color: str = "bgr", max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Check or decode `image` once: a `LoadedImage` (pixels, colour order). A `LoadedImage` comes back as is."""
+    if isinstance(image, LoadedImage):
+        return image
     color = check_color(color)
     if isinstance(image, (str, os.PathLike)):
-        return decode_image(_read_file(Path(image)), max_pixels, source=str(image)), "bgr"
+        return LoadedImage(decode_image(_read_file(Path(image)), max_pixels, source=str(image)), "bgr")
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return decode_image(bytes(image), max_pixels, source="image bytes"), "bgr"
+        return LoadedImage(decode_image(bytes(image), max_pixels, source="image bytes"), "bgr")
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, a path or bytes, got {type(image).__name__}: {_WHAT_TO_PASS}")
-    return check_array(image, max_pixels), color
+    return LoadedImage(check_array(image, max_pixels), color)
 
 
 def check_array(image: np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -102,3 +115,17 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str 
         raise UnsupportedImage(f"{source} is not an image OpenCV can decode ({size.format} header, corrupt data): "
                                f"pass {KNOWN_FORMATS}")
     return check_array(decoded, max_pixels)
+
+
+def find_images(root: Path, exclude: Sequence[Path] = ()) -> List[str]:
+    """Relative POSIX paths of the image files under `root` (`IMAGE_EXTENSIONS`, any case), sorted by path
+    string so the order is deterministic; folders in `exclude` and symlinked folders are not entered."""
+    root = Path(root)
+    excluded = {os.path.realpath(p) for p in exclude}
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if os.path.realpath(os.path.join(folder, d)) not in excluded]
+        for name in files:
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(Path(folder, name).relative_to(root).as_posix())
+    return sorted(found)
