@@ -85,6 +85,10 @@ class Cascade:
             self.refine(pixels, channels, boxes)
             self.output(pixels, channels, boxes)
 
+    def shrink_buffers(self) -> None:
+        """Free what a large image made P-Net's OpenCV buffers grow to (a 12x12 forward reallocates them small)."""
+        self.pnet.forward(np.zeros((1, 3, 12, 12), np.float32))
+
     # ------------------------------------------------------------------------------ stage 1: P-Net
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:
         return kernels.pyramid_scales(height, width, self.settings.min_face_size, self.settings.scale_factor)
