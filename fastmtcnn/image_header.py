@@ -185,13 +185,15 @@ def _tiff_size(data: bytes) -> Optional[Tuple[int, int]]:
     offset = int.from_bytes(data[header - offset_size:header], order)
     width = height = 0
     seen = set()
+    entries_left = len(data) // entry_size  # IFDs that overlap could otherwise make this quadratic
     while offset:
         if offset in seen or len(seen) >= MAX_TIFF_PAGES or offset + count_size > len(data):
             return None  # a loop, too many pages, or an IFD past the end: refuse rather than guess
         seen.add(offset)
         count = int.from_bytes(data[offset:offset + count_size], order)
         entries = offset + count_size
-        if entries + count * entry_size + offset_size > len(data):
+        entries_left -= count
+        if entries + count * entry_size + offset_size > len(data) or entries_left < 0:
             return None
         page_w = page_h = 0
         for k in range(count):

@@ -532,3 +532,195 @@ def test_unexpected_server_errors_are_json_500_and_bad_images_never_are(client):
         service._job = original
     assert service.slots.snapshot() == (0, 0, 0)
     assert client.get("/healthz").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- issue 16: abuse
+def _poll_healthz(url, stop, latencies):
+    """GET /healthz every 50 ms on a new connection until `stop` is set; appends each latency (s, inf if failed)."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            status = httpx.get(url + "/healthz", timeout=5).status_code
+        except httpx.HTTPError:
+            status = 0
+        latencies.append(time.perf_counter() - started if status == 200 else float("inf"))
+        stop.wait(0.05)
+
+
+class HealthzWatch:
+    """Context manager: polls /healthz in a thread; `.worst` is the slowest answer (s) seen meanwhile."""
+
+    def __init__(self, url):
+        self.url, self.stop, self.latencies = url, threading.Event(), []
+        self.thread = threading.Thread(target=_poll_healthz, args=(url, self.stop, self.latencies), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    @property
+    def worst(self):
+        return max(self.latencies)
+
+
+def _photo_561():
+    return _encode(cv2.resize(cv2.imread(str(ASTRONAUT)), (561, 561), interpolation=cv2.INTER_AREA))
+
+
+def _wait_idle(service, seconds):
+    end = time.monotonic() + seconds
+    while service.slots.snapshot() != (0, 0, 0) and time.monotonic() < end:
+        time.sleep(0.05)
+    return service.slots.snapshot()
+
+
+def test_case1_huge_candidate_sets_end_at_the_timeout_and_stop_working():
+    """thresholds=0,0,0 & min_face_size=4 on a 561x561 photo: an answer (504, or 200 on a fast machine) within the
+    timeout + 5 s, /healthz under 1 s meanwhile, and the detection stops using its worker soon after."""
+    with LiveServer(ServerConfig(workers=2, timeout=3.0)) as live:
+        _wait_ready(live)
+        with HealthzWatch(live.url) as watch:
+            started = time.perf_counter()
+            response = live.post("/v1/detect", params={"thresholds": "0,0,0", "min_face_size": "4"},
+                                 content=_photo_561(), headers={"content-type": "image/jpeg"})
+            elapsed = time.perf_counter() - started
+            idle = _wait_idle(live.app.state.service, 15)
+        assert response.status_code in (200, 504) and elapsed < 3.0 + 5, (response.status_code, elapsed)
+        if response.status_code == 504:
+            _assert_error(response, 504)
+        assert idle == (0, 0, 0), "the timed-out detection kept its worker"
+        assert watch.latencies and watch.worst < 1.0, watch.worst
+        print(f"case 1: {response.status_code} after {elapsed:.1f} s, /healthz worst {watch.worst * 1000:.0f} ms")
+
+
+def _slowloris(port, count):
+    """`count` connections that send half a request line and stop."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sockets.append(sock)
+    return sockets
+
+
+def _closed_by_server(sock, seconds):
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_case2_connections_that_never_finish_headers_are_closed_and_healthz_stays_up():
+    with LiveServer(ServerConfig(workers=1, header_timeout=1.0)) as live:
+        _wait_ready(live)
+        sockets = _slowloris(live.port, 80)
+        try:
+            started = time.perf_counter()
+            assert live.get("/healthz").status_code == 200
+            assert time.perf_counter() - started < 1.0
+            assert all(_closed_by_server(sock, 5) for sock in sockets)
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+def test_case6_beyond_the_connection_limit_answers_json_503_with_retry_after():
+    with LiveServer(ServerConfig(workers=1, max_connections=8, header_timeout=30)) as live:
+        _wait_ready(live)
+        sockets = _slowloris(live.port, 10)
+        try:
+            with httpx.Client(base_url=live.url, timeout=10) as fresh:
+                response = fresh.get("/healthz")
+            _assert_error(response, 503)
+            assert response.headers["Retry-After"] == "1" and response.json()["error"]["code"] == "too_many_connections"
+        finally:
+            for sock in sockets:
+                sock.close()
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            with httpx.Client(base_url=live.url, timeout=10) as fresh:
+                if fresh.get("/healthz").status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("connections were not freed")
+
+
+def _black_png(width, height):
+    """A valid all-black 8-bit RGB PNG, compressed row by row (small, never held decoded)."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * width)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind, payload):
+        return len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_case3_and_4_images_over_the_memory_budget_or_crafted_headers_get_413_before_decoding(client, monkeypatch):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded an image that its header already refused")
+
+    monkeypatch.setattr(detection, "decode_image", no_decoding)
+    black = _black_png(7000, 7000)  # 49 Mpx: under max_pixels, over the memory budget
+    assert len(black) < 300_000
+    response = client.post("/v1/detect", content=black, headers={"content-type": "image/png"})
+    _assert_error(response, 413)
+    assert response.json()["error"]["code"] in ("over_memory_budget", "image_too_large")
+    for name, data in bombs():
+        if len(data) > client.app.state.service.config.max_body_bytes:
+            continue
+        response = client.post("/v1/detect", content=data, headers={"content-type": "application/octet-stream"})
+        assert response.status_code == 413, (name, response.status_code, response.text[:200])
+        _assert_error(response, 413)
+    unsized = client.post("/v1/detect", content=b"\xff\xd8\xff\xda\x00\x02" + b"\x00" * 100,
+                          headers={"content-type": "image/jpeg"})
+    _assert_error(unsized, 413)
+    assert unsized.json()["error"]["code"] == "image_size_unknown"
+
+
+def test_case5_multipart_with_many_parts_is_refused_without_stalling_the_loop(client):
+    boundary = "b"
+    part = f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n".encode()
+    body = part * (1_900_000 // len(part)) + f"--{boundary}--\r\n".encode()
+    with HealthzWatch(client.url) as watch:
+        response = client.post("/v1/detect", content=body,
+                               headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        time.sleep(0.3)
+    _assert_error(response, 400)
+    assert response.json()["error"]["code"] == "too_many_parts"
+    assert watch.worst < 1.0
+
+
+def test_sigterm_during_a_long_detection_exits_within_seconds():
+    port = _free_port()
+    process = _start_server(port, "--workers", "2", "--timeout", "120")
+    try:
+        def post():
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/v1/detect", params={"thresholds": "0,0,0", "min_face_size": "4"},
+                           content=_photo_561(), headers={"content-type": "image/jpeg"}, timeout=60)
+            except httpx.HTTPError:
+                pass
+
+        client_thread = threading.Thread(target=post, daemon=True)
+        client_thread.start()
+        time.sleep(2.0)
+        assert process.poll() is None
+        started = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        elapsed = time.perf_counter() - started
+        print(f"SIGTERM mid-detection: exited in {elapsed:.1f} s")
+        assert elapsed < 15
+    finally:
+        _stop(process)
