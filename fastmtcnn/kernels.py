@@ -264,7 +264,7 @@ def candidates_from_scores(prob, reg, scale, threshold):
 
 
 #: Below this many boxes NMS compares all pairs; above it, boxes are binned on a grid (same result).
-NMS_GRID_MIN_BOXES = 256
+NMS_GRID_MIN_BOXES = 1024
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -294,7 +294,7 @@ def nms(boxes, scores, threshold, use_min):
     (so a NaN overlap suppresses, as in MATLAB). Returns int64 (k,) kept indices in pick order.
     Overlaps are computed in float64 scalars like MATLAB's double.
 
-    Work: all pairs for small sets; for large sets of proper boxes (finite, positive extents) and a
+    Work: all pairs for small sets; for large sets (NMS_GRID_MIN_BOXES) of proper boxes (finite, positive extents) and a
     threshold >= 0, only boxes that intersect are compared (`_nms_binned`): the same picks, near-linear
     time for P-Net's candidates. Releases the GIL.
     """
@@ -320,8 +320,18 @@ def nms(boxes, scores, threshold, use_min):
             proper = False
     if n >= NMS_GRID_MIN_BOXES and proper and threshold >= 0.0:
         suppressed = _nms_binned(bx1, by1, bx2, by2, area, threshold, use_min)
-    else:
-        suppressed = _nms_all_pairs(bx1, by1, bx2, by2, area, threshold, use_min)
+    else:  # all pairs, O(n * kept); here (not in a function of its own) so LLVM sees unaliased arrays
+        suppressed = np.zeros(n, np.bool_)
+        for a in range(n):
+            if suppressed[a]:
+                continue
+            ax1, ay1, ax2, ay2, a_area = bx1[a], by1[a], bx2[a], by2[a], area[a]
+            # Branch-free inner loop (it also revisits already suppressed boxes, which is harmless):
+            # this vectorises and is ~2x faster than skipping them.
+            for b in range(a + 1, n):
+                if _suppresses(ax1, ay1, ax2, ay2, a_area, bx1[b], by1[b], bx2[b], by2[b], area[b], threshold,
+                               use_min):
+                    suppressed[b] = True
     keep = np.empty(n, np.int64)
     k = 0
     for a in range(n):
@@ -329,23 +339,6 @@ def nms(boxes, scores, threshold, use_min):
             keep[k] = order[n - 1 - a]
             k += 1
     return keep[:k].copy()
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _nms_all_pairs(bx1, by1, bx2, by2, area, threshold, use_min):
-    """Greedy NMS over boxes already in pick order (float64 (n,) each): bool (n,) suppressed. O(n * kept)."""
-    n = bx1.shape[0]
-    suppressed = np.zeros(n, np.bool_)
-    for a in range(n):
-        if suppressed[a]:
-            continue
-        ax1, ay1, ax2, ay2, a_area = bx1[a], by1[a], bx2[a], by2[a], area[a]
-        # Branch-free inner loop (it also revisits already suppressed boxes, which is harmless):
-        # this vectorises and is ~2x faster than skipping them.
-        for b in range(a + 1, n):
-            if _suppresses(ax1, ay1, ax2, ay2, a_area, bx1[b], by1[b], bx2[b], by2[b], area[b], threshold, use_min):
-                suppressed[b] = True
-    return suppressed
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -361,7 +354,8 @@ def _grid_index(offset, cell, size):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _nms_binned(bx1, by1, bx2, by2, area, threshold, use_min):
-    """`_nms_all_pairs` for proper boxes (finite, extents > 0) and threshold >= 0, comparing only nearby boxes.
+    """`nms`'s all-pairs loop for proper boxes (finite, extents > 0) and threshold >= 0, comparing only nearby
+    boxes; takes the float64 (n,) coordinates and areas in pick order, returns bool (n,) suppressed.
 
     Two such boxes that do not intersect have overlap 0 <= threshold, so only intersecting pairs can
     suppress. Boxes are put in size classes (side up to 2^c pixels) and, per class, in a grid of 2^c cells
