@@ -44,9 +44,7 @@ STAGE_CAPS = StageCaps()
 
 
 def best_scores(scores: np.ndarray, cap: int) -> np.ndarray:
-    """Indices (ascending, int64) of the `cap` highest `scores` (ties: later indices), or all if there are fewer."""
-    if len(scores) <= cap:
-        return np.arange(len(scores))
+    """Indices (ascending, int64) of the `cap` highest of more than `cap` `scores` (ties: the later indices)."""
     return np.sort(np.argsort(scores, kind="stable")[len(scores) - cap:])
 
 
@@ -107,7 +105,8 @@ class Cascade:
             prob, reg = self.pnet.forward(blob)
             level = kernels.candidates_from_scores(np.ascontiguousarray(prob[0, 1]), np.ascontiguousarray(reg[0]),
                                                    scale, self.settings.thresholds[0])
-            level = tuple(part[best_scores(level[1], self.caps.pnet_level)] for part in level)
+            if len(level[1]) > self.caps.pnet_level:
+                level = tuple(part[best_scores(level[1], self.caps.pnet_level)] for part in level)
             keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
             boxes.append(level[0][keep])
             scores.append(level[1][keep])
@@ -119,7 +118,8 @@ class Cascade:
             return _EMPTY_BOXES
         all_boxes, all_scores, all_offsets = np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets)
         keep = kernels.nms(all_boxes, all_scores, self.settings.nms_pnet_all, False)
-        keep = keep[best_scores(all_scores[keep], self.caps.proposals)]
+        if len(keep) > self.caps.proposals:
+            keep = keep[best_scores(all_scores[keep], self.caps.proposals)]
         # The authors calibrate P-Net boxes with width x2 - x1 (no +1), unlike the later stages.
         calibrated = kernels.calibrate(all_boxes[keep], all_offsets[keep], False)
         return kernels.truncate_boxes(kernels.square(calibrated))
@@ -134,7 +134,8 @@ class Cascade:
         passed = prob[:, 1] > self.settings.thresholds[1]
         boxes, scores, offsets = boxes[passed], prob[passed, 1], offsets[passed]
         keep = kernels.nms(boxes, scores, self.settings.nms_rnet, False)
-        keep = keep[best_scores(scores[keep], self.caps.refined)]
+        if len(keep) > self.caps.refined:
+            keep = keep[best_scores(scores[keep], self.caps.refined)]
         calibrated = kernels.calibrate(boxes[keep], offsets[keep], True)
         return kernels.truncate_boxes(kernels.square(calibrated))
 
