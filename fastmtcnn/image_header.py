@@ -126,8 +126,7 @@ def _gif_size(data: bytes) -> Optional[Tuple[int, int]]:
         elif block == 0x2C:  # image descriptor
             if pos + 10 > end:
                 break
-            left, top = int.from_bytes(data[pos + 1:pos + 3], "little"), int.from_bytes(data[pos + 3:pos + 5], "little")
-            frame_w, frame_h = int.from_bytes(data[pos + 5:pos + 7], "little"), int.from_bytes(data[pos + 7:pos + 9], "little")
+            left, top, frame_w, frame_h = (int.from_bytes(data[pos + k:pos + k + 2], "little") for k in (1, 3, 5, 7))
             width, height = max(width, left + frame_w), max(height, top + frame_h)
             flags = data[pos + 9]
             pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)

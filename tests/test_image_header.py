@@ -132,7 +132,8 @@ def test_unknown_or_unsized_headers_are_refused_not_decoded(monkeypatch):
                png_bomb(10, 10)[:20], b"\x89PNG\r\n\x1a\n" + b"\x00" * 8 + b"IEND" + b"\x00" * 16,
                tiff_bomb([(10, 10)])[:12], tiff_bomb([(0, 10)]), b"MM\x00*\x00\x00\x00\x08\x00\x01" + b"\x00" * 12,
                b"P6\n12 x\n", b"P7\nDEPTH 3\nENDHDR\n", b"#?RADIANCE\n\nbad\n",
-               b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little") + (-5).to_bytes(4, "little", signed=True) + b"\x00" * 8]
+               b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little") + (-5).to_bytes(4, "little", signed=True)
+               + b"\x00" * 8]
     for data in unsized:
         with pytest.raises(ImageSizeUnknown):
             decode_image(data)

@@ -22,8 +22,9 @@ from .responses import ApiError, send_error
 
 def over_connection_limit_app(retry_after: int, max_connections: int):
     """ASGI app answering a JSON 503 (Retry-After, Connection: close) to any request."""
-    error = ApiError(503, "too_many_connections", f"the server holds its limit of {max_connections} connections, "
-                                                  "retry later", {"Retry-After": str(retry_after), "Connection": "close"})
+    headers = {"Retry-After": str(retry_after), "Connection": "close"}
+    error = ApiError(503, "too_many_connections",
+                     f"the server holds its limit of {max_connections} connections, retry later", headers)
 
     async def app(scope: Dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -142,7 +142,8 @@ class Workers:
         return needed
 
 
-def request_settings(config: ServerConfig, min_face_size: Optional[float], thresholds: Optional[tuple]) -> CascadeSettings:
+def request_settings(config: ServerConfig, min_face_size: Optional[float],
+                     thresholds: Optional[tuple]) -> CascadeSettings:
     """Settings of one request; ApiError 422 naming the accepted range when a value is out of it."""
     try:
         return config.settings(min_face_size, thresholds)

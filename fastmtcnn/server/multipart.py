@@ -92,7 +92,8 @@ async def read_body(request, limit: int, deadline: float) -> bytes:
         except ValueError:
             raise ApiError(400, "bad_request", "Content-Length is not a number") from None
         if declared_bytes > limit:
-            raise ApiError(413, "body_too_large", f"request body of {declared_bytes} bytes is over the limit of {limit}")
+            raise ApiError(413, "body_too_large",
+                           f"request body of {declared_bytes} bytes is over the limit of {limit}")
     chunks: List[bytes] = []
     size = 0
 
