@@ -20,6 +20,7 @@ from .batch import add_batch_command
 from .commands import Subcommands, add_command, add_detector_options, settings_from_args
 from .detector import Detector, Faces
 from .errors import ImageError
+from .evaluation.cli import add_eval_command
 from .image_input import load_image
 from .runtime import versions
 from .server.command import add_serve_command
@@ -101,16 +102,6 @@ def add_detect_command(commands: Subcommands) -> argparse.ArgumentParser:
     detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
     detect.set_defaults(run=detect_command)
     return detect
-
-
-def add_eval_command(commands: Subcommands) -> argparse.ArgumentParser:
-    """Register `fastmtcnn eval` (its parser is evaluate.py's own)."""
-    from . import evaluate
-
-    evaluation = add_command(commands, "eval", "accuracy on an annotated JSONL set")
-    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluation.set_defaults(run=lambda args: evaluate.main(args.rest) or 0)
-    return evaluation
 
 
 #: The subcommands, in the order `fastmtcnn -h` lists them.

@@ -7,9 +7,11 @@
     │   └── UnsupportedImage               not an image format we can size and decode safely
     │       └── ImageSizeUnknown           a known format whose header does not give its size
     ├── SettingsError (ValueError)         a detector setting out of its documented range
+    ├── DatasetError (ValueError)          an evaluation input (annotated JSONL set, reference run) is malformed
+    │   └── DatasetFileNotFound (FileNotFoundError)
     └── DetectionCancelled (TimeoutError)  a detection passed its deadline or was cancelled; it stopped working
 
-Each one is also a `ValueError` (and `ImageFileNotFound` a `FileNotFoundError`), so code written against the
+Each one is also a `ValueError` (and the `...FileNotFound` ones a `FileNotFoundError`), so code written against the
 built-in types keeps working. Wrong *types* (a list instead of an array, floats instead of uint8) are `TypeError`.
 """
 
@@ -40,6 +42,14 @@ class ImageSizeUnknown(UnsupportedImage):
 
 class SettingsError(FastMTCNNError, ValueError):
     """A detector setting is out of range; the message gives the accepted range."""
+
+
+class DatasetError(FastMTCNNError, ValueError):
+    """An evaluation input file is malformed; the message names the file (and line) and what is expected."""
+
+
+class DatasetFileNotFound(DatasetError, FileNotFoundError):
+    """An evaluation input file does not exist."""
 
 
 class DetectionCancelled(FastMTCNNError, TimeoutError):
