@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch import add_batch_command
 
     add_batch_command(commands)
+    from .video_cli import add_video_command
+
+    add_video_command(commands)
     return parser
 
 
