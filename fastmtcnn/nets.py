@@ -20,10 +20,6 @@ import numpy as np
 from .caffe import load_caffe
 from .onnx_export import caffe_to_onnx
 
-#: Network input normalisation: (pixel - MEAN) * SCALE.
-PIXEL_MEAN = 127.5
-PIXEL_SCALE = 0.0078125
-
 #: Which source channel feeds the nets' R, G, B inputs, by (colour order, channel count).
 _CHANNEL_MAPS: Dict[Tuple[str, int], Tuple[int, int, int]] = {
     ("bgr", 3): (2, 1, 0), ("rgb", 3): (0, 1, 2),

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import kernels
 from .detector import Detector, Face, Faces
+from .errors import FastMTCNNError
 from .evaluate import iou_matrix
 from .image_input import ImageLike, load_image
 from .nets import channel_map
@@ -42,7 +43,7 @@ DEFAULT_MARGIN = 0.2
 DEFAULT_MIN_IOU = 0.3
 
 
-class VideoSourceError(ValueError):
+class VideoSourceError(FastMTCNNError, ValueError):
     """A video source cannot be opened or decoded; the message says what to pass instead."""
 
 
@@ -219,7 +220,7 @@ class FaceTracker:
             index = self._frame_index
             full = self._redetect or index % self.redetect_every == 0 or self._previous is None
             if full:
-                self.detector._check_pyramid_size(pixels.shape[0], pixels.shape[1])
+                self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
             faces = self._detect(pixels, channel_map(order, pixels.shape[2]), full)
             ids = self._assign_ids(faces, index)
             output = self._smooth(faces, ids, timestamp)

@@ -21,6 +21,7 @@ from typing import Optional, TextIO
 import cv2
 import numpy as np
 
+from .commands import Subcommands, add_command, add_detector_options, settings_from_args
 from .detector import Detector
 from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, FaceTracker, TrackedFaces, VideoSourceError,
                     frame_count, open_capture, read_frames)
@@ -130,14 +131,14 @@ def _source(text: str):
 
 
 def video_command(args: argparse.Namespace) -> int:
-    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads)
+    detector = Detector(settings=settings_from_args(args), num_threads=args.threads)
     tracker = FaceTracker(detector, redetect_every=args.redetect_every, margin=args.margin,
                           smoothing=True if args.smooth else None)
     out = open(args.out, "w", encoding="utf-8") if args.out is not None else sys.stdout
     try:
         run_video(_source(args.input), tracker, out, args.draw, progress=not args.quiet)
     except KeyboardInterrupt:
-        print(f"fastmtcnn video: interrupted after frame {tracker.frames_seen - 1}; the lines written so far are "
+        print(f"fastmtcnn video: interrupted after {tracker.frames_seen} frames; the lines written so far are "
               "complete" + (f", {args.draw} is closed" if args.draw else ""), file=sys.stderr)
         return 130
     finally:
@@ -146,24 +147,22 @@ def video_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_video_command(commands: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    """Register `fastmtcnn video` on the CLI's subparsers."""
-    video = commands.add_parser("video", help="track faces through a video file, camera or stream (JSONL per frame)",
-                                description="Track faces through INPUT (a video file, a camera index or a URL): "
-                                            "one JSON line per frame with stable face ids. The full cascade runs "
-                                            "every --redetect-every frames, R-Net + O-Net on the tracked faces "
-                                            "in between.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_video_command(commands: Subcommands) -> argparse.ArgumentParser:
+    """Register `fastmtcnn video`."""
+    video = add_command(commands, "video", "track faces through a video file, camera or stream (JSONL per frame)",
+                        "Track faces through INPUT (a video file, a camera index or a URL): one JSON line per frame "
+                        "with stable face ids. The full cascade runs every --redetect-every frames, R-Net + O-Net "
+                        "on the tracked faces in between.")
     video.add_argument("input", metavar="INPUT", help="video file, camera index (0, 1...) or URL (rtsp://...)")
     video.add_argument("--out", type=Path, default=None, help="JSONL file to write (default: stdout)")
-    video.add_argument("--draw", type=Path, default=None, help="also write the video with faces and ids drawn "
-                       "(.mp4, .avi or .mkv)")
-    video.add_argument("--redetect-every", type=int, default=DEFAULT_REDETECT_EVERY,
+    video.add_argument("--draw", type=Path, default=None,
+                       help="also write the video with faces and ids drawn (.mp4, .avi or .mkv)")
+    video.add_argument("--redetect-every", type=int, default=DEFAULT_REDETECT_EVERY, metavar="N",
                        help="full detection every N frames (1 = every frame)")
     video.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                        help="tracked boxes grow by this fraction of their side on each side before R-Net")
     video.add_argument("--smooth", action="store_true", help="One-Euro smoothing of boxes and landmarks")
-    video.add_argument("--min-face-size", type=float, default=20, help="smallest face side in pixels")
-    video.add_argument("--threads", type=int, default=None, help="OpenCV/Numba threads (default: their choice)")
+    add_detector_options(video)
     video.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     video.set_defaults(run=video_command)
     return video
