@@ -9,6 +9,7 @@ gives frames/s of both (median and fastest round) and the ratio of the medians m
 import importlib.util
 import os
 import statistics
+import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -26,16 +27,18 @@ VIDEO_ROUNDS = int(os.environ.get("FASTMTCNN_BENCH_VIDEO_ROUNDS", "5"))
 
 
 @lru_cache(maxsize=None)
-def _clips_module():
-    spec = importlib.util.spec_from_file_location("video_clips", TESTS / "video_clips.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def clips_module():
+    """tests/video_clips.py (the tests' clip maker; tests/ is not a package)."""
+    if "video_clips" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("video_clips", TESTS / "video_clips.py")
+        sys.modules["video_clips"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["video_clips"])
+    return sys.modules["video_clips"]
 
 
 @lru_cache(maxsize=None)
 def made_clip(name: str, group_boxes: tuple = ()):
-    clips = _clips_module()
+    clips = clips_module()
     return clips.hard_cut(group_boxes=group_boxes) if name == "hard_cut" else clips.CLIPS[name]()
 
 
@@ -43,7 +46,7 @@ def made_clip(name: str, group_boxes: tuple = ()):
 def test_video_tracker(benchmark, detector_factory, clip_name):
     benchmark.group = "video 640x480 min face 20, 1 thread"
     detector = detector_factory(20, 1)
-    group = tuple(map(tuple, detector.detect(cv2.imread(str(_clips_module().GROUP))).boxes.tolist()))
+    group = tuple(map(tuple, detector.detect(cv2.imread(str(clips_module().GROUP))).boxes.tolist()))
     frames = made_clip(clip_name, group if clip_name == "hard_cut" else ()).frames
     per_frame_seconds, faces_per_frame = [], []
 

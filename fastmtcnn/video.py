@@ -36,9 +36,9 @@ from .pipeline import CascadeResult
 log = logging.getLogger(__name__)
 
 #: Full cascade every this many frames (measured: see README "Video streams").
-DEFAULT_REDETECT_EVERY = 10
+DEFAULT_REDETECT_EVERY = 20
 #: Box enlargement on each side before R-Net, as a fraction of the box side (measured: README "Video streams").
-DEFAULT_MARGIN = 0.2
+DEFAULT_MARGIN = 0.1
 #: Smallest IoU for a face to keep the id of a face of an earlier frame.
 DEFAULT_MIN_IOU = 0.3
 

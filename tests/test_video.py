@@ -18,7 +18,7 @@ from fastmtcnn.video import (DEFAULT_REDETECT_EVERY, FaceTracker, Frame, OneEuro
                              VideoSourceError, match_by_iou, read_frames, track_boxes)
 from fastmtcnn.detector import Faces
 
-EVERY = DEFAULT_REDETECT_EVERY
+EVERY = 10  # redetect_every of the pick-up tests (a new face is found within EVERY frames)
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +61,16 @@ def assert_targets(result, max_landmark_px=1.5):
 @pytest.mark.parametrize("name", ["pan_zoom", "crossing"])
 def test_continuous_motion_matches_per_frame_detection(detector, made, name):
     clip, frames, reference, _ = made(name)
-    tracked = track(detector, frames)
+    tracked = track(detector, frames)  # the defaults
     result = video_clips.compare_with_per_frame(tracked, reference, clip)
     assert_targets(result)
     assert result["face_frames"] >= 0.95 * sum(len(faces) for faces in clip.faces)
-    assert sum(faces.full_pass for faces in tracked) <= len(frames) / EVERY + 3  # mostly tracking frames
+    assert sum(faces.full_pass for faces in tracked) <= len(frames) / DEFAULT_REDETECT_EVERY + 3  # mostly tracking
 
 
 def test_face_leaving_and_new_face_entering(detector, made):
     clip, frames, reference, _ = made("leave_enter")
-    tracked = track(detector, frames)
+    tracked = track(detector, frames, redetect_every=EVERY)
     assert_targets(video_clips.compare_with_per_frame(tracked, reference, clip, grace=EVERY))
     first_seen = next(i for i in range(35, len(frames)) if len(reference[i]))  # the new face, per-frame
     picked_up = next(i for i in range(35, len(frames)) if len(tracked[i]))
@@ -81,18 +81,18 @@ def test_face_leaving_and_new_face_entering(detector, made):
 
 def test_hard_cut_is_picked_up_within_redetect_every(detector, made):
     clip, frames, reference, _ = made("hard_cut")
-    tracked = track(detector, frames)
+    tracked = track(detector, frames, redetect_every=EVERY)
     cut = clip.events[0]
     assert len(reference[cut]) >= 5
     after = video_clips.compare_with_per_frame(tracked[cut + EVERY:], reference[cut + EVERY:],
-                                               video_clips.Clip("after", [], clip.faces[cut + EVERY:]))
-    assert_targets(after)
+                                               video_clips.Clip("after", [], clip.faces[cut + EVERY:]), min_side=20)
+    assert_targets(after)  # faces of min_face_size and up: a 12 px face flickers in per-frame detection
     assert not set(tracked[cut - 1].ids.tolist()) & set(tracked[-1].ids.tolist())
 
 
 def test_blank_stretch_then_face_again(detector, made):
     clip, frames, reference, _ = made("blank")
-    tracked = track(detector, frames)
+    tracked = track(detector, frames, redetect_every=EVERY)
     start, stop = 20, clip.events[0]
     assert all(len(t) == 0 for t in tracked[start:stop])  # nothing is invented on grey frames
     back = next(i for i in range(stop, len(frames)) if len(tracked[i]))

@@ -202,7 +202,7 @@ def new_face_frames(per_frame, min_iou: float = 0.3) -> List[int]:
     return found
 
 
-def compare_with_per_frame(tracked, per_frame, clip: Clip, iou: float = 0.5, grace: int = 0):
+def compare_with_per_frame(tracked, per_frame, clip: Clip, iou: float = 0.5, grace: int = 0, min_side: float = 0):
     """Tracker results against per-frame detection of the same frames.
 
     tracked: TrackedFaces per frame; per_frame: Faces per frame. The `grace` frames from each `new_face_frames`
@@ -221,9 +221,11 @@ def compare_with_per_frame(tracked, per_frame, clip: Clip, iou: float = 0.5, gra
         if index in skipped:
             continue
         overlaps = iou_matrix(theirs.boxes, ours.boxes)
-        reference += len(theirs)
+        sides = np.maximum(theirs.boxes[:, 2] - theirs.boxes[:, 0], theirs.boxes[:, 3] - theirs.boxes[:, 1])
+        counted = np.flatnonzero(sides >= min_side)
+        reference += len(counted)
         used = set()
-        for j in range(len(theirs)):
+        for j in counted:
             candidates = [k for k in np.argsort(-overlaps[j]) if overlaps[j, k] >= iou and k not in used]
             if candidates:
                 used.add(candidates[0])
