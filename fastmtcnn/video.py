@@ -224,7 +224,7 @@ class FaceTracker:
             faces = self._detect(pixels, channel_map(order, pixels.shape[2]), full)
             ids = self._assign_ids(faces, index)
             output = self._smooth(faces, ids, timestamp)
-            lost = not full and len(np.setdiff1d(self._previous_ids, ids)) > 0
+            lost = not full and not set(self._previous_ids.tolist()) <= set(ids.tolist())
             self._previous, self._previous_ids = faces, ids
             self._frame_index, self._redetect = index + 1, lost and self.redetect_on_loss
             return TrackedFaces(output, ids, index, timestamp, full)
