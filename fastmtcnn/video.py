@@ -8,14 +8,14 @@
     ...     faces.ids, faces.boxes, faces.landmarks          # int64 (N,), float32 (N, 4), (N, 5, 2)
 
 Every `redetect_every` frames (and on `redetect()`) the full cascade runs. On the frames between, each face
-of the previous frame has its box enlarged by `margin` on every side and squared, and only R-Net and O-Net run
-on those boxes (`Cascade.refine` / `Cascade.output`: the same kernels and networks as a full pass). A face
-stays tracked while O-Net scores it above its threshold; a lost face, and a new one, are found by the next
-full pass. Ids are carried from frame to frame by greedy IoU matching (see `match_by_iou`).
+of the previous frame has its box moved by its last frame-to-frame change, enlarged by `margin` on every side
+and squared, and only R-Net and O-Net run on those boxes (`Cascade.refine` / `Cascade.output`: the same
+kernels and networks as a full pass). A face stays tracked while O-Net scores it above its threshold; after a
+tracked face is lost the next frame gets a full pass, and a new face is found by the next scheduled one.
+Ids are carried from frame to frame by greedy IoU matching (see `match_by_iou`).
 """
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -32,8 +32,6 @@ from .evaluate import iou_matrix
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pipeline import CascadeResult
-
-log = logging.getLogger(__name__)
 
 #: Full cascade every this many frames (measured: see README "Video streams").
 DEFAULT_REDETECT_EVERY = 20
@@ -211,7 +209,8 @@ class FaceTracker:
 
     def redetect(self) -> None:
         """Run the full cascade on the next frame (e.g. after a scene cut the caller knows of)."""
-        self._redetect = True
+        with self._lock:
+            self._redetect = True
 
     def update(self, frame: ImageLike, color: str = "bgr", timestamp: Optional[float] = None) -> TrackedFaces:
         """The faces of the next frame (same inputs as `Detector.detect`), with ids; `timestamp` in seconds."""
@@ -266,7 +265,7 @@ class FaceTracker:
         return self._smoother_factory() if self._smoother_factory is not None else None
 
     def _smooth(self, faces: Faces, ids: np.ndarray, timestamp: Optional[float]) -> Faces:
-        if self._smoother_factory is None or not len(faces):
+        if self._smoother_factory is None:
             return faces
         if timestamp is not None and self._previous_time is not None:
             dt = timestamp - self._previous_time
@@ -306,7 +305,8 @@ def _smoother_factory(smoothing: Any):
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame of a stream: `index` from 0, `time` in seconds (None if unknown), `image` uint8 BGR (H, W, 3)."""
+    """One frame of a stream: `index` from 0, `time` in seconds (None if unknown), `image` (uint8 BGR (H, W, 3)
+    from OpenCV; from an iterable, the item as given)."""
 
     index: int
     time: Optional[float]
@@ -381,9 +381,3 @@ def _iterable_frames(frames: Iterable[np.ndarray], fps: Optional[float]) -> Iter
     for index, image in enumerate(frames):
         yield Frame(index, index / fps if fps else None, image)
 
-
-def track_video(source: VideoSource, tracker: FaceTracker, fps: Optional[float] = None) -> Iterator[
-        Tuple[Frame, TrackedFaces]]:
-    """(frame, its tracked faces) for each frame of `source` (see `read_frames`)."""
-    for frame in read_frames(source, fps):
-        yield frame, tracker.update(frame.image, timestamp=frame.time)
