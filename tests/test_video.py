@@ -212,6 +212,22 @@ def test_read_frames_from_frames_and_errors(tmp_path):
         read_frames(3.5)
 
 
+def test_unreachable_camera_and_url_are_clear_errors():
+    for source in (99, "rtsp://127.0.0.1:1/none"):  # no camera 99; nothing listens on port 1
+        with pytest.raises(VideoSourceError, match="cannot open"):
+            read_frames(source)
+
+
+def test_rgb_frames_track_like_bgr(detector, made):
+    _, frames, _, _ = made("pan_zoom")
+    bgr = track(detector, frames[:4])
+    rgb = FaceTracker(detector)
+    for ours, frame in zip(bgr, frames[:4]):
+        theirs = rgb.update(np.ascontiguousarray(frame[:, :, ::-1]), color="rgb")
+        np.testing.assert_array_equal(ours.boxes, theirs.boxes)
+        np.testing.assert_array_equal(ours.ids, theirs.ids)
+
+
 def test_read_frames_gives_file_times(made):
     _, frames, _, path = made("pan_zoom")
     times = [frame.time for frame in read_frames(path)]
