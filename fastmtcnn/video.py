@@ -28,7 +28,7 @@ import numpy as np
 from . import kernels
 from .detector import Detector, Face, Faces
 from .errors import FastMTCNNError
-from .evaluate import iou_matrix
+from .evaluation.matching import iou_matrix
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pipeline import CascadeResult

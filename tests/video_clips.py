@@ -192,7 +192,7 @@ def _centre_inside(box, region) -> bool:
 def new_face_frames(per_frame, min_iou: float = 0.3) -> List[int]:
     """Frames where per-frame detection finds a face that overlaps no face of the frame before (IoU < min_iou):
     a face entering, a cut, the end of a blank stretch."""
-    from fastmtcnn.evaluate import iou_matrix
+    from fastmtcnn.evaluation.matching import iou_matrix
 
     found = []
     for index in range(1, len(per_frame)):
@@ -212,7 +212,7 @@ def compare_with_per_frame(tracked, per_frame, clip: Clip, iou: float = 0.5, gra
     id changing between two consecutive frames where the tracker has it; coming back after an absence is a new
     track, not a switch), face_frames (frames x scene faces the tracker has).
     """
-    from fastmtcnn.evaluate import iou_matrix
+    from fastmtcnn.evaluation.matching import iou_matrix
 
     skipped = {start + k for start in new_face_frames(per_frame) for k in range(grace)}
     matched = reference = 0
