@@ -24,6 +24,7 @@ from .evaluation.cli import add_eval_command
 from .image_input import load_image
 from .runtime import versions
 from .server.command import add_serve_command
+from .video_cli import add_video_command
 
 _LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
 
@@ -105,7 +106,7 @@ def add_detect_command(commands: Subcommands) -> argparse.ArgumentParser:
 
 
 #: The subcommands, in the order `fastmtcnn -h` lists them.
-COMMANDS = (add_detect_command, add_batch_command, add_serve_command, add_eval_command)
+COMMANDS = (add_detect_command, add_batch_command, add_video_command, add_serve_command, add_eval_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
