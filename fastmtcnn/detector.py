@@ -124,7 +124,7 @@ class Detector:
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = Cascade(self.settings, self.engine)
+            cascade = self._local.cascade = Cascade(self.settings, engine=self.engine)
         return cascade
 
     @property

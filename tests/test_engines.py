@@ -5,6 +5,7 @@ within 1e-2 px, on every shipped image and on the shared photos (skipped without
 20 and 40. The OpenVINO tests skip with the install line when OpenVINO is not installed.
 """
 import argparse
+import asyncio
 import gc
 import json
 import logging
@@ -209,7 +210,7 @@ def test_cli_names_the_missing_extra(without_openvino, capsys):
     assert 'pip install "fastmtcnn[openvino]"' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["detect", "batch", "serve"])
+@pytest.mark.parametrize("command", ["detect", "batch", "serve", "eval", "video"])
 def test_every_detector_command_offers_the_engine_options(command, capsys):
     with pytest.raises(SystemExit):
         cli_main([command, "--help"])
@@ -247,3 +248,27 @@ def test_ray_face_detector_takes_the_engine():
 
     udf = FaceDetector(backend="opencv", min_face_size=40)
     assert (udf.detector.backend, udf.detector.precision) == ("opencv", "f32")
+
+
+def test_server_names_its_engine_in_healthz_and_metrics():
+    pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
+    from fastmtcnn.server import ServerConfig, create_app
+
+    service = create_app(ServerConfig(workers=1, backend="opencv")).state.service
+    health = json.loads(asyncio.run(service.healthz(None)).body)
+    assert health == {"status": "ok", "engine": {"backend": "opencv", "precision": "f32"}}
+    assert 'fastmtcnn_engine_info{backend="opencv",precision="f32"} 1' in service.metrics.render().splitlines()
+
+
+def test_serve_command_passes_the_engine_to_the_service(without_openvino):
+    from fastmtcnn.server.command import add_serve_command, config_from_args
+
+    parser = argparse.ArgumentParser(prog="fastmtcnn")
+    add_serve_command(parser.add_subparsers(dest="command", required=True))
+    config = config_from_args(parser.parse_args(["serve", "--backend", "openvino", "--precision", "bf16"]))
+    assert (config.backend, config.precision) == ("openvino", "bf16")
+    pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
+    from fastmtcnn.server import create_app
+
+    with pytest.raises(ImportError, match="fastmtcnn\\[openvino\\]"):  # refused before serving anything
+        create_app(config)

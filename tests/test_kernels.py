@@ -288,6 +288,36 @@ def test_nms_empty_and_random_vs_reference():
                                           nms_reference(boxes, scores, thr, use_min))
 
 
+def test_nms_binned_path_equals_the_reference_on_large_sets():
+    """Sets above NMS_GRID_MIN_BOXES go through the grid: same picks for P-Net-like grids, mixed sizes, ties,
+    huge coordinates; sets with a degenerate box (NaN, zero width) still match the authors' reference."""
+    rng = np.random.default_rng(11)
+    n = K.NMS_GRID_MIN_BOXES + 500
+    grid = np.arange(0, 100, 2) / 3.0  # 2500 boxes
+    xx, yy = np.meshgrid(grid, grid)
+    pnet_like = np.trunc(np.c_[xx.ravel(), yy.ravel(), xx.ravel() + 4, yy.ravel() + 4])
+    xy = rng.uniform(-100, 1000, (n, 2))
+    mixed = np.c_[xy, xy + rng.uniform(0, 300, (n, 1))]
+    xy = rng.integers(0, 60, (n, 2)).astype(float)
+    clustered = np.c_[xy, xy + rng.integers(0, 30, (n, 2))]
+    xy = rng.uniform(-1e7, 1e7, (n, 2))
+    huge = np.c_[xy, xy + rng.uniform(0, 1e6, (n, 2))]
+    for boxes in (pnet_like, mixed, clustered, huge):
+        boxes = boxes.astype(np.float32)
+        for scores in (rng.random(len(boxes), dtype=np.float32),
+                       rng.integers(0, 20, len(boxes)).astype(np.float32) / 20):
+            for threshold, use_min in ((0.0, False), (0.5, False), (0.7, True), (1.0, True)):
+                np.testing.assert_array_equal(K.nms(boxes, scores, threshold, use_min),
+                                              nms_reference(boxes, scores, threshold, use_min))
+    degenerate = mixed.astype(np.float32)
+    degenerate[7] = np.nan
+    degenerate[9, 2] = degenerate[9, 0] - 1  # zero width: overlap 0 / 0 with a disjoint box
+    scores = rng.random(n, dtype=np.float32)
+    for use_min in (False, True):
+        np.testing.assert_array_equal(K.nms(degenerate, scores, 0.5, use_min),
+                                      nms_reference(degenerate, scores, 0.5, use_min))
+
+
 # ------------------------------------------------------------------------------------------------
 # calibrate, square, truncate_boxes
 # ------------------------------------------------------------------------------------------------
@@ -330,49 +360,6 @@ def random_boxes(rng, n, scores_levels=40):
     boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
     scores = (rng.integers(0, scores_levels, size=n) / scores_levels).astype(np.float32)  # ties included
     return boxes, scores
-
-
-def test_level_candidates_reads_strided_maps_like_candidates_then_nms():
-    rng = np.random.default_rng(11)
-    out_prob = rng.random((1, 2, 19, 27)).astype(np.float32)
-    out_reg = rng.normal(scale=0.2, size=(1, 4, 19, 27)).astype(np.float32)
-    boxes, scores, offsets = K.level_candidates(out_prob[0, 1], out_reg[0], 0.4123, 0.6, 0.5)
-    b, s, o = K.candidates_from_scores(np.ascontiguousarray(out_prob[0, 1]), np.ascontiguousarray(out_reg[0]),
-                                       0.4123, 0.6)
-    keep = nms_reference(b, s, 0.5, False)
-    assert len(keep) < len(s)  # the NMS did suppress something
-    np.testing.assert_array_equal(boxes, b[keep])
-    np.testing.assert_array_equal(scores, s[keep])
-    np.testing.assert_array_equal(offsets, o[keep])
-    empty = K.level_candidates(out_prob[0, 1], out_reg[0], 0.4123, 1.5, 0.5)
-    assert [a.shape for a in empty] == [(0, 4), (0,), (0, 4)]
-
-
-def squared_reference(boxes, offsets, extent_plus_one):
-    return K.truncate_boxes(K.square(K.calibrate(boxes, offsets, extent_plus_one)))
-
-
-def test_merge_level_candidates_is_nms_calibrate_square_truncate():
-    rng = np.random.default_rng(12)
-    boxes, scores = random_boxes(rng, 200)
-    offsets = rng.normal(scale=0.1, size=(200, 4)).astype(np.float32)
-    keep = nms_reference(boxes, scores, 0.7, False)
-    expected = squared_reference(boxes[keep], offsets[keep], False)
-    np.testing.assert_array_equal(K.merge_level_candidates(boxes, scores, offsets, 0.7), expected)
-    assert K.merge_level_candidates(boxes[:0], scores[:0], offsets[:0], 0.7).shape == (0, 4)
-
-
-def test_refine_candidates_thresholds_strided_outputs_then_squares():
-    rng = np.random.default_rng(13)
-    boxes, _ = random_boxes(rng, 150)
-    outputs = rng.random((150, 8)).astype(np.float32)  # prob and offsets as strided views of one array
-    prob, offsets = outputs[:, 0:2], outputs[:, 2:6] - np.float32(0.5)
-    passed = prob[:, 1] > np.float32(0.7)
-    b, s, o = boxes[passed], prob[passed, 1], offsets[passed]
-    keep = nms_reference(b, s, 0.7, False)
-    expected = squared_reference(b[keep], np.ascontiguousarray(o[keep]), True)
-    np.testing.assert_array_equal(K.refine_candidates(boxes, prob, offsets, 0.7, 0.7), expected)
-    assert K.refine_candidates(boxes, prob, offsets, 1.0, 0.7).shape == (0, 4)
 
 
 def test_output_faces_matches_numpy_landmarks_calibration_and_min_nms():
