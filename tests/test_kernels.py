@@ -351,7 +351,7 @@ def test_truncate_boxes_by_hand():
 
 
 # ------------------------------------------------------------------------------------------------
-# stage ends: the fused kernels against the composition of the single kernels in NumPy
+# output_faces: the fused stage end against the single kernels and NumPy
 # ------------------------------------------------------------------------------------------------
 
 def random_boxes(rng, n, scores_levels=40):
