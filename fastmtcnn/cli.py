@@ -53,7 +53,7 @@ def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads)
+    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads, weights=args.weights)
     failures = 0
     for image_path in args.images:
         try:
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--json", action="store_true", help="print one JSON line per image")
     detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
     detect.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
+    detect.add_argument("--weights", default=None, metavar="DIR", help="folder with det1/det2/det3 .prototxt + "
+                        ".caffemodel, e.g. from `fastmtcnn train` (default: the shipped weights)")
     detect.set_defaults(run=detect_command)
     evaluation = commands.add_parser("eval", help="accuracy on an annotated JSONL set (fastmtcnn eval -h)",
                                      add_help=False)
@@ -136,8 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve.set_defaults(run=serve_command)
     from .batch import add_batch_command
+    from .training.cli import add_train_command
 
     add_batch_command(commands)
+    add_train_command(commands)
     return parser
 
 

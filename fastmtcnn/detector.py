@@ -89,13 +89,17 @@ class Detector:
         nms_thresholds: overlaps (P-Net within a level, P-Net across levels, R-Net, O-Net "min" overlap).
         num_threads: threads for OpenCV (process-wide setting) or None to leave OpenCV's setting alone.
         max_image_pixels: larger images are refused with a ValueError.
+        weights: folder with det1/det2/det3 .prototxt + .caffemodel (e.g. from `fastmtcnn train`);
+            None = the authors' weights shipped with the package.
 
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.
     """
 
     def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
                  scale_factor: float = 0.709, nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
-                 num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS):
+                 num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
+                 weights: Optional[str] = None):
+        self.weights = None if weights is None else str(weights)
         self.settings = _settings(min_face_size, thresholds, scale_factor, nms_thresholds)
         self.max_image_pixels = int(max_image_pixels)
         if num_threads is not None:
@@ -106,7 +110,7 @@ class Detector:
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = Cascade(self.settings)
+            cascade = self._local.cascade = Cascade(self.settings, self.weights)
         return cascade
 
     def detect(self, image: ImageLike, color: str = "bgr") -> Faces:

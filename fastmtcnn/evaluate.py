@@ -804,6 +804,8 @@ def main(argv: Optional[Sequence[str]] = None,
                     help="detector threads (OpenCV/Numba, process-wide); default: leave as is")
     ap.add_argument("--jobs", type=int, default=1,
                     help="images detected concurrently (default 1; timings are per call)")
+    ap.add_argument("--weights", default=None, metavar="DIR",
+                    help="folder with det1/det2/det3 .prototxt + .caffemodel (default: the shipped weights)")
     ap.add_argument("--progress", action="store_true", default=None,
                     help="always draw the progress line (default: only on a terminal)")
     args = ap.parse_args(argv)
@@ -815,6 +817,8 @@ def main(argv: Optional[Sequence[str]] = None,
     kwargs: Dict[str, Any] = {"min_face_size": args.min_face_size}
     if args.threads is not None:
         kwargs["num_threads"] = args.threads
+    if args.weights is not None:
+        kwargs["weights"] = args.weights
 
     t0 = time.perf_counter()
     det = factory(**kwargs)
@@ -827,6 +831,7 @@ def main(argv: Optional[Sequence[str]] = None,
     report["min_face_size"] = args.min_face_size
     report["threads"] = args.threads
     report["jobs"] = args.jobs
+    report["weights"] = args.weights or "shipped"
     report["timing"]["detector_build_seconds"] = t_build
     report["timing"]["detect_seconds"] = det_s
     report["timing"]["detect_ms_per_image"] = 1000.0 * det_s / len(records) if records else None

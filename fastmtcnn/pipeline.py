@@ -8,7 +8,7 @@ reusable buffers, so it is not thread-safe: `Detector` gives each thread its own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -46,11 +46,14 @@ class CascadeResult:
 
 
 class Cascade:
-    """One thread's networks and buffers. `run(image, channels)` detects faces in one image."""
+    """One thread's networks and buffers. `run(image, channels)` detects faces in one image.
 
-    def __init__(self, settings: CascadeSettings):
+    `weights_dir`: a folder with det1/det2/det3 .prototxt + .caffemodel, or None for the shipped weights.
+    """
+
+    def __init__(self, settings: CascadeSettings, weights_dir: Optional[str] = None):
         self.settings = settings
-        self.pnet, self.rnet, self.onet = Network(PNET), Network(RNET), Network(ONET)
+        self.pnet, self.rnet, self.onet = (Network(spec, weights_dir) for spec in (PNET, RNET, ONET))
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._warm_up()
 

@@ -1,0 +1,307 @@
+"""Training samples per stage, as in the paper: negatives (IoU < 0.3 with every face), positives
+(IoU > 0.65), part faces (0.4 to 0.65) and landmark faces, in the ratio 3 : 1 : 1 : 2.
+
+P-Net's come from random square crops of the training images. R-Net's and O-Net's are the cascade's own
+hard examples: the boxes that the project's `Cascade.propose` (and `Cascade.refine` for O-Net) return on the
+training images with the weights trained so far, labelled by IoU; random crops only top up a kind the
+mining did not yield enough of, and give the landmark faces (the paper takes those from CelebA crops).
+Every crop is cut by the detector's own kernel (`kernels.crop_resize_normalize`: zero padding outside the
+image, INTER_AREA), so a net sees in training exactly what it sees in the cascade.
+
+Box conventions: crop boxes are integer-valued 0-based inclusive (x1, y1, x2, y2), the cascade's; face boxes
+are pixel edges (readers). Targets are what the cascade decodes: offsets (gt - box) / size with size
+x2 - x1 for P-Net and x2 - x1 + 1 after it (`kernels.calibrate`), landmarks (point - x1) / (x2 - x1 + 1)
+(`pipeline.landmarks_in_image`), five x fractions then five y fractions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .. import kernels
+from ..evaluate import iou_matrix
+from ..nets import channel_map
+from .readers import FaceRecord
+
+NEGATIVE, POSITIVE, PART, LANDMARK = 0, 1, 2, 3
+KIND_NAMES = ("negative", "positive", "part", "landmark")
+#: The paper's mix, negatives : positives : part : landmark.
+PAPER_RATIO = (3, 1, 1, 2)
+NEGATIVE_IOU, PART_IOU, POSITIVE_IOU = 0.3, 0.4, 0.65
+STAGE_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
+_BGR = channel_map("bgr", 3)
+
+
+@dataclass
+class SampleSet:
+    """Crops and targets of one stage.
+
+    images: float16 (n, 3, S, S) normalised RGB in image orientation (as the cascade crops them);
+    kinds: int8 (n,) NEGATIVE/POSITIVE/PART/LANDMARK; offsets: float32 (n, 4) (zero where unused);
+    landmarks: float32 (n, 10) five x then five y fractions of the box (zero where unused).
+    """
+
+    images: np.ndarray
+    kinds: np.ndarray
+    offsets: np.ndarray
+    landmarks: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def counts(self) -> Dict[str, int]:
+        return {name: int(np.sum(self.kinds == kind)) for kind, name in enumerate(KIND_NAMES)}
+
+    def save(self, path: Path) -> None:
+        np.savez(path, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks)
+
+    @classmethod
+    def load(cls, path: Path) -> "SampleSet":
+        with np.load(path) as data:
+            return cls(data["images"], data["kinds"], data["offsets"], data["landmarks"])
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["SampleSet"], size: int) -> "SampleSet":
+        if not parts:
+            return cls(np.zeros((0, 3, size, size), np.float16), np.zeros(0, np.int8),
+                       np.zeros((0, 4), np.float32), np.zeros((0, 10), np.float32))
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("images", "kinds", "offsets", "landmarks")))
+
+
+def to_caffe_orientation(images: np.ndarray) -> np.ndarray:
+    """(N, 3, H, W) crops -> the authors' transposed blob (N, 3, W, H), float32, contiguous."""
+    return np.ascontiguousarray(np.swapaxes(images, 2, 3), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------ labels and targets
+def label_boxes(boxes: np.ndarray, record: FaceRecord) -> Tuple[np.ndarray, np.ndarray]:
+    """Kind (int8 (n,): NEGATIVE, POSITIVE, PART, or -1 = unused: IoU 0.3 to 0.4 or overlapping an ignored
+    face) and best-matching face index (int (n,)) of crop boxes float32 (n, 4) 0-based inclusive."""
+    edges = boxes.astype(np.float64) + np.array([0, 0, 1, 1])
+    ious = iou_matrix(edges, record.boxes)
+    kinds = np.full(len(boxes), -1, np.int8)
+    if not len(record.boxes):
+        kinds[:] = NEGATIVE
+        return kinds, np.zeros(len(boxes), int)
+    cared = np.where(record.ignore[None, :], -1.0, ious)
+    best = cared.argmax(axis=1)
+    best_iou = cared[np.arange(len(boxes)), best]
+    kinds[ious.max(axis=1) < NEGATIVE_IOU] = NEGATIVE
+    kinds[(best_iou >= PART_IOU) & (best_iou <= POSITIVE_IOU)] = PART
+    kinds[best_iou > POSITIVE_IOU] = POSITIVE
+    return kinds, best
+
+
+def offset_targets(boxes: np.ndarray, faces: np.ndarray, extent_plus_one: bool) -> np.ndarray:
+    """float32 (n, 4): offsets that `kernels.calibrate(boxes, ., extent_plus_one)` turns into the face boxes
+    `faces` (pixel edges, (n, 4)), i.e. the cascade's 0-based inclusive box [x1, y1, x2 - 1, y2 - 1]."""
+    extra = 1.0 if extent_plus_one else 0.0
+    size = np.column_stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]] * 2).astype(np.float64) + extra
+    inclusive = faces.astype(np.float64) - np.array([0, 0, 1, 1])
+    return ((inclusive - boxes) / np.maximum(size, 1e-6)).astype(np.float32)
+
+
+def landmark_targets(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 (n, 10): points (n, 5, 2) as the fractions `pipeline.landmarks_in_image` decodes."""
+    width = (boxes[:, 2:3] - boxes[:, 0:1] + 1).astype(np.float64)
+    height = (boxes[:, 3:4] - boxes[:, 1:2] + 1).astype(np.float64)
+    xs = (points[:, :, 0] - boxes[:, 0:1]) / width
+    ys = (points[:, :, 1] - boxes[:, 1:2]) / height
+    return np.concatenate([xs, ys], axis=1).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------ random crops
+def _square_boxes(x1: np.ndarray, y1: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Integer-valued 0-based inclusive squares float32 (n, 4)."""
+    x1, y1, size = np.floor(x1), np.floor(y1), np.maximum(np.round(size), 2)
+    return np.column_stack([x1, y1, x1 + size - 1, y1 + size - 1]).astype(np.float32)
+
+
+def random_background_boxes(rng: np.random.Generator, height: int, width: int, count: int,
+                            min_size: int = 12) -> np.ndarray:
+    """Squares anywhere in the image, side 12 to half the short side."""
+    top = max(min_size + 1, min(height, width) // 2)
+    size = rng.integers(min_size, top, count).astype(np.float64)
+    x1 = rng.uniform(0, np.maximum(width - size, 1))
+    y1 = rng.uniform(0, np.maximum(height - size, 1))
+    return _square_boxes(x1, y1, size)
+
+
+def random_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int, jitter: float = 0.2) -> np.ndarray:
+    """Squares around one face (pixel edges (4,)): side 0.8 min to 1.25 max of its sides, centre moved by
+    up to `jitter` of the side; gives positives and part faces (and some negatives)."""
+    width, height = face[2] - face[0], face[3] - face[1]
+    size = rng.uniform(0.8 * min(width, height), 1.25 * max(width, height), count)
+    cx = (face[0] + face[2]) / 2 + rng.uniform(-jitter, jitter, count) * width
+    cy = (face[1] + face[3]) / 2 + rng.uniform(-jitter, jitter, count) * height
+    return _square_boxes(cx - size / 2, cy - size / 2, size)
+
+
+def random_near_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int) -> np.ndarray:
+    """Small squares overlapping a face's neighbourhood (hard negatives: eyes, mouths, hair, edges)."""
+    width, height = face[2] - face[0], face[3] - face[1]
+    size = rng.uniform(12, max(13.0, 0.6 * max(width, height)), count)
+    x1 = face[0] + rng.uniform(-0.5, 1.0, count) * width - size / 2
+    y1 = face[1] + rng.uniform(-0.5, 1.0, count) * height - size / 2
+    return _square_boxes(x1, y1, size)
+
+
+def _candidates(rng: np.random.Generator, record: FaceRecord, image_shape: Tuple[int, ...]) -> np.ndarray:
+    height, width = image_shape[:2]
+    parts = [random_background_boxes(rng, height, width, 24)]
+    for face in record.boxes[~record.ignore]:
+        parts += [random_face_boxes(rng, face, 24), random_near_face_boxes(rng, face, 12)]
+    return np.concatenate(parts)
+
+
+def _take(rng: np.random.Generator, indices: np.ndarray, count: int) -> np.ndarray:
+    return rng.permutation(indices)[:count]
+
+
+# ------------------------------------------------------------------------------------ assembling a stage
+@dataclass(frozen=True)
+class Quota:
+    """Samples to take per image and kind (the paper's 3 : 1 : 1 : 2 scaled by `per_image`)."""
+
+    negative: int = 3
+    positive: int = 1
+    part: int = 1
+    landmark: int = 2
+
+    @classmethod
+    def scaled(cls, per_image: float) -> "Quota":
+        return cls(*(int(round(r * per_image)) for r in PAPER_RATIO))
+
+    def of(self, kind: int) -> int:
+        return (self.negative, self.positive, self.part, self.landmark)[kind]
+
+
+def _flip(image: np.ndarray, record: FaceRecord) -> Tuple[np.ndarray, FaceRecord]:
+    """Mirror an image and its faces (landmark order stays image-left first)."""
+    width = image.shape[1]
+    boxes = record.boxes.copy()
+    boxes[:, [0, 2]] = width - record.boxes[:, [2, 0]]
+    points = record.landmarks[:, [1, 0, 2, 4, 3]].copy()
+    points[:, :, 0] = width - 1 - points[:, :, 0]
+    return np.ascontiguousarray(image[:, ::-1]), FaceRecord(record.image, boxes, points, record.ignore)
+
+
+def _crop_set(image: np.ndarray, boxes: np.ndarray, kinds: np.ndarray, match: np.ndarray, record: FaceRecord,
+              size: int, extent_plus_one: bool) -> SampleSet:
+    images = np.empty((max(len(boxes), 1), 3, size, size), np.float32)
+    if len(boxes):
+        kernels.crop_resize_normalize(image, np.ascontiguousarray(boxes, np.float32), _BGR, images)
+    offsets = np.zeros((len(boxes), 4), np.float32)
+    points = np.zeros((len(boxes), 10), np.float32)
+    if len(record.boxes):
+        faces = record.boxes[match]
+        with_box = (kinds == POSITIVE) | (kinds == PART)
+        offsets[with_box] = offset_targets(boxes[with_box], faces[with_box], extent_plus_one)
+        marked = kinds == LANDMARK
+        points[marked] = landmark_targets(boxes[marked], record.landmarks[match[marked]])
+    return SampleSet(images[:len(boxes)].astype(np.float16), kinds.astype(np.int8), offsets, points)
+
+
+def image_samples(record: FaceRecord, stage: str, quota: Quota, rng: np.random.Generator,
+                  proposals: Optional[np.ndarray] = None, flip: bool = False) -> SampleSet:
+    """One image's samples for `stage`: from `proposals` (the cascade's boxes, float32 (n, 4)) first when
+    given, topped up with random crops; landmark faces are random crops with IoU > 0.65 around a face
+    that has all five points."""
+    image = record.load()
+    if flip:
+        image, record = _flip(image, record)
+    pools = []
+    if proposals is not None and len(proposals):
+        pools.append(np.ascontiguousarray(proposals, np.float32))
+    pools.append(_candidates(rng, record, image.shape))
+    chosen_boxes, chosen_kinds, chosen_match = [], [], []
+    for kind in (NEGATIVE, POSITIVE, PART):
+        need = quota.of(kind)
+        for boxes in pools:
+            if need <= 0:
+                break
+            kinds, match = label_boxes(boxes, record)
+            picked = _take(rng, np.flatnonzero(kinds == kind), need)
+            chosen_boxes.append(boxes[picked])
+            chosen_kinds.append(np.full(len(picked), kind, np.int8))
+            chosen_match.append(match[picked])
+            need -= len(picked)
+    has_points = ~record.ignore & np.all(np.isfinite(record.landmarks), axis=(1, 2))
+    if quota.landmark and has_points.any():
+        boxes = np.concatenate([random_face_boxes(rng, face, 16, jitter=0.1) for face in record.boxes[has_points]])
+        kinds, match = label_boxes(boxes, record)
+        picked = _take(rng, np.flatnonzero((kinds == POSITIVE) & has_points[match]), quota.landmark)
+        chosen_boxes.append(boxes[picked])
+        chosen_kinds.append(np.full(len(picked), LANDMARK, np.int8))
+        chosen_match.append(match[picked])
+    boxes = np.concatenate(chosen_boxes) if chosen_boxes else np.zeros((0, 4), np.float32)
+    return _crop_set(image, boxes, np.concatenate(chosen_kinds) if chosen_kinds else np.zeros(0, np.int8),
+                     np.concatenate(chosen_match) if chosen_match else np.zeros(0, int), record,
+                     STAGE_SIZES[stage], stage != "pnet")
+
+
+def stage_samples(records: Sequence[FaceRecord], stage: str, quota: Quota, seed: int,
+                  propose: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                  progress: Optional[Callable[[int], None]] = None) -> SampleSet:
+    """All samples of a stage. `propose(bgr_image) -> boxes float32 (n, 4)` mines R-Net/O-Net candidates
+    (see `cascade_proposer`); None = random crops only (P-Net). Half the images are mirrored (seeded)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for record in records:
+        flip = bool(rng.integers(2))
+        proposals = None
+        if propose is not None:
+            image = record.load()
+            proposals = propose(np.ascontiguousarray(image[:, ::-1]) if flip else image)
+        parts.append(image_samples(record, stage, quota, rng, proposals, flip))
+        if progress is not None:
+            progress(1)
+    return SampleSet.concatenate(parts, STAGE_SIZES[stage])
+
+
+def cascade_proposer(stage: str, weights_dir: str, min_face_size: float = 20.0,
+                     thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)) -> Callable[[np.ndarray], np.ndarray]:
+    """R-Net samples: `Cascade.propose` (P-Net + NMS + calibration + squaring) with the weights in
+    `weights_dir`; O-Net samples: `Cascade.refine` on those. Returns boxes float32 (n, 4), 0-based inclusive."""
+    from ..pipeline import Cascade, CascadeSettings
+
+    cascade = Cascade(CascadeSettings(min_face_size=min_face_size, thresholds=thresholds), weights_dir)
+
+    def propose(image: np.ndarray) -> np.ndarray:
+        boxes = cascade.propose(image, _BGR)
+        return cascade.refine(image, _BGR, boxes) if stage == "onet" else boxes
+
+    return propose
+
+
+# ------------------------------------------------------------------------------------ face-free images
+def synthetic_backgrounds(count: int, seed: int, size: int = 256) -> List[FaceRecord]:
+    """Face-free BGR images made here (smooth noise at several scales, gradients, rectangles, ellipses and
+    lines): extra negatives with textures the face crops lack."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for index in range(count):
+        canvas = np.zeros((size, size, 3), np.float32)
+        for cells in (4, 16, 64):
+            noise = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
+            canvas += cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC) * rng.uniform(0.1, 0.5)
+        image = np.clip(canvas / canvas.max() * 255, 0, 255).astype(np.uint8)
+        for _ in range(int(rng.integers(3, 12))):
+            color = tuple(int(c) for c in rng.integers(0, 256, 3))
+            x1, y1, x2, y2 = (int(v) for v in rng.integers(0, size, 4))
+            shape = rng.integers(3)
+            if shape == 0:
+                cv2.rectangle(image, (x1, y1), (x2, y2), color, int(rng.integers(-1, 6)) or -1)
+            elif shape == 1:
+                cv2.ellipse(image, (x1, y1), (int(rng.integers(3, 60)), int(rng.integers(3, 60))),
+                            float(rng.uniform(0, 180)), 0, 360, color, int(rng.integers(-1, 6)) or -1)
+            else:
+                cv2.line(image, (x1, y1), (x2, y2), color, int(rng.integers(1, 8)))
+        records.append(FaceRecord(f"synthetic_background_{index}", np.zeros((0, 4), np.float32),
+                                  np.zeros((0, 5, 2), np.float32), np.zeros(0, bool), image))
+    return records
