@@ -26,6 +26,13 @@ def _ohem(text: str):
     return value
 
 
+def _epochs(text: str) -> List[int]:
+    values = [int(part) for part in text.split(",")]
+    if len(values) not in (1, 3) or min(values) < 1:
+        raise argparse.ArgumentTypeError("--epochs takes N (every stage) or P,R,O (per stage), each >= 1")
+    return values * 3 if len(values) == 1 else values
+
+
 def _stages(text: str) -> List[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -45,7 +52,7 @@ def add_train_command(commands) -> None:
     parser.add_argument("--out", type=Path, required=True, help="weights folder (det1/2/3 + logs); resumes if present")
     parser.add_argument("--stages", type=_stages, default="pnet,rnet,onet", help="stages to train, in cascade order")
     parser.add_argument("--init", default="shipped", help="initial weights: shipped, scratch or a weights folder")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per stage")
+    parser.add_argument("--epochs", type=_epochs, default="10", help="epochs: N for every stage, or P,R,O per stage")
     parser.add_argument("--batch-size", type=int, default=384, help="mini-batch size")
     parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimiser (SGD: momentum 0.9)")
@@ -62,7 +69,7 @@ def add_train_command(commands) -> None:
     parser.add_argument("--mining-min-face", type=float, default=40.0,
                         help="min_face_size of the cascade that mines R-Net/O-Net samples")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and shuffling")
-    parser.add_argument("--threads", type=int, default=2, help="torch, OpenCV and Numba threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch, OpenCV and Numba threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=train_command)
 
@@ -115,11 +122,11 @@ def train_command(args: argparse.Namespace) -> int:
         raise ValueError("--threads must be >= 1")
     torch.set_num_threads(args.threads)
     set_num_threads(args.threads)
-    configs = {stage: TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    configs = {stage: TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                                   optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
                                   ohem=args.ohem, seed=args.seed,
                                   alphas=CLASSIFICATION_ONLY if args.classification_only else alphas)
-               for stage, alphas in STAGE_ALPHAS.items()}
+               for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))
               for stage, q in DEFAULT_QUOTAS.items()}
     plan = CascadeTraining(stages=args.stages, init=args.init, configs=configs, quotas=quotas,
