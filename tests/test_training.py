@@ -176,3 +176,18 @@ def train_cli_args(tmp_path, **overrides):
     vars(args).update(overrides)
     (tmp_path / "none.jsonl").write_text('{"image": "a.jpg", "faces": []}\n')
     return args
+
+
+def test_loss_curve_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install '.[train]'")
+    from fastmtcnn.training.plots import plot_runs
+
+    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1)} for e in range(3)]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_summary.json").write_text(json.dumps({"stages": {"onet": {"history": history}}}))
+    out = plot_runs([tmp_path / "run"], tmp_path / "curves.png")
+    assert cv2.imread(str(out)).shape[2] == 3
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "train_summary.json").write_text('{"stages": {}}')
+    with pytest.raises(ValueError, match="no trained stage"):
+        plot_runs([tmp_path / "empty"], tmp_path / "x.png")
