@@ -1,8 +1,9 @@
-"""Packaging: the top-level weights/ folder ships inside the package as fastmtcnn.weights."""
-from setuptools import setup
+"""Packaging: the top-level weights/ folder ships inside the package as fastmtcnn.weights (metadata: pyproject.toml)."""
+from setuptools import find_packages, setup
 
 setup(
-    packages=["fastmtcnn", "fastmtcnn.weights"],
-    package_dir={"fastmtcnn": "fastmtcnn", "fastmtcnn.weights": "weights"},
-    package_data={"fastmtcnn.weights": ["*.prototxt", "*.caffemodel", "SHA256SUMS", "LICENSE", "NOTICE.md"]},
+    packages=find_packages(include=["fastmtcnn", "fastmtcnn.*"]) + ["fastmtcnn.weights"],
+    package_dir={"fastmtcnn.weights": "weights"},
+    package_data={"fastmtcnn": ["py.typed"],
+                  "fastmtcnn.weights": ["*.prototxt", "*.caffemodel", "SHA256SUMS", "LICENSE", "NOTICE.md"]},
 )

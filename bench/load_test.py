@@ -234,7 +234,7 @@ def load_command(args: argparse.Namespace) -> int:
 def threading_command(args: argparse.Namespace) -> int:
     """Throughput of one shared Detector (thread-local cascades) vs one Cascade shared under a lock."""
     from fastmtcnn import Detector
-    from fastmtcnn.detector import Faces, set_num_threads
+    from fastmtcnn import Faces, set_num_threads
     from fastmtcnn.image_input import load_image
     from fastmtcnn.nets import channel_map
     from fastmtcnn.pipeline import Cascade

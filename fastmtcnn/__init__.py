@@ -5,9 +5,18 @@
     >>> faces = detector.detect(cv2.imread("photo.jpg"))      # BGR uint8, as OpenCV reads it
     >>> faces.boxes, faces.scores, faces.landmarks            # (N, 4), (N,), (N, 5, 2) float32
 """
+from importlib.metadata import PackageNotFoundError, version
+
 from .alignment import align, crop_face
 from .detector import Detector, Face, Faces
-from .image_input import ImageError
+from .errors import FastMTCNNError, ImageError, ImageFileNotFound, ImageTooLarge, SettingsError, UnsupportedImage
+from .runtime import set_num_threads
+from .settings import CascadeSettings
 
-__version__ = "0.1.0"
-__all__ = ["Detector", "Face", "Faces", "ImageError", "align", "crop_face", "__version__"]
+try:
+    __version__ = version("fastmtcnn")  # one version source: pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+__all__ = ["CascadeSettings", "Detector", "Face", "Faces", "FastMTCNNError", "ImageError", "ImageFileNotFound",
+           "ImageTooLarge", "SettingsError", "UnsupportedImage", "align", "crop_face", "set_num_threads",
+           "__version__"]

@@ -7,7 +7,8 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
     {"path": "a/b.jpg", "width": 640, "height": 480, "faces": [{"box": [...], "score": s, "landmarks": [...]}]}
     {"path": "bad.jpg", "error": "... is not an image OpenCV can decode ..."}
 
-- Images: files ending in .jpg .jpeg .png .webp .bmp (any case), found recursively (symlinked folders are
+- Images: the formats `detect` reads (`fastmtcnn.image_input.IMAGE_EXTENSIONS`: JPEG, PNG, WebP, BMP, TIFF, GIF,
+  PNM; any case), found recursively (symlinked folders are
   not followed; the --crops folder is skipped when it is inside INPUT_DIR).
 - Resume: records already in the output are skipped, so re-running after Ctrl-C or a crash finishes the job,
   and the final file is byte-identical to an uninterrupted run. A partly written last line is cut off first.
@@ -39,24 +40,13 @@ import time
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-
-
-def find_images(root: Path, exclude: Sequence[Path] = ()) -> List[str]:
-    """Relative POSIX paths of the images under `root`, sorted (by path string, so deterministic)."""
-    root = Path(root)
-    excluded = {os.path.realpath(p) for p in exclude}
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [d for d in subfolders if os.path.realpath(os.path.join(folder, d)) not in excluded]
-        for name in files:
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(Path(folder, name).relative_to(root).as_posix())
-    return sorted(found)
-
+from .commands import Subcommands, add_command, add_detector_options
+from .image_input import find_images
+from .settings import CascadeSettings
 
 def crop_names(paths: Sequence[str]) -> Dict[str, str]:
     """Crop file prefix (relative POSIX, without `_<k>.png`) of each image path: its stem, or its full name
@@ -94,43 +84,64 @@ def read_done(out: Path) -> Set[str]:
 
 # --- the work on one image (in this process or in a worker) -------------------------------------------------
 
-_state: Dict[str, Any] = {}
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs (picklable, checked in the parent before any worker starts).
+
+    root: INPUT_DIR; crops: folder for aligned crops or None; crop_size: their side in pixels;
+    num_threads: OpenCV/Numba threads of the worker's process (None: the library default).
+    """
+
+    settings: CascadeSettings
+    root: str
+    crops: Optional[str] = None
+    crop_size: int = 112
+    num_threads: Optional[int] = None
 
 
-def _init(min_face_size: float, num_threads: Optional[int], root: str, crops: Optional[str], crop_size: int,
-          in_worker: bool) -> None:
+@dataclass
+class _Worker:
+    config: WorkerConfig
+    detector: Any  # fastmtcnn.Detector, imported in the worker
+
+
+_worker: Optional[_Worker] = None  # this process's detector, set by _init
+
+
+def _init(config: WorkerConfig, in_worker: bool) -> None:
     from .detector import Detector
 
+    global _worker
     if in_worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the parent
-    _state.update(detector=Detector(min_face_size=min_face_size, num_threads=num_threads), root=Path(root),
-                  crops=Path(crops) if crops else None, crop_size=crop_size)
+    _worker = _Worker(config, Detector(settings=config.settings, num_threads=config.num_threads))
 
 
 def _process(task: Tuple[str, str]) -> Dict[str, Any]:
-    from .alignment import align
-    from .image_input import decode_image
-
     import cv2
 
+    from .alignment import align
+    from .image_input import LoadedImage, decode_image
+
     path, crop_name = task
+    config, detector = _worker.config, _worker.detector
     try:
         try:
-            data = (_state["root"] / path).read_bytes()
+            data = (Path(config.root) / path).read_bytes()
         except OSError as error:
             return {"path": path, "error": f"cannot read {path}: {error.strerror or error}"}
         # messages name the relative path, so records do not depend on where INPUT_DIR is
-        image = decode_image(data, _state["detector"].max_image_pixels, source=path)
-        faces = _state["detector"].detect(image)
+        image = decode_image(data, config.settings.max_image_pixels, source=path)
+        faces = detector.detect(LoadedImage(image, "bgr"))
         record: Dict[str, Any] = {"path": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
                                   "faces": faces.to_list()}
-        if _state["crops"] is not None:
+        if config.crops is not None:
             names = []
             for k, points in enumerate(faces.landmarks):
                 name = f"{crop_name}_{k}.png"
-                target = _state["crops"] / name
+                target = Path(config.crops) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if not cv2.imwrite(str(target), align(image, points, _state["crop_size"])):
+                if not cv2.imwrite(str(target), align(image, points, config.crop_size)):
                     raise OSError(f"cannot write crop {target}")
                 names.append(name)
             record["crops"] = names
@@ -141,20 +152,20 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
         return {"path": path, "error": f"{type(error).__name__}: {error}"}
 
 
-def run_records(tasks: Sequence[Tuple[str, str]], workers: int, init_args: tuple,
+def run_records(tasks: Sequence[Tuple[str, str]], workers: int, config: WorkerConfig,
                 process: Callable[[Tuple[str, str]], Dict[str, Any]] = None) -> Iterator[Dict[str, Any]]:
     """Records of `tasks` in order; `workers` > 1 spreads them over processes (see `_records_in_processes`).
     `process` (default `_process`) turns one task into its record; in a pool it must be importable by name."""
     process = process or _process
     if workers <= 1:
-        _init(*init_args, in_worker=False)
+        _init(config, in_worker=False)
         for task in tasks:
             yield process(task)
         return
-    yield from _records_in_processes(tasks, workers, init_args, process)
+    yield from _records_in_processes(tasks, workers, config, process)
 
 
-def _records_in_processes(tasks: Sequence[Tuple[str, str]], workers: int, init_args: tuple,
+def _records_in_processes(tasks: Sequence[Tuple[str, str]], workers: int, config: WorkerConfig,
                           process: Callable) -> Iterator[Dict[str, Any]]:
     """Ordered records from a pool of `workers` processes, at most 2 x workers images in flight.
 
@@ -167,7 +178,7 @@ def _records_in_processes(tasks: Sequence[Tuple[str, str]], workers: int, init_a
     in_flight: Dict[int, Future] = {}
     finished: Dict[int, Dict[str, Any]] = {}
     next_out, fruitless_pools = 0, 0
-    pool = _new_pool(workers, init_args)
+    pool = _new_pool(workers, config)
     try:
         while next_out < len(tasks):
             try:
@@ -184,7 +195,7 @@ def _records_in_processes(tasks: Sequence[Tuple[str, str]], workers: int, init_a
                                        "finishing any image (a failing worker start-up, or out of memory?); "
                                        "try --workers 1 to see the error") from None
                 pool.shutdown(wait=True)
-                pool = _new_pool(workers, init_args)
+                pool = _new_pool(workers, config)
             while next_out in finished:
                 yield finished.pop(next_out)
                 next_out += 1
@@ -229,9 +240,9 @@ def _broken(future: Future) -> bool:
     return not future.done() or future.exception() is not None
 
 
-def _new_pool(workers: int, init_args: tuple) -> ProcessPoolExecutor:
+def _new_pool(workers: int, config: WorkerConfig) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
-                               initargs=(*init_args, True))
+                               initargs=(config, True))
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -297,8 +308,8 @@ def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers:
         raise ValueError(f"{input_dir} is not a folder: pass the folder that holds the images")
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    if min_face_size < 4:  # checked here too, so bad settings fail before workers start
-        raise ValueError(f"min_face_size must be a number of pixels >= 4 (default 20), got {min_face_size!r}")
+    config = WorkerConfig(CascadeSettings(min_face_size=min_face_size), str(input_dir),
+                          str(crops) if crops else None, int(crop_size), 1 if workers > 1 else num_threads)
     paths = find_images(input_dir, exclude=[crops] if crops else [])
     done = read_done(out)
     names = crop_names(paths)
@@ -307,12 +318,10 @@ def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers:
     out.parent.mkdir(parents=True, exist_ok=True)
     progress_bar = _Progress(len(paths), len(paths) - len(tasks), progress)
     start = time.monotonic()
-    init_args = (float(min_face_size), 1 if workers > 1 else num_threads, str(input_dir),
-                 str(crops) if crops else None, int(crop_size))
     try:
         with open(out, "a", encoding="utf-8") as handle:
             if tasks:
-                with contextlib.closing(run_records(tasks, min(workers, len(tasks)), init_args)) as records:
+                with contextlib.closing(run_records(tasks, min(workers, len(tasks)), config)) as records:
                     for record in records:
                         handle.write(json.dumps(record) + "\n")
                         handle.flush()
@@ -345,19 +354,18 @@ def batch_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_batch_command(commands: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    """Register `fastmtcnn batch` on the CLI's subparsers."""
-    batch = commands.add_parser("batch", help="detect faces in a folder tree into a resumable JSONL file",
-                                description="Detect faces in every image (jpg, jpeg, png, webp, bmp) under "
-                                            "INPUT_DIR, one JSON line per image in sorted path order. Re-running "
-                                            "resumes: images already in --out are skipped.")
+def add_batch_command(commands: Subcommands) -> argparse.ArgumentParser:
+    """Register `fastmtcnn batch`."""
+    batch = add_command(commands, "batch", "detect faces in a folder tree into a resumable JSONL file",
+                        "Detect faces in every image under INPUT_DIR (the formats `detect` reads), one JSON line "
+                        "per image in sorted path order. Re-running resumes: images already in --out are skipped.")
     batch.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="folder of images (searched recursively)")
     batch.add_argument("--out", type=Path, required=True, help="JSONL output, appended to (resume)")
     batch.add_argument("--crops", type=Path, help="also write ArcFace-aligned crops <stem>_<k>.png here")
-    batch.add_argument("--crop-size", type=int, default=112, help="side of the aligned crops (default 112)")
+    batch.add_argument("--crop-size", type=int, default=112, help="side of the aligned crops in pixels")
     batch.add_argument("--workers", type=int, default=1,
-                       help="processes (default 1: in this process); output order does not depend on it")
-    batch.add_argument("--min-face-size", type=float, default=20, help="smallest face side in pixels (default 20)")
+                       help="processes (1: in this process); output order does not depend on it")
+    add_detector_options(batch, threads=False)
     batch.add_argument("--fsync", action="store_true", help="os.fsync after every record (slower, crash-safe)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
     batch.set_defaults(run=batch_command)

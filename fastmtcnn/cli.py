@@ -1,6 +1,8 @@
-"""Command line: `fastmtcnn detect IMAGE... [--min-face-size N] [--json] [--draw OUT]` and `fastmtcnn eval ...`.
+"""Command line: `fastmtcnn {detect,batch,serve,eval} ...` (`fastmtcnn COMMAND -h` for each).
 
-Exit codes: 0 all images processed; 1 some image could not be read (one line on stderr for each); 2 usage.
+This module registers the subcommands (each feature registers its own parser, see `fastmtcnn.commands`) and
+holds `detect`. Exit codes: 0 all images processed; 1 some image could not be read (one line on stderr for
+each); 2 usage or settings errors.
 """
 from __future__ import annotations
 
@@ -14,8 +16,13 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from .batch import add_batch_command
+from .commands import Subcommands, add_command, add_detector_options, settings_from_args
 from .detector import Detector, Faces
-from .image_input import ImageError, load_image
+from .errors import ImageError
+from .image_input import load_image
+from .runtime import versions
+from .training.cli import add_train_command
 
 _LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
 
@@ -53,40 +60,24 @@ def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads, weights=args.weights)
+    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, weights=args.weights)
     failures = 0
     for image_path in args.images:
         try:
-            image, _ = load_image(image_path)
+            image = load_image(image_path, max_pixels=detector.max_image_pixels)
+            faces = detector.detect(image)
         except ImageError as error:
             print(f"fastmtcnn: error: {error}", file=sys.stderr)
             failures += 1
             continue
-        faces = detector.detect(image)
         _print_faces(image_path, faces, args.json)
         if args.draw is not None:
             target = _draw_path(args.draw, image_path, len(args.images) > 1)
-            if not cv2.imwrite(str(target), draw_faces(image, faces)):
+            if not cv2.imwrite(str(target), draw_faces(image.pixels, faces)):
                 print(f"fastmtcnn: error: cannot write {target} (use a .jpg or .png name in a writable folder)",
                       file=sys.stderr)
                 failures += 1
     return 1 if failures else 0
-
-
-def eval_command(args: argparse.Namespace) -> int:
-    from . import evaluate
-
-    return evaluate.main(args.rest) or 0
-
-
-def versions() -> str:
-    """fastmtcnn and the libraries that decide its results and speed (OpenCV's version changes it by 1.3x)."""
-    import numba
-
-    from . import __version__
-
-    return (f"fastmtcnn {__version__} (opencv-python {cv2.__version__}, {cv2.getNumThreads()} OpenCV threads; "
-            f"numpy {np.__version__}; numba {numba.__version__}; Python {sys.version.split()[0]})")
 
 
 class _PrintVersions(argparse.Action):
@@ -100,48 +91,64 @@ class _PrintVersions(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastmtcnn", description="Fast, faithful MTCNN face detection on CPU.")
-    parser.add_argument("--version", action=_PrintVersions, help="print the versions of fastmtcnn, OpenCV, "
-                        "NumPy and Numba and exit")
-    commands = parser.add_subparsers(dest="command", required=True)
-    detect = commands.add_parser("detect", help="detect faces and landmarks in images")
-    detect.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP, BMP, TIFF)")
-    detect.add_argument("--min-face-size", type=float, default=20, help="smallest face side in pixels (default 20)")
+def add_detect_command(commands: Subcommands) -> argparse.ArgumentParser:
+    """Register `fastmtcnn detect`."""
+    detect = add_command(commands, "detect", "detect faces and landmarks in images",
+                         "Print the faces (box, score, five landmarks) found in each image.")
+    detect.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, TIFF, ...)")
+    add_detector_options(detect)
     detect.add_argument("--json", action="store_true", help="print one JSON line per image")
     detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
-    detect.add_argument("--threads", type=int, default=None, help="OpenCV threads (default: OpenCV's choice)")
     detect.add_argument("--weights", default=None, metavar="DIR", help="folder with det1/det2/det3 .prototxt + "
                         ".caffemodel, e.g. from `fastmtcnn train` (default: the shipped weights)")
     detect.set_defaults(run=detect_command)
-    evaluation = commands.add_parser("eval", help="accuracy on an annotated JSONL set (fastmtcnn eval -h)",
-                                     add_help=False)
-    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluation.set_defaults(run=eval_command)
-    serve = commands.add_parser("serve", help="HTTP detection service (needs: pip install 'fastmtcnn[server]')")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    return detect
+
+
+def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
+    """Register `fastmtcnn serve` (its module imports the `server` extra only when the command runs)."""
+    serve = add_command(commands, "serve", "HTTP detection service (needs: pip install 'fastmtcnn[server]')")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port")
     serve.add_argument("--workers", type=int, default=None, help="detection threads (default: CPU count)")
-    serve.add_argument("--min-face-size", type=float, default=20, help="default smallest face side (default 20)")
+    add_detector_options(serve)
     serve.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="larger bodies get 413")
     serve.add_argument("--max-pixels", type=int, default=None, help="larger images get 413 (default 50 M)")
     serve.add_argument("--queue-size", type=int, default=16, help="requests waiting beyond the workers; more get 503")
     serve.add_argument("--timeout", type=float, default=30.0, help="seconds per request; slower ones get 504")
-    serve.add_argument("--threads", type=int, default=None, help="OpenCV/Numba threads (default: their choice)")
-    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-
-    def serve_command(args: argparse.Namespace) -> int:
-        from . import server
-
-        server.main_from_args(args)
-        return 0
-
+    serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(run=serve_command)
-    from .batch import add_batch_command
-    from .training.cli import add_train_command
+    return serve
 
-    add_batch_command(commands)
-    add_train_command(commands)
+
+def serve_command(args: argparse.Namespace) -> int:
+    from . import server
+
+    server.main_from_args(args)
+    return 0
+
+
+def add_eval_command(commands: Subcommands) -> argparse.ArgumentParser:
+    """Register `fastmtcnn eval` (its parser is evaluate.py's own)."""
+    from . import evaluate
+
+    evaluation = add_command(commands, "eval", "accuracy on an annotated JSONL set")
+    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluation.set_defaults(run=lambda args: evaluate.main(args.rest) or 0)
+    return evaluation
+
+
+#: The subcommands, in the order `fastmtcnn -h` lists them.
+COMMANDS = (add_detect_command, add_batch_command, add_serve_command, add_eval_command, add_train_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastmtcnn", description="Fast, faithful MTCNN face detection on CPU.")
+    parser.add_argument("--version", action=_PrintVersions, help="print the versions of fastmtcnn, OpenCV, "
+                        "NumPy and Numba and the CPU's speed-relevant flags, and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(commands)
     return parser
 
 

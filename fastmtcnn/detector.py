@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import cv2
-import numba
 import numpy as np
 
-from .image_input import DEFAULT_MAX_PIXELS, ImageLike, load_image
+from .errors import SettingsError
+from .image_input import ImageLike, load_image
 from .nets import channel_map
-from .pipeline import Cascade, CascadeResult, CascadeSettings
-
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+from .pipeline import Cascade, CascadeResult
+from .runtime import set_num_threads
+from .settings import DEFAULT_MAX_PIXELS, DEFAULT_NMS_THRESHOLDS, DEFAULT_THRESHOLDS, CascadeSettings
 
 
 @dataclass(frozen=True)
@@ -85,27 +84,37 @@ class Detector:
     Args:
         min_face_size: smallest face side to find, in pixels (sets the first pyramid scale, 12 / min_face_size).
         thresholds: face-score thresholds of P-Net, R-Net and O-Net.
-        scale_factor: ratio between pyramid levels, in (0, 1).
+        scale_factor: ratio between pyramid levels.
         nms_thresholds: overlaps (P-Net within a level, P-Net across levels, R-Net, O-Net "min" overlap).
-        num_threads: threads for OpenCV (process-wide setting) or None to leave OpenCV's setting alone.
-        max_image_pixels: larger images are refused with a ValueError.
+        num_threads: threads for OpenCV and Numba, or None to leave them alone. Process-wide: this calls
+            `fastmtcnn.set_num_threads`, which changes every detector (and OpenCV user) in the process.
+        max_image_pixels: larger images, or images whose first pyramid level is larger, are refused.
+        settings: a ready `CascadeSettings` instead of the five keywords above (which must then be left alone).
         weights: folder with det1/det2/det3 .prototxt + .caffemodel (e.g. from `fastmtcnn train`);
             None = the authors' weights shipped with the package.
 
+    The accepted ranges are `CascadeSettings`'; a value outside them raises `SettingsError` (a ValueError).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.
     """
 
-    def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
-                 scale_factor: float = 0.709, nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
+    def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                 scale_factor: float = 0.709, nms_thresholds: Sequence[float] = DEFAULT_NMS_THRESHOLDS,
                  num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
-                 weights: Optional[str] = None):
+                 *, settings: Optional[CascadeSettings] = None, weights: Optional[str] = None):
         self.weights = None if weights is None else str(weights)
-        self.settings = _settings(min_face_size, thresholds, scale_factor, nms_thresholds)
-        self.max_image_pixels = int(max_image_pixels)
+        from_keywords = CascadeSettings.create(min_face_size, thresholds, scale_factor, nms_thresholds,
+                                               max_image_pixels)
+        if settings is not None and from_keywords != CascadeSettings():
+            raise SettingsError("pass either settings=CascadeSettings(...) or the individual keywords, not both")
+        self.settings = settings if settings is not None else from_keywords
         if num_threads is not None:
             set_num_threads(num_threads)
         self._local = threading.local()
         self._cascade()  # build and warm the nets and kernels now, not on the first request
+
+    @property
+    def max_image_pixels(self) -> int:
+        return self.settings.max_image_pixels
 
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
@@ -115,19 +124,12 @@ class Detector:
 
     def detect(self, image: ImageLike, color: str = "bgr") -> Faces:
         """Faces in `image`: a uint8 array (H, W, 3) in `color` order ('bgr' as from cv2.imread, or 'rgb'),
-        (H, W) gray, (H, W, 4) BGRA/RGBA, a file path or encoded image bytes (always decoded as BGR)."""
-        pixels, order = load_image(image, color, self.max_image_pixels)
-        self._check_pyramid_size(pixels.shape[0], pixels.shape[1])
+        (H, W) gray, (H, W, 4) BGRA/RGBA, a file path, encoded image bytes (always decoded as BGR), or the
+        `LoadedImage` that `fastmtcnn.image_input.load_image` returned (used as is, not checked again)."""
+        pixels, order = load_image(image, color, self.settings.max_image_pixels)
+        self.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
         result = self._cascade().run(pixels, channel_map(order, pixels.shape[2]))
         return Faces.from_cascade(result)
-
-    def _check_pyramid_size(self, height: int, width: int) -> None:
-        """The first pyramid level is the image scaled by 12 / min_face_size: bound it like the image."""
-        level_pixels = height * width * (12.0 / self.settings.min_face_size) ** 2
-        if level_pixels > self.max_image_pixels:
-            raise ValueError(f"a {width}x{height} image at min_face_size={self.settings.min_face_size:g} needs a "
-                             f"{level_pixels:.0f}-pixel pyramid level, over max_image_pixels={self.max_image_pixels}: "
-                             "raise min_face_size or downscale the image")
 
     def detect_batch(self, images: Sequence[ImageLike], color: str = "bgr",
                      workers: int = 1) -> List[Union[Faces, Exception]]:
@@ -143,24 +145,3 @@ class Detector:
             return [one(image) for image in images]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastmtcnn") as pool:
             return list(pool.map(one, images))
-
-
-def set_num_threads(num_threads: int) -> None:
-    """Set the threads used by OpenCV and Numba (process-wide)."""
-    if not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
-    cv2.setNumThreads(num_threads)
-    numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))
-
-
-def _settings(min_face_size: float, thresholds: Sequence[float], scale_factor: float,
-              nms_thresholds: Sequence[float]) -> CascadeSettings:
-    if not np.isfinite(min_face_size) or min_face_size < 4:
-        raise ValueError(f"min_face_size must be a number of pixels >= 4 (default 20), got {min_face_size!r}")
-    if not 0 < scale_factor < 1:
-        raise ValueError(f"scale_factor must be in (0, 1), e.g. 0.709, got {scale_factor!r}")
-    for name, values, count in (("thresholds", thresholds, 3), ("nms_thresholds", nms_thresholds, 4)):
-        if len(values) != count or not all(0 <= float(v) <= 1 for v in values):
-            raise ValueError(f"{name} must be {count} numbers in [0, 1], got {values!r}")
-    return CascadeSettings(float(min_face_size), float(scale_factor), tuple(float(t) for t in thresholds),
-                           *(float(t) for t in nms_thresholds))

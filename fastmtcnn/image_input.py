@@ -1,53 +1,61 @@
 """Checking and decoding what users pass as an image, with errors that say what to pass instead.
 
 Accepted: uint8 arrays (H, W) gray, (H, W, 1), (H, W, 3) BGR or RGB, (H, W, 4) BGRA or RGBA; a path to an
-image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF: anything `cv2.imdecode` reads).
-Files and bytes are decoded by OpenCV, so they are always BGR whatever `color` says.
+image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM: see `IMAGE_EXTENSIONS`).
+Files and bytes are decoded by OpenCV, so they are always BGR whatever `color` says. `load_image` is the one
+place an image is checked: it returns a `LoadedImage`, which `Detector.detect` takes without checking again.
+Also here: `find_images`, the folder walk that batch jobs and Ray Data share.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Tuple, Union
+from typing import List, NamedTuple, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-#: Largest image accepted by default (pixels): 50 megapixels, e.g. 8660 x 5773.
-DEFAULT_MAX_PIXELS = 50_000_000
-COLORS = ("bgr", "rgb")
+from .errors import ImageError, ImageFileNotFound, ImageTooLarge, UnsupportedImage
+from .settings import DEFAULT_MAX_PIXELS
 
-ImageLike = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]
+COLORS = ("bgr", "rgb")
+#: File name endings of the image formats accepted from files and bytes (any case).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif",
+                    ".pbm", ".pgm", ".ppm", ".pnm", ".pam")
+
+
+class LoadedImage(NamedTuple):
+    """A checked image: uint8 C-contiguous (H, W, C) pixels with C in 1, 3, 4, and their colour order."""
+
+    pixels: np.ndarray
+    color: str
+
+
+ImageLike = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview, LoadedImage]
 
 _WHAT_TO_PASS = ("pass a uint8 numpy array of shape (H, W, 3) (BGR as cv2.imread gives it, or RGB with "
                  "color='rgb'), (H, W) gray, (H, W, 4) BGRA, a path to an image file, or encoded image bytes")
 
 
-class ImageError(ValueError):
-    """The image cannot be used; the message says why and what to pass instead."""
-
-
-class ImageFileNotFound(ImageError, FileNotFoundError):
-    """The image path does not exist (both a ValueError and a FileNotFoundError)."""
-
-
 def check_color(color: str) -> str:
+    """'bgr' or 'rgb' (any case), lower-cased; a ValueError otherwise."""
     if not isinstance(color, str) or color.lower() not in COLORS:
         raise ValueError(f"color must be 'bgr' (OpenCV order) or 'rgb', got {color!r}")
     return color.lower()
 
 
-def load_image(image: ImageLike, color: str = "bgr",
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[np.ndarray, str]:
-    """Return (uint8 C-contiguous (H, W, C) with C in 1, 3, 4; its colour order 'bgr' or 'rgb')."""
+def load_image(image: ImageLike, color: str = "bgr", max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Check or decode `image` once: a `LoadedImage` (pixels, colour order). A `LoadedImage` comes back as is."""
+    if isinstance(image, LoadedImage):
+        return image
     color = check_color(color)
     if isinstance(image, (str, os.PathLike)):
-        return decode_image(_read_file(Path(image)), max_pixels, source=str(image)), "bgr"
+        return LoadedImage(decode_image(_read_file(Path(image)), max_pixels, source=str(image)), "bgr")
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return decode_image(bytes(image), max_pixels, source="image bytes"), "bgr"
+        return LoadedImage(decode_image(bytes(image), max_pixels, source="image bytes"), "bgr")
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, a path or bytes, got {type(image).__name__}: {_WHAT_TO_PASS}")
-    return check_array(image, max_pixels), color
+    return LoadedImage(check_array(image, max_pixels), color)
 
 
 def check_array(image: np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -63,8 +71,8 @@ def check_array(image: np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
     if height == 0 or width == 0:
         raise ValueError(f"image is empty (shape {image.shape}): {_WHAT_TO_PASS}")
     if height * width > max_pixels:
-        raise ValueError(f"image of {width}x{height} = {height * width} pixels is over the limit of {max_pixels}: "
-                         "downscale it, or raise max_image_pixels")
+        raise ImageTooLarge(f"image of {width}x{height} = {height * width} pixels is over the limit of {max_pixels}: "
+                            "downscale it, or raise max_image_pixels")
     return np.ascontiguousarray(image)
 
 
@@ -149,8 +157,22 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str 
         raise ImageError(f"{source} is empty (0 bytes): pass a JPEG, PNG, WebP, BMP or TIFF file")
     width, height = image_size_from_header(data)
     if width * height > max_pixels:
-        raise ImageError(f"{source}: {width}x{height} pixels is over the limit of {max_pixels}")
+        raise ImageTooLarge(f"{source}: {width}x{height} pixels is over the limit of {max_pixels}")
     decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if decoded is None:
-        raise ImageError(f"{source} is not an image OpenCV can decode: pass a JPEG, PNG, WebP, BMP or TIFF file")
+        raise UnsupportedImage(f"{source} is not an image OpenCV can decode: pass a JPEG, PNG, WebP, BMP or TIFF file")
     return check_array(decoded, max_pixels)
+
+
+def find_images(root: Path, exclude: Sequence[Path] = ()) -> List[str]:
+    """Relative POSIX paths of the image files under `root` (`IMAGE_EXTENSIONS`, any case), sorted by path
+    string so the order is deterministic; folders in `exclude` and symlinked folders are not entered."""
+    root = Path(root)
+    excluded = {os.path.realpath(p) for p in exclude}
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if os.path.realpath(os.path.join(folder, d)) not in excluded]
+        for name in files:
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(Path(folder, name).relative_to(root).as_posix())
+    return sorted(found)

@@ -18,11 +18,8 @@ import cv2
 import numpy as np
 
 from .caffe import load_caffe
+from .errors import SettingsError
 from .onnx_export import caffe_to_onnx
-
-#: Network input normalisation: (pixel - MEAN) * SCALE.
-PIXEL_MEAN = 127.5
-PIXEL_SCALE = 0.0078125
 
 #: Which source channel feeds the nets' R, G, B inputs, by (colour order, channel count).
 _CHANNEL_MAPS: Dict[Tuple[str, int], Tuple[int, int, int]] = {
@@ -86,8 +83,8 @@ def onnx_model(spec: NetSpec, weights_dir: Optional[str] = None) -> bytes:
     files = [folder / f"{spec.stem}.{suffix}" for suffix in ("prototxt", "caffemodel")]
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        raise ValueError(f"weights folder {folder} lacks {', '.join(missing)}: pass a folder holding "
-                                "det1/det2/det3 .prototxt and .caffemodel (as written by `fastmtcnn train`)")
+        raise SettingsError(f"weights folder {folder} lacks {', '.join(missing)}: pass a folder holding "
+                            "det1/det2/det3 .prototxt and .caffemodel (as written by `fastmtcnn train`)")
     return _onnx_model(spec, str(folder.resolve()), tuple(path.stat().st_mtime_ns for path in files))
 
 

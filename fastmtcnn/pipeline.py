@@ -14,22 +14,9 @@ import numpy as np
 
 from . import kernels
 from .nets import ONET, PNET, RNET, Network
+from .settings import CascadeSettings
 
 _EMPTY_BOXES = np.zeros((0, 4), np.float32)
-
-
-@dataclass(frozen=True)
-class CascadeSettings:
-    """Thresholds and NMS overlaps of the cascade (defaults: the authors' code)."""
-
-    min_face_size: float = 20.0
-    scale_factor: float = 0.709
-    thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
-    nms_pnet_level: float = 0.5  # union overlap, within one pyramid level
-    nms_pnet_all: float = 0.7  # union overlap, across levels
-    nms_rnet: float = 0.7  # union overlap
-    nms_onet: float = 0.7  # overlap over the smaller box ("min")
-    max_batch: int = 256  # R-Net/O-Net forwards take at most this many crops at once (bounds memory)
 
 
 @dataclass
@@ -60,11 +47,14 @@ class Cascade:
     def _warm_up(self) -> None:
         """Run every stage once on synthetic data: compiles the kernels and sizes OpenCV's buffers."""
         image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        read_only = image.copy()
+        read_only.flags.writeable = False  # Numba compiles read-only arrays (e.g. np.frombuffer) separately
         channels = np.array([2, 1, 0], np.int32)
         boxes = np.array([[8, 8, 40, 40], [-4, 20, 30, 70]], np.float32)
-        self.propose(image, channels)
-        self.refine(image, channels, boxes)
-        self.output(image, channels, boxes)
+        for pixels in (image, read_only):
+            self.propose(pixels, channels)
+            self.refine(pixels, channels, boxes)
+            self.output(pixels, channels, boxes)
 
     # ------------------------------------------------------------------------------ stage 1: P-Net
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:

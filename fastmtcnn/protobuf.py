@@ -14,8 +14,6 @@ import numpy as np
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 
-SCALAR_VARINT_TYPES = {"int32", "int64", "uint32", "uint64", "bool", "enum"}
-
 
 class ProtobufError(ValueError):
     """The bytes are not a valid encoding of the expected message."""
@@ -169,10 +167,6 @@ def bytes_field(number: int, payload: bytes) -> bytes:
 
 def string_field(number: int, text: str) -> bytes:
     return bytes_field(number, text.encode("utf-8"))
-
-
-def float_field(number: int, value: float) -> bytes:
-    return _key(number, FIXED32) + struct.pack("<f", value)
 
 
 def packed_floats(number: int, values: np.ndarray) -> bytes:

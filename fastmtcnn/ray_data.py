@@ -125,7 +125,7 @@ def read_folder(input_dir, read_images: bool = False, num_cpus: float = 0, read_
 
     import ray.data
 
-    from .batch import find_images
+    from .image_input import find_images
 
     files = [str(Path(input_dir) / path) for path in find_images(Path(input_dir))]
     if not files:

@@ -35,7 +35,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .detector import Detector, set_num_threads
+from .detector import Detector
+from .runtime import set_num_threads
 from .image_input import DEFAULT_MAX_PIXELS, ImageError, image_size_from_header, decode_image
 
 try:

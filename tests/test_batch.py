@@ -14,7 +14,9 @@ import pytest
 from fastmtcnn import Detector
 from fastmtcnn.alignment import align
 from fastmtcnn import batch
-from fastmtcnn.batch import crop_names, find_images, read_done, run_batch, run_records
+from fastmtcnn.batch import WorkerConfig, crop_names, read_done, run_batch, run_records
+from fastmtcnn.image_input import find_images
+from fastmtcnn.settings import CascadeSettings
 from fastmtcnn.cli import main as cli_main
 
 from conftest import FIXTURES, REPO_ROOT
@@ -102,7 +104,8 @@ def test_a_worker_that_dies_is_replaced_and_only_its_image_gets_an_error(folder,
         paths = find_images(folder)
         names = crop_names(paths)
         tasks = [(path, names[path]) for path in paths]
-        records = list(run_records(tasks, 2, (20.0, 1, str(folder), None, 112), process=crash_on_poison))
+        records = list(run_records(tasks, 2, WorkerConfig(CascadeSettings(), str(folder), num_threads=1),
+                                   process=crash_on_poison))
     finally:
         faulthandler.cancel_dump_traceback_later()
     assert [r["path"] for r in records] == EXPECTED_PATHS
@@ -116,9 +119,9 @@ def test_a_worker_that_dies_is_replaced_and_only_its_image_gets_an_error(folder,
 def test_workers_that_cannot_start_stop_the_job_with_a_clear_error(folder, monkeypatch):
     monkeypatch.setattr(batch, "_MAX_FRUITLESS_POOLS", 2)
     tasks = [(path, path) for path in find_images(folder)]
-    bad_settings = (1.0, 1, str(folder), None, 112)  # Detector(min_face_size=1) raises in every worker
+    bad_config = WorkerConfig(CascadeSettings(), str(folder), num_threads=0)  # set_num_threads(0) raises in each worker
     with pytest.raises(RuntimeError, match="died before finishing any image"):
-        list(run_records(tasks, 2, bad_settings))
+        list(run_records(tasks, 2, bad_config))
 
 
 def test_resume_after_a_torn_write_gives_the_same_file(folder, reference, tmp_path):

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import List
 
+from ..commands import add_command
+
 OHEM_OFF = ("off", "none", "0", "1")
 
 
@@ -39,10 +41,9 @@ def _stages(text: str) -> List[str]:
 
 def add_train_command(commands) -> None:
     """Register `train` on an argparse subparsers object."""
-    parser = commands.add_parser("train", help="train P-Net/R-Net/O-Net and export Caffe weights (needs [train])",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                 description="Train the MTCNN cascade as in the paper (multi-task loss, OHEM, "
-                                             "R-Net/O-Net samples mined with the cascade) into a weights folder.")
+    parser = add_command(commands, "train", "train P-Net/R-Net/O-Net and export Caffe weights (needs [train])",
+                         "Train the MTCNN cascade as in the paper (multi-task loss, OHEM, R-Net/O-Net samples "
+                         "mined with the cascade) into a weights folder.")
     parser.add_argument("--data", action="append", default=[], metavar="JSONL",
                         help="annotation set in our JSONL format (repeatable); image paths relative to its folder")
     parser.add_argument("--wider", nargs=2, action="append", default=[], metavar=("GT_TXT", "IMAGES"),
@@ -57,7 +58,7 @@ def add_train_command(commands) -> None:
     parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimiser (SGD: momentum 0.9)")
     parser.add_argument("--schedule", choices=("step", "cosine", "constant"), default="step",
-                        help="lr schedule (step: x0.1 at 50%% and 75%%)")
+                        help="lr schedule (step: x0.1 at 50%%%% and 75%%%%)")
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay on kernels")
     parser.add_argument("--ohem", type=_ohem, default=0.7, help="online hard sample mining keep ratio, or 'off'")
     parser.add_argument("--classification-only", action="store_true",
@@ -112,7 +113,7 @@ def train_command(args: argparse.Namespace) -> int:
         import torch
     except ImportError:
         raise ValueError("fastmtcnn train needs torch: pip install \"fastmtcnn[train]\" (CPU: torch==2.13.0)") from None
-    from ..detector import set_num_threads
+    from ..runtime import set_num_threads
     from .loop import TrainConfig
     from .loss import CLASSIFICATION_ONLY, STAGE_ALPHAS
     from .samples import Quota

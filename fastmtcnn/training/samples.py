@@ -268,7 +268,8 @@ def cascade_proposer(stage: str, weights_dir: str, min_face_size: float = 20.0,
                      thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)) -> Callable[[np.ndarray], np.ndarray]:
     """R-Net samples: `Cascade.propose` (P-Net + NMS + calibration + squaring) with the weights in
     `weights_dir`; O-Net samples: `Cascade.refine` on those. Returns boxes float32 (n, 4), 0-based inclusive."""
-    from ..pipeline import Cascade, CascadeSettings
+    from ..pipeline import Cascade
+    from ..settings import CascadeSettings
 
     cascade = Cascade(CascadeSettings(min_face_size=min_face_size, thresholds=thresholds), weights_dir)
 

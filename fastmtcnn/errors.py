@@ -1,0 +1,36 @@
+"""The exceptions fastmtcnn raises on purpose: one hierarchy, caught by type, never by message text.
+
+    FastMTCNNError
+    ├── ImageError (ValueError)            the image cannot be used; the message says what to pass instead
+    │   ├── ImageFileNotFound (FileNotFoundError)
+    │   ├── ImageTooLarge                  over the pixel budget (known from the header, before decoding)
+    │   └── UnsupportedImage               not an image format we can size and decode safely
+    └── SettingsError (ValueError)         a detector setting out of its documented range
+
+Each one is also a `ValueError` (and `ImageFileNotFound` a `FileNotFoundError`), so code written against the
+built-in types keeps working. Wrong *types* (a list instead of an array, floats instead of uint8) are `TypeError`.
+"""
+
+
+class FastMTCNNError(Exception):
+    """Base class of the errors fastmtcnn raises deliberately."""
+
+
+class ImageError(FastMTCNNError, ValueError):
+    """The image cannot be used; the message says why and what to pass instead."""
+
+
+class ImageFileNotFound(ImageError, FileNotFoundError):
+    """The image path does not exist."""
+
+
+class ImageTooLarge(ImageError):
+    """The image (or the first pyramid level it needs) has more pixels than the configured limit."""
+
+
+class UnsupportedImage(ImageError):
+    """The bytes are not an image OpenCV can decode, or their size cannot be read before decoding."""
+
+
+class SettingsError(FastMTCNNError, ValueError):
+    """A detector setting is out of range; the message gives the accepted range."""
