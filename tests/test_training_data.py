@@ -12,7 +12,7 @@ from fastmtcnn import kernels
 from fastmtcnn.pipeline import landmarks_in_image
 from fastmtcnn.training.readers import FaceRecord, read_celeba, read_jsonl, read_wider
 from fastmtcnn.training.samples import (LANDMARK, NEGATIVE, PART, POSITIVE, Quota, SampleSet, label_boxes,
-                                        landmark_targets, offset_targets, stage_samples, synthetic_backgrounds,
+                                        landmark_targets, mining_min_face, offset_targets, stage_samples, synthetic_backgrounds,
                                         to_caffe_orientation)
 
 TRAINING = FIXTURES / "training"
@@ -112,7 +112,7 @@ def test_stage_samples_are_seeded_and_mined_boxes_come_first(tmp_path):
     mined = np.array([face, face + 60], np.float32)  # one positive, one negative
     calls = []
     samples = stage_samples([record], "rnet", Quota(1, 1, 0, 0), seed=0,
-                            propose=lambda image: calls.append(image.shape) or mined)
+                            propose=lambda image, faces: calls.append(image.shape) or mined)
     assert calls == [(160, 200, 3)]
     assert samples.kinds.tolist() == [NEGATIVE, POSITIVE]
 
@@ -133,3 +133,10 @@ def test_synthetic_backgrounds_are_face_free_and_seeded():
     np.testing.assert_array_equal(first[1].pixels, again[1].pixels)
     kinds, _ = label_boxes(np.array([[0, 0, 20, 20]], np.float32), first[0])
     assert kinds.tolist() == [NEGATIVE]
+
+
+def test_mining_min_face_follows_the_smallest_face():
+    assert mining_min_face(np.zeros((0, 4), np.float32)) == 20
+    assert mining_min_face(np.array([[0, 0, 200, 180], [0, 0, 150, 140]], np.float32)) == 80  # 0.6 x 140 = 84
+    assert mining_min_face(np.array([[0, 0, 60, 60]], np.float32)) == 20  # 36
+    assert mining_min_face(np.array([[0, 0, 20, 20]], np.float32)) == 20  # smaller than every step

@@ -67,8 +67,9 @@ def add_train_command(commands) -> None:
                         help="samples per image in units of the paper's 3:1:1:2 mix (landmark faces for O-Net only)")
     parser.add_argument("--max-images", type=int, default=None, help="use only the first N annotated images")
     parser.add_argument("--backgrounds", type=int, default=200, help="synthetic face-free images for extra negatives")
-    parser.add_argument("--mining-min-face", type=float, default=40.0,
-                        help="min_face_size of the cascade that mines R-Net/O-Net samples")
+    parser.add_argument("--mining-min-face", type=float, default=None,
+                        help="min_face_size of the cascade that mines R-Net/O-Net samples (default: per image, "
+                             "20/40/80, the largest <= 0.6 x its smallest face)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and shuffling")
     parser.add_argument("--threads", type=int, default=1, help="torch, OpenCV and Numba threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

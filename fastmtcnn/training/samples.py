@@ -246,10 +246,11 @@ def image_samples(record: FaceRecord, stage: str, quota: Quota, rng: np.random.G
 
 
 def stage_samples(records: Sequence[FaceRecord], stage: str, quota: Quota, seed: int,
-                  propose: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                  propose: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
                   progress: Optional[Callable[[int], None]] = None) -> SampleSet:
-    """All samples of a stage. `propose(bgr_image) -> boxes float32 (n, 4)` mines R-Net/O-Net candidates
-    (see `cascade_proposer`); None = random crops only (P-Net). Half the images are mirrored (seeded)."""
+    """All samples of a stage. `propose(bgr_image, face_boxes) -> boxes float32 (n, 4)` mines R-Net/O-Net
+    candidates (see `cascade_proposer`); None = random crops only (P-Net). Half the images are mirrored
+    (seeded)."""
     rng = np.random.default_rng(seed)
     parts = []
     for record in records:
@@ -257,23 +258,45 @@ def stage_samples(records: Sequence[FaceRecord], stage: str, quota: Quota, seed:
         proposals = None
         if propose is not None:
             image = record.load()
-            proposals = propose(np.ascontiguousarray(image[:, ::-1]) if flip else image)
+            proposals = propose(np.ascontiguousarray(image[:, ::-1]) if flip else image, record.boxes)
         parts.append(image_samples(record, stage, quota, rng, proposals, flip))
         if progress is not None:
             progress(1)
     return SampleSet.concatenate(parts, STAGE_SIZES[stage])
 
 
-def cascade_proposer(stage: str, weights_dir: str, min_face_size: float = 20.0,
-                     thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)) -> Callable[[np.ndarray], np.ndarray]:
-    """R-Net samples: `Cascade.propose` (P-Net + NMS + calibration + squaring) with the weights in
-    `weights_dir`; O-Net samples: `Cascade.refine` on those. Returns boxes float32 (n, 4), 0-based inclusive."""
+#: The mining cascade's min_face_size steps; "auto" takes the largest <= MINING_FACE_FRACTION x the smallest face.
+MINING_MIN_FACES = (20.0, 40.0, 80.0)
+MINING_FACE_FRACTION = 0.6
+
+
+def mining_min_face(faces: np.ndarray) -> float:
+    """min_face_size for mining an image with face boxes (n, 4) (pixel edges): the largest step of
+    MINING_MIN_FACES at most 0.6 x its smallest face side (20 for a face-free image). Candidates of
+    faces far smaller than the annotated ones are never positives, and the pyramid costs (12 / min_face)^2."""
+    if not len(faces):
+        return MINING_MIN_FACES[0]
+    smallest = float(np.min(np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1])))
+    fitting = [size for size in MINING_MIN_FACES if size <= MINING_FACE_FRACTION * smallest]
+    return fitting[-1] if fitting else MINING_MIN_FACES[0]
+
+
+def cascade_proposer(stage: str, weights_dir: str, min_face_size: Optional[float] = None,
+                     thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
+                     ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """propose(bgr_image, face_boxes) -> boxes float32 (n, 4), 0-based inclusive: for R-Net samples what
+    `Cascade.propose` (P-Net + NMS + calibration + squaring) returns with the weights in `weights_dir`,
+    for O-Net samples `Cascade.refine` of those. min_face_size None = per image, `mining_min_face`."""
     from ..pipeline import Cascade
     from ..settings import CascadeSettings
 
-    cascade = Cascade(CascadeSettings(min_face_size=min_face_size, thresholds=thresholds), weights_dir)
+    cascades: Dict[float, Cascade] = {}
 
-    def propose(image: np.ndarray) -> np.ndarray:
+    def propose(image: np.ndarray, faces: np.ndarray) -> np.ndarray:
+        size = float(min_face_size) if min_face_size is not None else mining_min_face(faces)
+        if size not in cascades:
+            cascades[size] = Cascade(CascadeSettings(min_face_size=size, thresholds=thresholds), weights_dir)
+        cascade = cascades[size]
         boxes = cascade.propose(image, _BGR)
         return cascade.refine(image, _BGR, boxes) if stage == "onet" else boxes
 

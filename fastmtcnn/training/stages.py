@@ -39,7 +39,7 @@ class CascadeTraining:
     init: str = "shipped"
     configs: Dict[str, TrainConfig] = field(default_factory=dict)
     quotas: Dict[str, Quota] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
-    mining_min_face: float = 40.0
+    mining_min_face: Optional[float] = None  # None: per image, samples.mining_min_face
     mining_thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
     backgrounds: int = 200
     seed: int = 0
@@ -86,9 +86,11 @@ def train_cascade(records: Sequence[FaceRecord], out_dir: Path, plan: CascadeTra
         update = progress(stage, "train", steps) if progress else None
         history = train(net, samples, config, checkpoint, out / "train_log.jsonl", update)
         export_net(net, out)
+        before = summary["stages"].get(stage, {})  # a resumed stage adds to the time already spent
         summary["stages"][stage] = {
             "samples": samples.counts(), "config": asdict(config), "history": history.epochs,
-            "sampling_seconds": sampled - started, "training_seconds": time.perf_counter() - sampled}
+            "sampling_seconds": before.get("sampling_seconds", 0.0) + sampled - started,
+            "training_seconds": before.get("training_seconds", 0.0) + time.perf_counter() - sampled}
         summary_path.write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
