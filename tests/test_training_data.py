@@ -122,6 +122,9 @@ def test_sample_set_save_load_and_orientation(tmp_path):
     samples.save(tmp_path / "s.npz")
     loaded = SampleSet.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(loaded.images, samples.images)
+    part = samples.subset(3, seed=1)
+    assert len(part) == 3 and samples.subset(None, 1) is samples and len(samples.subset(99, 1)) == len(samples)
+    assert any((samples.images == image).all(axis=(1, 2, 3)).any() for image in part.images)
     blob = to_caffe_orientation(samples.images)
     assert blob.dtype == np.float32 and blob.flags.c_contiguous
     np.testing.assert_array_equal(blob[0, 1, 3, 7], samples.images[0, 1, 7, 3])

@@ -65,6 +65,8 @@ def add_train_command(commands) -> None:
                         help="train the face/non-face task only (alphas 1, 0, 0), as in the paper's OHEM experiment")
     parser.add_argument("--per-image", type=float, default=1.0,
                         help="samples per image in units of the paper's 3:1:1:2 mix (landmark faces for O-Net only)")
+    parser.add_argument("--max-samples", type=int, default=None,
+                        help="train each stage on a seeded random subset of this many samples")
     parser.add_argument("--max-images", type=int, default=None, help="use only the first N annotated images")
     parser.add_argument("--backgrounds", type=int, default=200, help="synthetic face-free images for extra negatives")
     parser.add_argument("--mining-min-face", type=float, default=None,
@@ -132,7 +134,8 @@ def train_command(args: argparse.Namespace) -> int:
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))
               for stage, q in DEFAULT_QUOTAS.items()}
     plan = CascadeTraining(stages=args.stages, init=args.init, configs=configs, quotas=quotas,
-                           mining_min_face=args.mining_min_face, backgrounds=args.backgrounds, seed=args.seed)
+                           mining_min_face=args.mining_min_face, backgrounds=args.backgrounds, max_samples=args.max_samples,
+                           seed=args.seed)
     summary = train_cascade(_records(args), args.out, plan, _progress_factory(not args.no_progress))
     for stage, result in summary["stages"].items():
         last = result["history"][-1] if result["history"] else {}

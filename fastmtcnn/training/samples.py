@@ -56,6 +56,13 @@ class SampleSet:
     def counts(self) -> Dict[str, int]:
         return {name: int(np.sum(self.kinds == kind)) for kind, name in enumerate(KIND_NAMES)}
 
+    def subset(self, count: Optional[int], seed: int) -> "SampleSet":
+        """A seeded random subset of `count` samples (all of them when count is None or larger)."""
+        if count is None or count >= len(self):
+            return self
+        keep = np.sort(np.random.default_rng(seed).permutation(len(self))[:count])
+        return SampleSet(self.images[keep], self.kinds[keep], self.offsets[keep], self.landmarks[keep])
+
     def save(self, path: Path) -> None:
         np.savez(path, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks)
 

@@ -42,6 +42,7 @@ class CascadeTraining:
     mining_min_face: Optional[float] = None  # None: per image, samples.mining_min_face
     mining_thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
     backgrounds: int = 200
+    max_samples: Optional[int] = None  # a seeded random subset per stage (quick experiments)
     seed: int = 0
 
     def __post_init__(self):
@@ -99,11 +100,11 @@ def _stage_samples(records: Sequence[FaceRecord], stage: str, plan: CascadeTrain
                    progress: Optional[ProgressFactory]) -> SampleSet:
     cache = out / "samples" / f"{stage}.npz"
     if cache.exists():
-        return SampleSet.load(cache)
+        return SampleSet.load(cache).subset(plan.max_samples, plan.seed)
     propose = None if stage == "pnet" else cascade_proposer(stage, str(out), plan.mining_min_face,
                                                                plan.mining_thresholds)
     update = progress(stage, "samples", len(records)) if progress else None
     samples = stage_samples(records, stage, plan.quotas.get(stage, DEFAULT_QUOTAS[stage]),
                             plan.seed + STAGES.index(stage), propose, update)
     samples.save(cache)
-    return samples
+    return samples.subset(plan.max_samples, plan.seed)
