@@ -73,6 +73,7 @@ def add_train_command(commands) -> None:
                         help="min_face_size of the cascade that mines R-Net/O-Net samples (default: per image, "
                              "20/40/80, the largest <= 0.6 x its smallest face)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and shuffling")
+    parser.add_argument("--device", default="cpu", help="torch device for training (e.g. cuda; mining runs on CPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch, OpenCV and Numba threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=train_command)
@@ -128,7 +129,7 @@ def train_command(args: argparse.Namespace) -> int:
     set_num_threads(args.threads)
     configs = {stage: TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                                   optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
-                                  ohem=args.ohem, seed=args.seed,
+                                  ohem=args.ohem, seed=args.seed, device=args.device,
                                   alphas=CLASSIFICATION_ONLY if args.classification_only else alphas)
                for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))

@@ -39,6 +39,7 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.05
     log_every: int = 20  # batches between loss-log lines
+    device: str = "cpu"  # a torch device ("cuda" on a GPU machine; only "cpu" is tested here)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -87,14 +88,14 @@ def split_validation(samples: SampleSet, fraction: float, seed: int) -> Tuple[np
     return np.sort(order[count:]), np.sort(order[:count])
 
 
-def _batch(samples: SampleSet, index: np.ndarray) -> Tuple[torch.Tensor, ...]:
-    return (torch.from_numpy(to_caffe_orientation(samples.images[index])),
-            torch.from_numpy(samples.kinds[index].astype(np.int64)),
-            torch.from_numpy(samples.offsets[index]), torch.from_numpy(samples.landmarks[index]))
+def _batch(samples: SampleSet, index: np.ndarray, device: str = "cpu") -> Tuple[torch.Tensor, ...]:
+    arrays = (to_caffe_orientation(samples.images[index]), samples.kinds[index].astype(np.int64),
+              samples.offsets[index], samples.landmarks[index])
+    return tuple(torch.from_numpy(array).to(device) for array in arrays)
 
 
-def evaluate_samples(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alphas, batch_size: int = 1024
-                     ) -> Dict[str, float]:
+def evaluate_samples(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alphas, batch_size: int = 1024,
+                     device: str = "cpu") -> Dict[str, float]:
     """Mean losses and classification accuracy over `index`, in eval mode, without OHEM."""
     if not len(index):
         return {}
@@ -103,7 +104,7 @@ def evaluate_samples(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alpha
     with torch.no_grad():
         for start in range(0, len(index), batch_size):
             part = index[start:start + batch_size]
-            images, kinds, offsets, points = _batch(samples, part)
+            images, kinds, offsets, points = _batch(samples, part, device)
             total, terms = multitask_loss(net(images), kinds, offsets, points, alphas, ohem=None)
             for key, value in dict(terms, loss=float(total)).items():
                 sums[key] = sums.get(key, 0.0) + value * len(part)
@@ -130,13 +131,14 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
     is called after every batch.
     """
     torch.manual_seed(config.seed)
+    net.to(config.device)
     train_index, val_index = split_validation(samples, config.val_fraction, config.seed)
     steps = max(1, math.ceil(len(train_index) / config.batch_size))
     optimizer = make_optimizer(net, config)
     schedule = make_schedule(optimizer, config, steps)
     history, first_epoch = History(), 0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, map_location=config.device, weights_only=False)
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -150,7 +152,7 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
             index = np.sort(order[step * config.batch_size:(step + 1) * config.batch_size])
             if len(index) < 2:
                 continue
-            images, kinds, offsets, points = _batch(samples, index)
+            images, kinds, offsets, points = _batch(samples, index, config.device)
             total, terms = multitask_loss(net(images), kinds, offsets, points, config.alphas, config.ohem)
             optimizer.zero_grad()
             total.backward()
@@ -165,14 +167,14 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
                 progress(1, terms)
         record = {f"train_{key}": value / steps for key, value in sums.items() if key != "lr"}
         record.update({f"val_{key}": value for key, value in
-                       evaluate_samples(net, samples, val_index, config.alphas).items()})
+                       evaluate_samples(net, samples, val_index, config.alphas, device=config.device).items()})
         record.update(epoch=epoch, seconds=time.perf_counter() - started, lr=optimizer.param_groups[0]["lr"])
         history.epochs.append(record)
         if log is not None:
             _append(log, dict(record, stage=net.stage, kind="epoch"))
         if checkpoint is not None:
             _save_checkpoint(Path(checkpoint), net, optimizer, schedule, epoch, history, config)
-    net.eval()
+    net.to("cpu").eval()
     return history
 
 
