@@ -91,7 +91,8 @@ def test_targets_decode_with_the_cascade_kernels():
 def test_stage_samples_mix_and_targets(tmp_path):
     record = _face_record(tmp_path)
     samples = stage_samples([record] * 4, "onet", Quota(3, 1, 1, 2), seed=0)
-    assert samples.counts() == {"negative": 12, "positive": 4, "part": 4, "landmark": 8}
+    assert samples.counts() == {"negative": 12, "positive": 4, "part": 4, "landmark": 8,
+                                "mined_negative": 0, "mined_positive": 0, "mined_part": 0}
     assert samples.images.shape == (28, 3, 48, 48) and samples.images.dtype == np.float16
     assert np.abs(samples.images).max() <= 1.0
     boxed = (samples.kinds == POSITIVE) | (samples.kinds == PART)
@@ -108,13 +109,16 @@ def test_stage_samples_are_seeded_and_mined_boxes_come_first(tmp_path):
     a = stage_samples([record] * 3, "rnet", Quota(3, 1, 1, 0), seed=5)
     b = stage_samples([record] * 3, "rnet", Quota(3, 1, 1, 0), seed=5)
     np.testing.assert_array_equal(a.images, b.images)
-    face = record.boxes[0] - np.array([0, 0, 1, 1], np.float32)
-    mined = np.array([face, face + 60], np.float32)  # one positive, one negative
     calls = []
-    samples = stage_samples([record], "rnet", Quota(1, 1, 0, 0), seed=0,
-                            propose=lambda image, faces: calls.append(image.shape) or mined)
-    assert calls == [(160, 200, 3)]
-    assert samples.kinds.tolist() == [NEGATIVE, POSITIVE]
+
+    def propose(image, faces):  # one positive and one negative for the (possibly mirrored) face
+        calls.append(image.shape)
+        face = faces[0] - np.array([0, 0, 1, 1], np.float32)
+        return np.array([face, face + 60], np.float32)
+
+    samples = stage_samples([record, record], "rnet", Quota(1, 1, 0, 0), seed=0, propose=propose)
+    assert calls == [(160, 200, 3)] * 2
+    assert samples.kinds.tolist() == [NEGATIVE, POSITIVE] * 2 and samples.mined.all()
 
 
 def test_sample_set_save_load_and_orientation(tmp_path):

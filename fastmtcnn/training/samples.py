@@ -42,42 +42,51 @@ class SampleSet:
 
     images: float16 (n, 3, S, S) normalised RGB in image orientation (as the cascade crops them);
     kinds: int8 (n,) NEGATIVE/POSITIVE/PART/LANDMARK; offsets: float32 (n, 4) (zero where unused);
-    landmarks: float32 (n, 10) five x then five y fractions of the box (zero where unused).
+    landmarks: float32 (n, 10) five x then five y fractions of the box (zero where unused);
+    mined: bool (n,), True for crops of boxes the cascade proposed (R-Net/O-Net), False for random crops.
     """
 
     images: np.ndarray
     kinds: np.ndarray
     offsets: np.ndarray
     landmarks: np.ndarray
+    mined: np.ndarray
 
     def __len__(self) -> int:
         return len(self.kinds)
 
     def counts(self) -> Dict[str, int]:
-        return {name: int(np.sum(self.kinds == kind)) for kind, name in enumerate(KIND_NAMES)}
+        """Samples per kind, and how many of them the cascade mined."""
+        counts = {name: int(np.sum(self.kinds == kind)) for kind, name in enumerate(KIND_NAMES)}
+        counts.update({f"mined_{name}": int(np.sum(self.mined & (self.kinds == kind)))
+                       for kind, name in enumerate(KIND_NAMES[:3])})
+        return counts
 
     def subset(self, count: Optional[int], seed: int) -> "SampleSet":
         """A seeded random subset of `count` samples (all of them when count is None or larger)."""
         if count is None or count >= len(self):
             return self
         keep = np.sort(np.random.default_rng(seed).permutation(len(self))[:count])
-        return SampleSet(self.images[keep], self.kinds[keep], self.offsets[keep], self.landmarks[keep])
+        return SampleSet(self.images[keep], self.kinds[keep], self.offsets[keep], self.landmarks[keep],
+                         self.mined[keep])
 
     def save(self, path: Path) -> None:
-        np.savez(path, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks)
+        np.savez(path, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks,
+                 mined=self.mined)
 
     @classmethod
     def load(cls, path: Path) -> "SampleSet":
         with np.load(path) as data:
-            return cls(data["images"], data["kinds"], data["offsets"], data["landmarks"])
+            mined = data["mined"] if "mined" in data.files else np.zeros(len(data["kinds"]), bool)
+            return cls(data["images"], data["kinds"], data["offsets"], data["landmarks"], mined)
 
     @classmethod
     def concatenate(cls, parts: Sequence["SampleSet"], size: int) -> "SampleSet":
         if not parts:
             return cls(np.zeros((0, 3, size, size), np.float16), np.zeros(0, np.int8),
-                       np.zeros((0, 4), np.float32), np.zeros((0, 10), np.float32))
+                       np.zeros((0, 4), np.float32), np.zeros((0, 10), np.float32), np.zeros(0, bool))
         return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ("images", "kinds", "offsets", "landmarks")))
+                     for name in ("images", "kinds", "offsets", "landmarks", "mined")))
 
 
 def to_caffe_orientation(images: np.ndarray) -> np.ndarray:
@@ -211,25 +220,23 @@ def _crop_set(image: np.ndarray, boxes: np.ndarray, kinds: np.ndarray, match: np
         offsets[with_box] = offset_targets(boxes[with_box], faces[with_box], extent_plus_one)
         marked = kinds == LANDMARK
         points[marked] = landmark_targets(boxes[marked], record.landmarks[match[marked]])
-    return SampleSet(images[:len(boxes)].astype(np.float16), kinds.astype(np.int8), offsets, points)
+    return SampleSet(images[:len(boxes)].astype(np.float16), kinds.astype(np.int8), offsets, points,
+                     np.zeros(len(boxes), bool))
 
 
-def image_samples(record: FaceRecord, stage: str, quota: Quota, rng: np.random.Generator,
-                  proposals: Optional[np.ndarray] = None, flip: bool = False) -> SampleSet:
-    """One image's samples for `stage`: from `proposals` (the cascade's boxes, float32 (n, 4)) first when
-    given, topped up with random crops; landmark faces are random crops with IoU > 0.65 around a face
-    that has all five points."""
-    image = record.load()
-    if flip:
-        image, record = _flip(image, record)
+def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quota, rng: np.random.Generator,
+                  proposals: Optional[np.ndarray] = None) -> SampleSet:
+    """One image's samples for `stage` (image: BGR uint8 (H, W, 3), `record` its faces): from `proposals`
+    (the cascade's boxes, float32 (n, 4)) first when given, topped up with random crops; landmark faces
+    are random crops with IoU > 0.65 around a face that has all five points."""
     pools = []
     if proposals is not None and len(proposals):
         pools.append(np.ascontiguousarray(proposals, np.float32))
     pools.append(_candidates(rng, record, image.shape))
-    chosen_boxes, chosen_kinds, chosen_match = [], [], []
+    chosen_boxes, chosen_kinds, chosen_match, chosen_mined = [], [], [], []
     for kind in (NEGATIVE, POSITIVE, PART):
         need = quota.of(kind)
-        for boxes in pools:
+        for pool, boxes in enumerate(pools):
             if need <= 0:
                 break
             kinds, match = label_boxes(boxes, record)
@@ -237,6 +244,7 @@ def image_samples(record: FaceRecord, stage: str, quota: Quota, rng: np.random.G
             chosen_boxes.append(boxes[picked])
             chosen_kinds.append(np.full(len(picked), kind, np.int8))
             chosen_match.append(match[picked])
+            chosen_mined.append(np.full(len(picked), pool < len(pools) - 1))
             need -= len(picked)
     has_points = ~record.ignore & np.all(np.isfinite(record.landmarks), axis=(1, 2))
     if quota.landmark and has_points.any():
@@ -246,10 +254,13 @@ def image_samples(record: FaceRecord, stage: str, quota: Quota, rng: np.random.G
         chosen_boxes.append(boxes[picked])
         chosen_kinds.append(np.full(len(picked), LANDMARK, np.int8))
         chosen_match.append(match[picked])
-    boxes = np.concatenate(chosen_boxes) if chosen_boxes else np.zeros((0, 4), np.float32)
-    return _crop_set(image, boxes, np.concatenate(chosen_kinds) if chosen_kinds else np.zeros(0, np.int8),
-                     np.concatenate(chosen_match) if chosen_match else np.zeros(0, int), record,
-                     STAGE_SIZES[stage], stage != "pnet")
+        chosen_mined.append(np.zeros(len(picked), bool))
+    if not chosen_boxes:
+        return SampleSet.concatenate([], STAGE_SIZES[stage])
+    samples = _crop_set(image, np.concatenate(chosen_boxes), np.concatenate(chosen_kinds),
+                        np.concatenate(chosen_match), record, STAGE_SIZES[stage], stage != "pnet")
+    samples.mined = np.concatenate(chosen_mined)
+    return samples
 
 
 def stage_samples(records: Sequence[FaceRecord], stage: str, quota: Quota, seed: int,
@@ -261,12 +272,11 @@ def stage_samples(records: Sequence[FaceRecord], stage: str, quota: Quota, seed:
     rng = np.random.default_rng(seed)
     parts = []
     for record in records:
-        flip = bool(rng.integers(2))
-        proposals = None
-        if propose is not None:
-            image = record.load()
-            proposals = propose(np.ascontiguousarray(image[:, ::-1]) if flip else image, record.boxes)
-        parts.append(image_samples(record, stage, quota, rng, proposals, flip))
+        image = record.load()
+        if rng.integers(2):
+            image, record = _flip(image, record)
+        proposals = None if propose is None else propose(image, record.boxes)
+        parts.append(image_samples(image, record, stage, quota, rng, proposals))
         if progress is not None:
             progress(1)
     return SampleSet.concatenate(parts, STAGE_SIZES[stage])
