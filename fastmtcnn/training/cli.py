@@ -35,6 +35,13 @@ def _epochs(text: str) -> List[int]:
     return values * 3 if len(values) == 1 else values
 
 
+def _alphas(text: str) -> tuple:
+    values = tuple(float(part) for part in text.split(","))
+    if len(values) != 3 or min(values) < 0:
+        raise argparse.ArgumentTypeError("--alphas takes det,box,landmark weights >= 0, e.g. 1,0.5,1")
+    return values
+
+
 def _stages(text: str) -> List[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -63,6 +70,10 @@ def add_train_command(commands) -> None:
     parser.add_argument("--ohem", type=_ohem, default=0.7, help="online hard sample mining keep ratio, or 'off'")
     parser.add_argument("--classification-only", action="store_true",
                         help="train the face/non-face task only (alphas 1, 0, 0), as in the paper's OHEM experiment")
+    parser.add_argument("--alphas", type=_alphas, default=None, metavar="DET,BOX,LANDMARK",
+                        help="task weights for every stage instead of the paper's (P/R-Net 1,0.5,0.5; O-Net 1,0.5,1); "
+                             "box 0 keeps the boxes' convention when fine-tuning on data whose boxes are drawn "
+                             "differently")
     parser.add_argument("--per-image", type=float, default=1.0,
                         help="samples per image in units of the paper's 3:1:1:2 mix (landmark faces for O-Net only)")
     parser.add_argument("--max-samples", type=int, default=None,
@@ -130,7 +141,7 @@ def train_command(args: argparse.Namespace) -> int:
     configs = {stage: TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                                   optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
                                   ohem=args.ohem, seed=args.seed, device=args.device,
-                                  alphas=CLASSIFICATION_ONLY if args.classification_only else alphas)
+                                  alphas=CLASSIFICATION_ONLY if args.classification_only else args.alphas or alphas)
                for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))
               for stage, q in DEFAULT_QUOTAS.items()}
