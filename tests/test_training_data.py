@@ -92,13 +92,13 @@ def test_stage_samples_mix_and_targets(tmp_path):
     record = _face_record(tmp_path)
     samples = stage_samples([record] * 4, "onet", Quota(3, 1, 1, 2), seed=0)
     assert samples.counts() == {"negative": 12, "positive": 4, "part": 4, "landmark": 8,
-                                "mined_negative": 0, "mined_positive": 0, "mined_part": 0}
+                                "mined_negative": 0, "mined_positive": 0, "mined_part": 0, "mined_landmark": 0}
     assert samples.images.shape == (28, 3, 48, 48) and samples.images.dtype == np.float16
     assert np.abs(samples.images).max() <= 1.0
     boxed = (samples.kinds == POSITIVE) | (samples.kinds == PART)
     assert np.abs(samples.offsets[boxed]).max() > 0 and not samples.offsets[~boxed].any()
     marked = samples.kinds == LANDMARK
-    assert ((samples.landmarks[marked] > 0) & (samples.landmarks[marked] < 1)).all()
+    assert ((samples.landmarks[marked] > -0.5) & (samples.landmarks[marked] < 1.5)).all() and samples.landmarks[marked].std() > 0.1
     assert not samples.landmarks[~marked].any()
     assert stage_samples([_face_record(tmp_path, with_points=False)], "onet", Quota(3, 1, 1, 2), 0).counts()[
         "landmark"] == 0

@@ -131,7 +131,7 @@ def train_command(args: argparse.Namespace) -> int:
     from ..runtime import set_num_threads
     from .loop import TrainConfig
     from .loss import CLASSIFICATION_ONLY, STAGE_ALPHAS
-    from .samples import Quota
+    from .samples import KIND_NAMES, Quota
     from .stages import DEFAULT_QUOTAS, CascadeTraining, train_cascade
 
     if args.threads < 1:
@@ -151,7 +151,8 @@ def train_command(args: argparse.Namespace) -> int:
     summary = train_cascade(_records(args), args.out, plan, _progress_factory(not args.no_progress))
     for stage, result in summary["stages"].items():
         last = result["history"][-1] if result["history"] else {}
-        print(f"{stage}: {sum(result['samples'].values())} samples {json.dumps(result['samples'])}, "
+        total = sum(result["samples"][name] for name in KIND_NAMES)
+        print(f"{stage}: {total} samples {json.dumps(result['samples'])}, "
               f"sampling {result['sampling_seconds']:.0f} s, training {result['training_seconds']:.0f} s, "
               f"last epoch train loss {last.get('train_loss', float('nan')):.4f}, "
               f"val accuracy {last.get('val_accuracy', float('nan')):.4f}")

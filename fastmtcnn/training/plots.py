@@ -37,8 +37,8 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss"
         for index, (name, histories) in enumerate(runs.items()):
             history = histories.get(stage, [])
             epochs = [record["epoch"] + 1 for record in history]
-            for key in keys:
-                color = f"C{index}"
+            for key_index, key in enumerate(keys):
+                color = f"C{index * len(keys) + key_index}"
                 axis.plot(epochs, [r[f"train_{key}"] for r in history], "-o", color=color, ms=3,
                           label=f"{name} train {key}")
                 if history and f"val_{key}" in history[0]:
@@ -46,6 +46,7 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss"
                               label=f"{name} val {key}")
         axis.set_title(stage)
         axis.set_xlabel("epoch")
+        axis.xaxis.get_major_locator().set_params(integer=True)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()

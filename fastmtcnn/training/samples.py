@@ -4,7 +4,8 @@
 P-Net's come from random square crops of the training images. R-Net's and O-Net's are the cascade's own
 hard examples: the boxes that the project's `Cascade.propose` (and `Cascade.refine` for O-Net) return on the
 training images with the weights trained so far, labelled by IoU; random crops only top up a kind the
-mining did not yield enough of, and give the landmark faces (the paper takes those from CelebA crops).
+mining did not yield enough of. Landmark faces are the cascade's boxes around annotated faces first, then
+random crops (the paper takes them from CelebA crops).
 Every crop is cut by the detector's own kernel (`kernels.crop_resize_normalize`: zero padding outside the
 image, INTER_AREA), so a net sees in training exactly what it sees in the cascade.
 
@@ -59,7 +60,7 @@ class SampleSet:
         """Samples per kind, and how many of them the cascade mined."""
         counts = {name: int(np.sum(self.kinds == kind)) for kind, name in enumerate(KIND_NAMES)}
         counts.update({f"mined_{name}": int(np.sum(self.mined & (self.kinds == kind)))
-                       for kind, name in enumerate(KIND_NAMES[:3])})
+                       for kind, name in enumerate(KIND_NAMES)})
         return counts
 
     def subset(self, count: Optional[int], seed: int) -> "SampleSet":
@@ -227,8 +228,9 @@ def _crop_set(image: np.ndarray, boxes: np.ndarray, kinds: np.ndarray, match: np
 def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quota, rng: np.random.Generator,
                   proposals: Optional[np.ndarray] = None) -> SampleSet:
     """One image's samples for `stage` (image: BGR uint8 (H, W, 3), `record` its faces): from `proposals`
-    (the cascade's boxes, float32 (n, 4)) first when given, topped up with random crops; landmark faces
-    are random crops with IoU > 0.65 around a face that has all five points."""
+    (the cascade's boxes, float32 (n, 4)) first when given, topped up with random crops. Landmark faces are
+    boxes with IoU >= 0.4 around a face that has all five points, the cascade's own first: O-Net must place
+    the points in the boxes R-Net gives it, which need not be drawn like the annotated ones."""
     pools = []
     if proposals is not None and len(proposals):
         pools.append(np.ascontiguousarray(proposals, np.float32))
@@ -248,13 +250,17 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
             need -= len(picked)
     has_points = ~record.ignore & np.all(np.isfinite(record.landmarks), axis=(1, 2))
     if quota.landmark and has_points.any():
-        boxes = np.concatenate([random_face_boxes(rng, face, 16, jitter=0.1) for face in record.boxes[has_points]])
-        kinds, match = label_boxes(boxes, record)
-        picked = _take(rng, np.flatnonzero((kinds == POSITIVE) & has_points[match]), quota.landmark)
-        chosen_boxes.append(boxes[picked])
-        chosen_kinds.append(np.full(len(picked), LANDMARK, np.int8))
-        chosen_match.append(match[picked])
-        chosen_mined.append(np.zeros(len(picked), bool))
+        need = quota.landmark
+        random_pool = np.concatenate([random_face_boxes(rng, face, 16, jitter=0.1)
+                                      for face in record.boxes[has_points]])
+        for pool, boxes in enumerate(pools[:-1] + [random_pool]):
+            kinds, match = label_boxes(boxes, record)
+            picked = _take(rng, np.flatnonzero(((kinds == POSITIVE) | (kinds == PART)) & has_points[match]), need)
+            chosen_boxes.append(boxes[picked])
+            chosen_kinds.append(np.full(len(picked), LANDMARK, np.int8))
+            chosen_match.append(match[picked])
+            chosen_mined.append(np.full(len(picked), pool < len(pools) - 1))
+            need -= len(picked)
     if not chosen_boxes:
         return SampleSet.concatenate([], STAGE_SIZES[stage])
     samples = _crop_set(image, np.concatenate(chosen_boxes), np.concatenate(chosen_kinds),
