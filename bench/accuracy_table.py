@@ -4,7 +4,7 @@
 
 For every set of <repo>/../shared/data at min face 20 and 40 it runs
 ``Detector(min_face_size=N, num_threads=T)`` over the images (timed), scores the result
-with ``fastmtcnn.evaluate.evaluate`` and scores facenet-pytorch's detections
+with ``fastmtcnn.evaluation.evaluate`` and scores facenet-pytorch's detections
 (``<repo>/../shared/golden/<set>.facenet.jsonl``) with the same call
 (``evaluate(predictions=load_golden(...))``), then ``compare()``s the two.  The
 "why the differences" numbers are computed here too, from the same predictions.
@@ -167,7 +167,7 @@ def render(results, analyses, facts, command):
           f"OpenCV {facts['opencv']}, Numba {facts['numba']}, NumPy {facts['numpy']}; fastmtcnn commit "
           f"`{facts['commit']}`, {facts['date']}. Load average before / after the run: "
           f"{facts['load_before']} / {facts['load_after']} (other jobs shared the machine).", "",
-          "Both detectors are scored by the same code (`fastmtcnn.evaluate.evaluate`): ours from "
+          "Both detectors are scored by the same code (`fastmtcnn.evaluation.evaluate`): ours from "
           "`Detector(...).detect`, facenet-pytorch 2.6.0 from `evaluate(predictions=load_golden(...))` on "
           "`../shared/golden/<set>.facenet.jsonl`. Cells are **ours / facenet-pytorch**, in %.", "",
           "Matching: IoU >= 0.5 with `annotated` boxes (Sun, dlib), >= 0.3 with `landmark_extent` boxes "
@@ -321,7 +321,7 @@ def main(argv=None):
     import cv2
     import numba
     from fastmtcnn import Detector
-    from fastmtcnn import evaluate as ev
+    from fastmtcnn import evaluation as ev
 
     facts = {"cpu": cpu_model(), "cpus": os.cpu_count(), "threads": args.threads,
              "python": platform.python_version(), "opencv": cv2.__version__, "numba": numba.__version__,

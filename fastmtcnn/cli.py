@@ -20,8 +20,10 @@ from .batch import add_batch_command
 from .commands import Subcommands, add_command, add_detector_options, settings_from_args
 from .detector import Detector, Faces
 from .errors import ImageError
+from .evaluation.cli import add_eval_command
 from .image_input import load_image
 from .runtime import versions
+from .video_cli import add_video_command
 from .training.cli import add_train_command
 
 _LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
@@ -128,18 +130,9 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_eval_command(commands: Subcommands) -> argparse.ArgumentParser:
-    """Register `fastmtcnn eval` (its parser is evaluate.py's own)."""
-    from . import evaluate
-
-    evaluation = add_command(commands, "eval", "accuracy on an annotated JSONL set")
-    evaluation.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluation.set_defaults(run=lambda args: evaluate.main(args.rest) or 0)
-    return evaluation
-
-
 #: The subcommands, in the order `fastmtcnn -h` lists them.
-COMMANDS = (add_detect_command, add_batch_command, add_serve_command, add_eval_command, add_train_command)
+COMMANDS = (add_detect_command, add_batch_command, add_video_command, add_serve_command, add_eval_command,
+            add_train_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,11 @@
     │   ├── ImageFileNotFound (FileNotFoundError)
     │   ├── ImageTooLarge                  over the pixel budget (known from the header, before decoding)
     │   └── UnsupportedImage               not an image format we can size and decode safely
-    └── SettingsError (ValueError)         a detector setting out of its documented range
+    ├── SettingsError (ValueError)         a detector setting out of its documented range
+    └── DatasetError (ValueError)          an evaluation input (annotated JSONL set, reference run) is malformed
+        └── DatasetFileNotFound (FileNotFoundError)
 
-Each one is also a `ValueError` (and `ImageFileNotFound` a `FileNotFoundError`), so code written against the
+Each one is also a `ValueError` (and the `...FileNotFound` ones a `FileNotFoundError`), so code written against the
 built-in types keeps working. Wrong *types* (a list instead of an array, floats instead of uint8) are `TypeError`.
 """
 
@@ -34,3 +36,11 @@ class UnsupportedImage(ImageError):
 
 class SettingsError(FastMTCNNError, ValueError):
     """A detector setting is out of range; the message gives the accepted range."""
+
+
+class DatasetError(FastMTCNNError, ValueError):
+    """An evaluation input file is malformed; the message names the file (and line) and what is expected."""
+
+
+class DatasetFileNotFound(DatasetError, FileNotFoundError):
+    """An evaluation input file does not exist."""

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import pytest
 
-from fastmtcnn import Detector, evaluate
+from fastmtcnn import Detector, evaluation
 
 from conftest import shared_path
 
@@ -26,11 +26,11 @@ def detections(name: str, min_face_size: int):
     """(ours, reference, image sizes) for one data set, as evaluate-style prediction dicts."""
     data = shared_path("data")
     golden = shared_path("golden", f"{name}.facenet.jsonl")
-    records = evaluate.load_dataset(data / f"{name}.jsonl")
+    records = evaluation.load_dataset(data / f"{name}.jsonl")
     detector = Detector(min_face_size=min_face_size)
-    ours = {r["image"]: evaluate.as_prediction(detector.detect(data / r["image"])) for r in records}
+    ours = {r["image"]: evaluation.as_prediction(detector.detect(data / r["image"])) for r in records}
     sizes = {r["image"]: (r["width"], r["height"]) for r in records}
-    return ours, evaluate.load_golden(golden, min_face_size), sizes
+    return ours, evaluation.load_golden(golden, min_face_size), sizes
 
 
 def crosses_border(boxes, size):
@@ -44,7 +44,7 @@ def without_border_faces(ours, reference, sizes):
     for image, size in sizes.items():
         a, b = ours[image], reference[image]
         border_a, border_b = crosses_border(a["boxes"], size), crosses_border(b["boxes"], size)
-        overlap = evaluate.iou_matrix(a["boxes"], b["boxes"]) >= 0.3  # (ours, reference)
+        overlap = evaluation.iou_matrix(a["boxes"], b["boxes"]) >= 0.3  # (ours, reference)
         keep_a = ~border_a & ~(overlap & border_b[None, :]).any(axis=1)
         keep_b = ~border_b & ~(overlap & border_a[:, None]).any(axis=0)
         kept[0][image] = {key: value[keep_a] for key, value in a.items()}
@@ -61,10 +61,10 @@ def confident(predictions, min_score=CONFIDENT):
 @pytest.mark.parametrize("name", SETS)
 def test_parity_with_facenet_pytorch(name, min_face_size):
     ours, reference, sizes = detections(name, min_face_size)
-    everything = evaluate.compare(ours, reference, iou=0.7)
+    everything = evaluation.compare(ours, reference, iou=0.7)
     inside_ours, inside_reference = without_border_faces(ours, reference, sizes)
-    recall = evaluate.compare(inside_ours, confident(inside_reference), iou=0.7)  # their confident faces we find
-    extra = evaluate.compare(confident(inside_ours), inside_reference, iou=0.7)  # our confident faces they lack
+    recall = evaluation.compare(inside_ours, confident(inside_reference), iou=0.7)  # their confident faces we find
+    extra = evaluation.compare(confident(inside_ours), inside_reference, iou=0.7)  # our confident faces they lack
     print(f"\n{name} min_face={min_face_size}: all faces: matched {everything['matched_fraction']:.3f} "
           f"extra {everything['extra_fraction']:.3f} landmark median {everything['landmark_px_median']:.2f} px "
           f"({everything['reference_faces']} reference faces); inside the image, score >= {CONFIDENT}: "
@@ -79,7 +79,7 @@ def test_parity_with_facenet_pytorch(name, min_face_size):
 def test_border_faces_follow_the_ground_truth():
     """On 300-W faces cut by the border, our landmarks are as close to the annotation as facenet's or closer."""
     ours, reference, sizes = detections("landmarks_300w_helen_train_subset", 20)
-    records = evaluate.load_dataset(shared_path("data", "landmarks_300w_helen_train_subset.jsonl"))
+    records = evaluation.load_dataset(shared_path("data", "landmarks_300w_helen_train_subset.jsonl"))
     errors = {"ours": [], "facenet": []}
     for record in records:
         truth = np.asarray(record["faces"][0]["landmarks"])
@@ -89,7 +89,7 @@ def test_border_faces_follow_the_ground_truth():
                               and (boxes[:, 3].max() <= height)):
             continue
         for label, faces in (("ours", ours), ("facenet", reference)):
-            errors[label].append(min(evaluate.landmark_nme(points, truth) for points in faces[record["image"]]["landmarks"]))
+            errors[label].append(min(evaluation.landmark_nme(points, truth) for points in faces[record["image"]]["landmarks"]))
     print(f"\nborder faces: {len(errors['ours'])}; mean NME ours {np.mean(errors['ours']):.4f}, "
           f"facenet {np.mean(errors['facenet']):.4f}")
     assert len(errors["ours"]) >= 5

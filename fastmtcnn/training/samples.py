@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .. import kernels
-from ..evaluate import iou_matrix
+from ..evaluation.matching import iou_matrix
 from ..nets import channel_map
 from .readers import FaceRecord
 

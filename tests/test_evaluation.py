@@ -1,12 +1,17 @@
-"""Tests for fastmtcnn.evaluate on hand-made fixtures with hand-computed expectations."""
+"""Tests for fastmtcnn.evaluation on hand-made fixtures with hand-computed expectations."""
 
+import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fastmtcnn import evaluate as ev
+from fastmtcnn import CascadeSettings, cli
+from fastmtcnn import evaluation as ev
+from fastmtcnn.evaluation.cli import add_eval_command
+from fastmtcnn.evaluation.scoring import score_image
 
 from conftest import REPO_ROOT, SHARED
 
@@ -42,6 +47,14 @@ def pred(boxes, scores, landmarks=None):
 
 def shifted(lm, dx, dy):
     return [[x + dx, y + dy] for x, y in lm]
+
+
+def run_eval_command(argv, detector_factory):
+    """`fastmtcnn eval ARGV...` with the detector built by `detector_factory`; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="fastmtcnn")
+    add_eval_command(parser.add_subparsers(dest="command", required=True), detector_factory=detector_factory)
+    args = parser.parse_args(["eval", *argv])
+    return args.run(args)
 
 
 # --------------------------------------------------------------------------- IoU / AP / NME
@@ -81,8 +94,9 @@ def test_match_duplicate_is_false_positive_and_highest_iou_wins():
     # p0 overlaps gt0 with IoU 1 and gt1 with 2/18; p1 (lower score) duplicates gt0
     m = ev.match_detections([[0, 0, 10, 10], [0, 0, 10, 10], [8, 0, 18, 10]], [0.9, 0.8, 0.7],
                             gt, [0.5, 0.5], [False, False])
-    assert m["pred_status"].tolist() == [1, 0, 1]
-    assert m["gt_pred"].tolist() == [0, 2]
+    assert m.prediction_status.tolist() == [1, 0, 1]
+    assert m.face_prediction.tolist() == [0, 2]
+    assert m.face_iou.tolist() == [1.0, 1.0] and m.prediction_face.tolist() == [0, -1, 1]
 
 
 # --------------------------------------------------------------------------- evaluate()
@@ -283,7 +297,7 @@ def test_load_golden_fixture():
     np.testing.assert_allclose(a["boxes"][0], [10, 10, 50, 60])
     g40 = ev.load_golden(str(FIXTURES / "tiny.facenet.jsonl"), 40)
     assert g40["sub/b.jpg"]["boxes"].shape == (0, 4)
-    with pytest.raises(KeyError):
+    with pytest.raises(ev.DatasetError, match="min_face_size=30"):
         ev.load_golden(str(FIXTURES / "tiny.facenet.jsonl"), 30)
 
     # scored through the same harness: all faces at 20, one of two at 40
@@ -313,11 +327,12 @@ def test_main_with_fake_detector(tmp_path, capsys):
             return _Result(golden[rel])
 
     out = tmp_path / "report.json"
-    rc = ev.main([str(FIXTURES / "tiny.jsonl"), "--min-face-size", "20", "--out", str(out),
-                  "--compare", str(FIXTURES / "tiny.facenet.jsonl"), "--threads", "3", "--jobs", "2"],
-                 detector_factory=FakeDetector)
+    rc = run_eval_command([str(FIXTURES / "tiny.jsonl"), "--min-face-size", "20", "--out", str(out),
+                           "--compare", str(FIXTURES / "tiny.facenet.jsonl"), "--threads", "3", "--jobs", "2"],
+                          FakeDetector)
     assert rc == 0
-    assert made == [{"min_face_size": 20, "num_threads": 3}]  # one detector, built once
+    assert len(made) == 1 and made[0]["num_threads"] == 3  # one detector, built once
+    assert made[0]["settings"] == CascadeSettings(min_face_size=20)
     stdout = capsys.readouterr().out
     assert "| recall | 100.00 % |" in stdout and "| parity metric | value |" in stdout
     rep = json.loads(out.read_text())
@@ -350,9 +365,8 @@ def test_main_default_detector_arguments(tmp_path, capsys):
         def detect(self, path):
             return {"boxes": [], "scores": [], "landmarks": None}
 
-    assert ev.main([str(FIXTURES / "tiny.jsonl"), "--min-face-size", "40"],
-                   detector_factory=FakeDetector) == 0
-    assert made == [{"min_face_size": 40}]  # Detector(min_face_size=N) when no --threads
+    assert run_eval_command([str(FIXTURES / "tiny.jsonl"), "--min-face-size", "40"], FakeDetector) == 0
+    assert made == [{"settings": CascadeSettings(min_face_size=40), "num_threads": None}]
     out = capsys.readouterr().out
     assert "| recall | 0.00 % |" in out and "| precision (complete images) | n/a |" in out
 
@@ -373,9 +387,9 @@ def test_eyes_inside_and_match_by_eyes_by_hand():
     gt_boxes = [[90, 80, 150, 150], [290, 80, 350, 150], [0, 0, 640, 480]]
     m = ev.match_by_eyes(boxes, [0.9, 0.95, 0.8, 0.7], gt_boxes, gt_lm)
     # score order: p1 (no eyes -> FP), p0 -> face 0, p2 -> face 1 (face 0 taken), p3 -> FP
-    assert m["pred_status"].tolist() == [1, 0, 1, 0]
-    assert m["gt_pred"].tolist() == [0, 2, -1]
-    assert ev.match_by_eyes(np.zeros((0, 4)), [], gt_boxes, gt_lm)["gt_pred"].tolist() == [-1, -1, -1]
+    assert m.prediction_status.tolist() == [1, 0, 1, 0]
+    assert m.face_prediction.tolist() == [0, 2, -1]
+    assert ev.match_by_eyes(np.zeros((0, 4)), [], gt_boxes, gt_lm).face_prediction.tolist() == [-1, -1, -1]
 
 
 def test_eye_rule_recall_in_evaluate(tmp_path):
@@ -409,3 +423,90 @@ def test_eye_rule_recall_in_evaluate(tmp_path):
     assert "eye-centre rule" in ev.markdown_summary(r)
     json.dumps(r)
     assert ev.evaluate(ds, predictions=preds, eye_rule=False)["eye_rule"] is None
+
+
+# --------------------------------------------------------------------------- `fastmtcnn eval` command line
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_eval_help_lists_the_options_with_defaults(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["eval", flag])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("DATA.jsonl", "--root", "--min-face-size", "--out", "--compare", "--compare-iou",
+                   "--threads", "--jobs", "--progress"):
+        assert option in text
+    assert "default: 20" in text and "default: 0.7" in text  # defaults are shown
+
+
+def never_built(**settings):
+    raise AssertionError("the detector must not be built when the input files are bad")
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "no such file"),
+    ('{"image": "a.jpg", "faces": []}\nnot json\n', ":2: invalid JSON"),
+    ('["a.jpg"]\n', "expected a JSON object per line"),
+    ('{"faces": []}\n', 'needs an "image" path'),
+    ('{"image": "a.jpg", "faces": [{"box": [1, 2, 3]}]}\n', "face box must be 4 numbers"),
+    ('{"image": "a.jpg", "faces": [{"box": [1, 2, 3, 4], "box_type": "oval"}]}\n', "unknown box_type 'oval'"),
+    ('{"image": "a.jpg", "faces": [{"box": [1, 2, 3, 4], "landmarks": [[1, 2]]}]}\n', "5 [x, y] points"),
+])
+def test_bad_data_file_is_one_line_and_exit_code_2(tmp_path, capsys, content, message):
+    data = tmp_path / "data.jsonl"
+    if content is not None:
+        data.write_text(content)
+    with pytest.raises(ev.DatasetError, match=re.escape(message)):
+        run_eval_command([str(data)], never_built)
+    assert cli.main(["eval", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastmtcnn: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_root_or_reference_file_fails_before_detection(tmp_path):
+    data = str(FIXTURES / "tiny.jsonl")
+    with pytest.raises(ev.DatasetError, match="--root"):
+        run_eval_command([data, "--root", str(tmp_path / "missing")], never_built)
+    with pytest.raises(ev.DatasetFileNotFound):
+        run_eval_command([data, "--compare", str(tmp_path / "missing.jsonl")], never_built)
+    with pytest.raises(ev.DatasetError, match="min_face_size=30"):
+        run_eval_command([data, "--compare", str(FIXTURES / "tiny.facenet.jsonl"), "--min-face-size", "30"],
+                         never_built)
+    with pytest.raises(ValueError, match="--out .*folder does not exist"):
+        run_eval_command([data, "--out", str(tmp_path / "missing" / "report.json")], never_built)
+
+
+def test_bad_numbers_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["eval", str(FIXTURES / "tiny.jsonl"), "--jobs", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --jobs: must be >= 1" in capsys.readouterr().err
+    for option, value, message in (("--threads", "0", "num_threads must be a positive int"),
+                                   ("--min-face-size", "0", "min_face_size")):
+        assert cli.main(["eval", str(FIXTURES / "tiny.jsonl"), option, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fastmtcnn: error: ") and message in err and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- one image, then the set
+
+def test_score_image_by_hand():
+    # faces: real (with landmarks), ignore (with landmarks), real without landmarks (missed)
+    record = {"image": "a.jpg", "complete": True,
+              "faces": [face([90, 80, 150, 150], LM40), face([300, 0, 340, 40], LM40, ignore=True),
+                        face([500, 0, 560, 60])]}
+    prediction = ev.as_prediction(pred([[300, 0, 340, 40], [90, 80, 150, 150], [0, 300, 40, 340]],
+                                       [0.99, 0.9, 0.8], [LM40, shifted(LM40, 0, 2), LM40]))
+    score = score_image(record, prediction)
+    assert (score.faces, score.ignore_faces, score.predictions) == (2, 1, 3)
+    assert (score.true_positives, score.false_positives, score.ignored_predictions) == (1, 1, 1)
+    assert score.counted_scores.tolist() == pytest.approx([0.9, 0.8]) and score.counted_true.tolist() == [True, False]
+    assert (score.landmark_faces, score.landmark_missed) == (1, 0)
+    assert score.landmark_nmes.tolist() == pytest.approx([2 / 40])
+    assert (score.eye_rule.faces, score.eye_rule.matched) == (1, 1)
+    row = score.report_row()
+    assert (row["tp"], row["fp"], row["ignored_pred"], row["missed"]) == (1, 1, 1, 1)
+    assert [f["matched"] for f in row["faces"]] == [True, False, False]
+    assert "matched_eyes" in row["faces"][0] and "matched_eyes" not in row["faces"][1]
+    assert score_image(record, prediction, eye_rule=False).eye_rule is None

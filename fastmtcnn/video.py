@@ -1,0 +1,383 @@
+"""Faces in video streams: track them between frames so most frames skip P-Net.
+
+    >>> from fastmtcnn import Detector
+    >>> from fastmtcnn.video import FaceTracker, read_frames
+    >>> tracker = FaceTracker(Detector(min_face_size=20))
+    >>> for frame in read_frames("call.mp4"):              # a file, a camera index, an RTSP URL, or frames
+    ...     faces = tracker.update(frame.image, timestamp=frame.time)
+    ...     faces.ids, faces.boxes, faces.landmarks          # int64 (N,), float32 (N, 4), (N, 5, 2)
+
+Every `redetect_every` frames (and on `redetect()`) the full cascade runs. On the frames between, each face
+of the previous frame has its box moved by its last frame-to-frame change, enlarged by `margin` on every side
+and squared, and only R-Net and O-Net run on those boxes (`Cascade.refine` / `Cascade.output`: the same
+kernels and networks as a full pass). A face stays tracked while O-Net scores it above its threshold; after a
+tracked face is lost the next frame gets a full pass, and a new face is found by the next scheduled one.
+Ids are carried from frame to frame by greedy IoU matching (see `match_by_iou`).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from . import kernels
+from .detector import Detector, Face, Faces
+from .errors import FastMTCNNError
+from .evaluation.matching import iou_matrix
+from .image_input import ImageLike, load_image
+from .nets import channel_map
+from .pipeline import CascadeResult
+
+#: Full cascade every this many frames (measured: see README "Video streams").
+DEFAULT_REDETECT_EVERY = 20
+#: Box enlargement on each side before R-Net, as a fraction of the box side (measured: README "Video streams").
+DEFAULT_MARGIN = 0.1
+#: Smallest IoU for a face to keep the id of a face of an earlier frame.
+DEFAULT_MIN_IOU = 0.3
+
+
+class VideoSourceError(FastMTCNNError, ValueError):
+    """A video source cannot be opened or decoded; the message says what to pass instead."""
+
+
+# --------------------------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class TrackedFace(Face):
+    """A `Face` with its track id."""
+
+    id: int = -1
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"id": self.id, **super().to_dict()}
+
+
+class TrackedFaces(Faces):
+    """The faces of one frame (sorted by score, like `Faces`) with `ids` int64 (N,), stable across frames;
+    `ids[k]` belongs to `boxes[k]`.
+
+    `frame_index` counts the frames given to the tracker from 0, `time` is the frame's timestamp in seconds
+    (None when unknown) and `full_pass` says whether the full cascade ran on this frame.
+    """
+
+    def __init__(self, faces: Faces, ids: Sequence[int], frame_index: int, time: Optional[float], full_pass: bool):
+        super().__init__(faces.boxes, faces.scores, faces.landmarks)  # already sorted: the order is kept
+        self.ids = np.asarray(ids, np.int64).reshape(len(faces))
+        self.frame_index, self.time, self.full_pass = frame_index, time, full_pass
+
+    def __getitem__(self, index: int) -> TrackedFace:
+        face = super().__getitem__(index)
+        return TrackedFace(face.box, face.score, face.landmarks, int(self.ids[index]))
+
+    def __repr__(self) -> str:
+        return f"TrackedFaces(frame {self.frame_index}, ids={self.ids.tolist()})"
+
+    def to_record(self) -> Dict[str, Any]:
+        """The JSON line of this frame: {"frame", "time", "full_pass", "faces": [{"id", "box", ...}]}."""
+        time = None if self.time is None else round(self.time, 6)
+        return {"frame": self.frame_index, "time": time, "full_pass": self.full_pass, "faces": self.to_list()}
+
+
+# --------------------------------------------------------------------------------------------- association
+
+def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> List[Tuple[int, int]]:
+    """Greedy one-to-one matching, highest IoU first: pairs (previous index, current index) with IoU >= min_iou.
+
+    Greedy equals the optimal (Hungarian) assignment whenever each box overlaps at most one box of the other
+    frame by min_iou or more; the cascade's final NMS keeps faces of one frame apart, so that is the usual case.
+    """
+    iou = iou_matrix(previous, current)
+    pairs = []
+    if iou.size == 0:
+        return pairs
+    used_previous, used_current = set(), set()
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        i, j = divmod(int(flat), iou.shape[1])
+        if iou[i, j] < min_iou:
+            break
+        if i not in used_previous and j not in used_current:
+            pairs.append((i, j))
+            used_previous.add(i)
+            used_current.add(j)
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------- smoothing
+
+class OneEuroFilter:
+    """One-Euro low-pass filter (Casiez et al., CHI 2012) over a float vector: little lag when values move
+    fast, strong smoothing when they stay. `min_cutoff` Hz, `beta` (speed coefficient), `d_cutoff` Hz."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
+        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
+            raise ValueError("OneEuroFilter needs min_cutoff > 0, d_cutoff > 0 and beta >= 0 "
+                             f"(e.g. 1.0, 0.05, 1.0), got {min_cutoff}, {beta}, {d_cutoff}")
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self._value: Optional[np.ndarray] = None
+        self._speed: Optional[np.ndarray] = None
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray, dt: float) -> np.ndarray:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, value: np.ndarray, dt: float) -> np.ndarray:
+        """Filtered `value` (any shape) given `dt` seconds since the previous call."""
+        value = np.asarray(value, np.float64)
+        if self._value is None or dt <= 0:
+            self._value, self._speed = value, np.zeros_like(value)
+            return value
+        speed = (value - self._value) / dt
+        self._speed = self._speed + self._alpha(np.asarray(self.d_cutoff), dt) * (speed - self._speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
+        self._value = self._value + self._alpha(cutoff, dt) * (value - self._value)
+        return self._value
+
+
+# --------------------------------------------------------------------------------------------- the tracker
+
+@dataclass
+class _Track:
+    box: np.ndarray  # float32 (4,) pixel edges, as last seen
+    last_seen: int  # frame index
+    velocity: np.ndarray  # float32 (4,) box change per frame, from the last two frames the face was seen in a row
+    smoother: Optional[OneEuroFilter] = None
+
+
+class FaceTracker:
+    """Faces with stable ids over the frames of one stream, P-Net only every `redetect_every` frames.
+
+    Args:
+        detector: the `Detector` whose settings, networks and kernels run (a new default one if None).
+        redetect_every: full cascade on frame 0, then every this many frames (1 = every frame).
+        margin: fraction of a tracked box's side added on each side before R-Net (room for motion).
+        min_iou: a face keeps an earlier face's id when their boxes overlap by at least this IoU.
+        keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there.
+        predict_motion: move each box by its last frame-to-frame change before cropping (constant velocity).
+        redetect_on_loss: run the full cascade on the frame after a tracked face was lost (a cut, an
+            occlusion, a face leaving), instead of waiting for the next scheduled pass.
+        smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
+            factory `() -> filter` applied to each track's box and landmarks.
+        fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
+
+    One tracker per stream. `update` holds a lock, so threads may share a tracker (frames are then taken in
+    call order); the networks are the calling thread's own, as with `Detector.detect`.
+    """
+
+    def __init__(self, detector: Optional[Detector] = None, redetect_every: int = DEFAULT_REDETECT_EVERY,
+                 margin: float = DEFAULT_MARGIN, min_iou: float = DEFAULT_MIN_IOU, keep_lost: Optional[int] = None,
+                 predict_motion: bool = True, redetect_on_loss: bool = True, smoothing: Any = None, fps: float = 30.0):
+        if detector is not None and not isinstance(detector, Detector):
+            raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
+        if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
+            raise ValueError(f"redetect_every must be an int >= 1 (1 = full detection on every frame), "
+                             f"got {redetect_every!r}")
+        if not 0 <= margin <= 2:
+            raise ValueError(f"margin must be a fraction of the box side in [0, 2], e.g. 0.2, got {margin!r}")
+        if not 0 < min_iou <= 1:
+            raise ValueError(f"min_iou must be in (0, 1], e.g. 0.3, got {min_iou!r}")
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps!r}")
+        self.detector = detector if detector is not None else Detector()
+        self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
+        self.keep_lost = redetect_every if keep_lost is None else int(keep_lost)
+        self.redetect_on_loss, self.predict_motion = bool(redetect_on_loss), bool(predict_motion)
+        self._smoother_factory = _smoother_factory(smoothing)
+        self.fps = float(fps)
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and start counting frames (and ids) from 0 again."""
+        self._tracks: Dict[int, _Track] = {}
+        self._previous: Optional[Faces] = None  # raw faces of the last frame, as the tracking step's input
+        self._previous_ids: np.ndarray = np.zeros(0, np.int64)
+        self._previous_time: Optional[float] = None
+        self._next_id = 0
+        self._frame_index = 0
+        self._redetect = True
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames given to `update` since construction or `reset`."""
+        return self._frame_index
+
+    def redetect(self) -> None:
+        """Run the full cascade on the next frame (e.g. after a scene cut the caller knows of)."""
+        with self._lock:
+            self._redetect = True
+
+    def update(self, frame: ImageLike, color: str = "bgr", timestamp: Optional[float] = None) -> TrackedFaces:
+        """The faces of the next frame (same inputs as `Detector.detect`), with ids; `timestamp` in seconds."""
+        pixels, order = load_image(frame, color, self.detector.max_image_pixels)
+        with self._lock:
+            index = self._frame_index
+            full = self._redetect or index % self.redetect_every == 0 or self._previous is None
+            if full:
+                self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
+            faces = self._detect(pixels, channel_map(order, pixels.shape[2]), full)
+            ids = self._assign_ids(faces, index)
+            output = self._smooth(faces, ids, timestamp)
+            lost = not full and not set(self._previous_ids.tolist()) <= set(ids.tolist())
+            self._previous, self._previous_ids = faces, ids
+            self._frame_index, self._redetect = index + 1, lost and self.redetect_on_loss
+            return TrackedFaces(output, ids, index, timestamp, full)
+
+    def _detect(self, pixels: np.ndarray, channels: np.ndarray, full: bool) -> Faces:
+        cascade = self.detector._cascade()
+        if full:
+            return Faces.from_cascade(cascade.run(pixels, channels))
+        if not len(self._previous):
+            return Faces.from_cascade(CascadeResult.empty())
+        boxes = self._previous.boxes
+        if self.predict_motion:  # constant velocity: where each face would be if it kept moving as it did
+            boxes = boxes + np.array([self._tracks[int(k)].velocity for k in self._previous_ids], np.float32)
+        boxes = track_boxes(boxes, self.margin)
+        return Faces.from_cascade(cascade.output(pixels, channels, cascade.refine(pixels, channels, boxes)))
+
+    def _assign_ids(self, faces: Faces, index: int) -> np.ndarray:
+        """Give each face the id of the best-overlapping remembered track, or a new id; update the tracks."""
+        for track_id in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
+            del self._tracks[track_id]
+        known = list(self._tracks)
+        known_boxes = np.array([self._tracks[k].box for k in known], np.float32).reshape(-1, 4)
+        ids = np.full(len(faces), -1, np.int64)
+        for i, j in match_by_iou(known_boxes, faces.boxes, self.min_iou):
+            ids[j] = known[i]
+        for j in range(len(faces)):
+            if ids[j] < 0:
+                ids[j] = self._next_id
+                self._next_id += 1
+                self._tracks[int(ids[j])] = _Track(faces.boxes[j], index, np.zeros(4, np.float32),
+                                                   self._new_smoother())
+            track = self._tracks[int(ids[j])]
+            seen_in_a_row = track.last_seen == index - 1
+            track.velocity = faces.boxes[j] - track.box if seen_in_a_row else np.zeros(4, np.float32)
+            track.box, track.last_seen = faces.boxes[j].copy(), index
+        return ids
+
+    def _new_smoother(self):
+        return self._smoother_factory() if self._smoother_factory is not None else None
+
+    def _smooth(self, faces: Faces, ids: np.ndarray, timestamp: Optional[float]) -> Faces:
+        if self._smoother_factory is None:
+            return faces
+        if timestamp is not None and self._previous_time is not None:
+            dt = timestamp - self._previous_time
+        else:
+            dt = 1.0 / self.fps
+        self._previous_time = timestamp
+        boxes, landmarks = faces.boxes.copy(), faces.landmarks.copy()
+        for j, track_id in enumerate(ids):
+            smoother = self._tracks[int(track_id)].smoother
+            values = smoother(np.concatenate([boxes[j], landmarks[j].ravel()]), dt)
+            boxes[j], landmarks[j] = values[:4], values[4:].reshape(5, 2)
+        return Faces(boxes, faces.scores, landmarks)
+
+
+def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
+    """Boxes for R-Net from last frame's faces: pixel-edge float32 (n, 4) -> enlarged by `margin` x side on
+    each side, squared and truncated like the cascade's own candidates, 0-based inclusive float32 (n, 4)."""
+    inclusive = boxes.astype(np.float32).copy()
+    inclusive[:, 2:] -= 1
+    width = inclusive[:, 2] - inclusive[:, 0]
+    height = inclusive[:, 3] - inclusive[:, 1]
+    grown = inclusive + np.stack([-width, -height, width, height], axis=1) * np.float32(margin)
+    return kernels.truncate_boxes(kernels.square(np.ascontiguousarray(grown, np.float32)))
+
+
+def _smoother_factory(smoothing: Any):
+    if smoothing is None or smoothing is False:
+        return None
+    if smoothing is True:
+        return OneEuroFilter
+    if callable(smoothing):
+        return smoothing
+    raise TypeError(f"smoothing must be None, True or a callable returning a filter, got {type(smoothing).__name__}")
+
+
+# --------------------------------------------------------------------------------------------- frame sources
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a stream: `index` from 0, `time` in seconds (None if unknown), `image` (uint8 BGR (H, W, 3)
+    from OpenCV; from an iterable, the item as given)."""
+
+    index: int
+    time: Optional[float]
+    image: np.ndarray
+
+
+VideoSource = Union[str, Path, int, "cv2.VideoCapture", Iterable[np.ndarray]]
+
+
+def read_frames(source: VideoSource, fps: Optional[float] = None) -> Iterator[Frame]:
+    """Frames of `source`: a video file, a camera index, a URL (rtsp://, http://...), an open cv2.VideoCapture,
+    or any iterable of images (then `time` is index / fps, or None without `fps`).
+
+    Raises VideoSourceError (a ValueError) when the source cannot be opened or yields no decodable frame."""
+    if isinstance(source, (str, Path, int)) and not isinstance(source, bool):
+        return _capture_frames(open_capture(source), str(source), fps)
+    if isinstance(source, cv2.VideoCapture):
+        if not source.isOpened():
+            raise VideoSourceError("the cv2.VideoCapture is not open: pass an opened capture, a path or a camera index")
+        return _capture_frames(source, "the capture", fps)
+    if isinstance(source, np.ndarray) and source.ndim in (2, 3) and source.dtype == np.uint8:
+        raise TypeError("read_frames got a single image: pass a list or iterator of frames, or a video path")
+    if isinstance(source, Iterable):
+        return _iterable_frames(source, fps)
+    raise TypeError(f"cannot read frames from a {type(source).__name__}: pass a video path, a camera index, a URL, "
+                    "a cv2.VideoCapture or an iterable of uint8 images")
+
+
+def open_capture(source: Union[str, Path, int]) -> "cv2.VideoCapture":
+    """An opened cv2.VideoCapture for a path, URL or camera index, or a VideoSourceError that says why not."""
+    if isinstance(source, (str, Path)) and "://" not in str(source):
+        path = Path(source)
+        if not path.exists():
+            raise VideoSourceError(f"video file not found: {path} (pass a video file, a camera index or a URL)")
+        if path.is_dir():
+            raise VideoSourceError(f"{path} is a folder: pass a video file (for images use `fastmtcnn batch`)")
+    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    if not capture.isOpened():
+        raise VideoSourceError(f"OpenCV cannot open {source}: not a video, an unreachable camera or URL, or a "
+                               "container/codec this OpenCV build lacks; convert the file, e.g. "
+                               "`ffmpeg -i IN -c:v mjpeg OUT.avi`")
+    return capture
+
+
+def frame_count(capture: "cv2.VideoCapture") -> Optional[int]:
+    """The number of frames the container announces, or None (cameras, streams, unknown)."""
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    return count if count > 0 else None
+
+
+def _capture_frames(capture: "cv2.VideoCapture", name: str, fps: Optional[float]) -> Iterator[Frame]:
+    try:
+        fps = fps or capture.get(cv2.CAP_PROP_FPS) or None
+        index = 0
+        while True:
+            ok, image = capture.read()
+            if not ok or image is None:
+                if index == 0:
+                    raise VideoSourceError(f"no frame could be decoded from {name}: the file is empty or its codec "
+                                           "is missing from this OpenCV build (convert it, e.g. "
+                                           "`ffmpeg -i IN -c:v mjpeg OUT.avi`)")
+                return
+            milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+            time = milliseconds / 1000.0 if milliseconds and milliseconds > 0 else (index / fps if fps else None)
+            yield Frame(index, time, image)
+            index += 1
+    finally:
+        capture.release()
+
+
+def _iterable_frames(frames: Iterable[np.ndarray], fps: Optional[float]) -> Iterator[Frame]:
+    for index, image in enumerate(frames):
+        yield Frame(index, index / fps if fps else None, image)
+
