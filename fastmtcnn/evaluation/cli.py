@@ -96,8 +96,9 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
         "detect_ms_per_image": 1000.0 * detect_seconds / len(records) if records else None,
         "detector_build_seconds": build_seconds,
     })
-    report.update(min_face_size=_plain_number(args.min_face_size), threads=args.threads, jobs=args.jobs,
-                  weights=args.weights or "shipped")
+    report.update(min_face_size=_plain_number(args.min_face_size), threads=args.threads, jobs=args.jobs)
+    if args.weights is not None:
+        report["weights"] = args.weights
     report["timing"]["wall_seconds"] = time.perf_counter() - started
     sys.stdout.write(markdown_summary(report))
     if reference is not None:
