@@ -9,7 +9,7 @@ flattens (C, H, W) like Caffe, so every parameter has exactly its Caffe blob's s
 from __future__ import annotations
 
 import math
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -123,7 +123,3 @@ def build_net(stage: str, generator: Optional[torch.Generator] = None) -> MTCNNN
     net.initialize(generator if generator is not None else torch.default_generator)
     return net
 
-
-def parameter_layers(net: MTCNNNet) -> List[str]:
-    """Names of the Caffe layers that carry blobs (convolutions, PReLUs, fully connected layers)."""
-    return [name for name, module in net.layers.items() if list(module.parameters(recurse=False))]

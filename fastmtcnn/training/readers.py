@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import cv2
 import numpy as np
@@ -108,9 +108,3 @@ def read_celeba(bbox_txt: PathLike, landmarks_txt: PathLike, images_dir: PathLik
                                    [np.reshape(points[name], (5, 2)).tolist()], [False]))
     return records
 
-
-def iter_faces(records: List[FaceRecord]) -> Iterator[tuple]:
-    """(record index, face index) of every face that is not ignored."""
-    for i, record in enumerate(records):
-        for k in np.flatnonzero(~record.ignore):
-            yield i, int(k)
