@@ -36,6 +36,8 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss"
     for axis, stage in zip(axes[0], stages):
         for index, (name, histories) in enumerate(runs.items()):
             history = histories.get(stage, [])
+            if not history:
+                continue
             epochs = [record["epoch"] + 1 for record in history]
             for key_index, key in enumerate(keys):
                 color = f"C{index * len(keys) + key_index}"
