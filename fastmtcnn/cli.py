@@ -23,6 +23,7 @@ from .errors import ImageError
 from .evaluation.cli import add_eval_command
 from .image_input import load_image
 from .runtime import versions
+from .server.command import add_serve_command
 from .video_cli import add_video_command
 from .training.cli import add_train_command
 
@@ -105,29 +106,6 @@ def add_detect_command(commands: Subcommands) -> argparse.ArgumentParser:
                         ".caffemodel, e.g. from `fastmtcnn train` (default: the shipped weights)")
     detect.set_defaults(run=detect_command)
     return detect
-
-
-def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
-    """Register `fastmtcnn serve` (its module imports the `server` extra only when the command runs)."""
-    serve = add_command(commands, "serve", "HTTP detection service (needs: pip install 'fastmtcnn[server]')")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8080, help="port")
-    serve.add_argument("--workers", type=int, default=None, help="detection threads (default: CPU count)")
-    add_detector_options(serve)
-    serve.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="larger bodies get 413")
-    serve.add_argument("--max-pixels", type=int, default=None, help="larger images get 413 (default 50 M)")
-    serve.add_argument("--queue-size", type=int, default=16, help="requests waiting beyond the workers; more get 503")
-    serve.add_argument("--timeout", type=float, default=30.0, help="seconds per request; slower ones get 504")
-    serve.add_argument("--log-level", default="info", help="uvicorn log level")
-    serve.set_defaults(run=serve_command)
-    return serve
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    from . import server
-
-    server.main_from_args(args)
-    return 0
 
 
 #: The subcommands, in the order `fastmtcnn -h` lists them.

@@ -119,7 +119,7 @@ class Detector:
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = Cascade(self.settings, self.weights)
+            cascade = self._local.cascade = Cascade(self.settings, weights_dir=self.weights)
         return cascade
 
     def detect(self, image: ImageLike, color: str = "bgr") -> Faces:

@@ -5,9 +5,11 @@
     │   ├── ImageFileNotFound (FileNotFoundError)
     │   ├── ImageTooLarge                  over the pixel budget (known from the header, before decoding)
     │   └── UnsupportedImage               not an image format we can size and decode safely
+    │       └── ImageSizeUnknown           a known format whose header does not give its size
     ├── SettingsError (ValueError)         a detector setting out of its documented range
-    └── DatasetError (ValueError)          an evaluation input (annotated JSONL set, reference run) is malformed
-        └── DatasetFileNotFound (FileNotFoundError)
+    ├── DatasetError (ValueError)          an evaluation input (annotated JSONL set, reference run) is malformed
+    │   └── DatasetFileNotFound (FileNotFoundError)
+    └── DetectionCancelled (TimeoutError)  a detection passed its deadline or was cancelled; it stopped working
 
 Each one is also a `ValueError` (and the `...FileNotFound` ones a `FileNotFoundError`), so code written against the
 built-in types keeps working. Wrong *types* (a list instead of an array, floats instead of uint8) are `TypeError`.
@@ -34,6 +36,10 @@ class UnsupportedImage(ImageError):
     """The bytes are not an image OpenCV can decode, or their size cannot be read before decoding."""
 
 
+class ImageSizeUnknown(UnsupportedImage):
+    """A known format whose size cannot be read before decoding (truncated or odd header): not decoded blindly."""
+
+
 class SettingsError(FastMTCNNError, ValueError):
     """A detector setting is out of range; the message gives the accepted range."""
 
@@ -44,3 +50,7 @@ class DatasetError(FastMTCNNError, ValueError):
 
 class DatasetFileNotFound(DatasetError, FileNotFoundError):
     """An evaluation input file does not exist."""
+
+
+class DetectionCancelled(FastMTCNNError, TimeoutError):
+    """A detection stopped before finishing: its deadline passed or it was cancelled (e.g. at shutdown)."""

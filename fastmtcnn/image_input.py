@@ -1,21 +1,23 @@
 """Checking and decoding what users pass as an image, with errors that say what to pass instead.
 
 Accepted: uint8 arrays (H, W) gray, (H, W, 1), (H, W, 3) BGR or RGB, (H, W, 4) BGRA or RGBA; a path to an
-image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM: see `IMAGE_EXTENSIONS`).
-Files and bytes are decoded by OpenCV, so they are always BGR whatever `color` says. `load_image` is the one
-place an image is checked: it returns a `LoadedImage`, which `Detector.detect` takes without checking again.
-Also here: `find_images`, the folder walk that batch jobs and Ray Data share.
+image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM/PAM and the other formats whose
+header `image_header` reads; see `IMAGE_EXTENSIONS` for files). Files and bytes are decoded by OpenCV, so they are
+always BGR whatever `color` says. `load_image` is the one place an image is checked: it returns a `LoadedImage`,
+which `Detector.detect` takes without checking again. Also here: `find_images`, the folder walk that batch jobs
+and Ray Data share.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, NamedTuple, Sequence, Tuple, Union
+from typing import List, NamedTuple, Sequence, Union
 
 import cv2
 import numpy as np
 
 from .errors import ImageError, ImageFileNotFound, ImageTooLarge, UnsupportedImage
+from .image_header import KNOWN_FORMATS, read_image_size
 from .settings import DEFAULT_MAX_PIXELS
 
 COLORS = ("bgr", "rgb")
@@ -87,80 +89,31 @@ def _read_file(path: Path) -> bytes:
         raise ImageError(f"cannot read image file {path}: {error.strerror or error}") from None
 
 
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
-
-
-def image_size_from_header(data: bytes) -> Tuple[int, int]:
-    """(width, height) from an image header without decoding pixels; (0, 0) if unknown.
-
-    Reads PNG (IHDR), JPEG (the first SOFn segment), WebP (VP8, VP8L, VP8X), GIF (logical screen) and BMP
-    headers, so that decompression bombs can be refused before `cv2.imdecode` allocates the pixels.
-    """
-    data = bytes(data[:1 << 20]) if len(data) > 1 << 20 else bytes(data)  # headers sit near the start
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp_size(data)
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-    if data[:2] == b"BM" and len(data) >= 26:
-        if int.from_bytes(data[14:18], "little") == 12:  # BITMAPCOREHEADER: 16-bit unsigned sizes
-            return int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
-        width = int.from_bytes(data[18:22], "little", signed=True)
-        height = int.from_bytes(data[22:26], "little", signed=True)  # negative: rows stored top-down
-        return abs(width), abs(height)
-    return 0, 0
-
-
-def _jpeg_size(data: bytes) -> Tuple[int, int]:
-    pos, end = 2, len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            return 0, 0  # not at a marker: corrupt
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            pos += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before it
-            return 0, 0
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        if marker in _JPEG_SOF:
-            if pos + 9 > end:
-                return 0, 0
-            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
-        if length < 2:
-            return 0, 0
-        pos += 2 + length
-    return 0, 0
-
-
-def _webp_size(data: bytes) -> Tuple[int, int]:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        return (int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF)
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X" and len(data) >= 30:
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    return 0, 0
-
-
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str = "image") -> np.ndarray:
-    """Decode encoded image bytes to uint8 BGR (H, W, 3); ImageError if they are not an image."""
+    """Decode encoded image bytes to uint8 BGR (H, W, 3).
+
+    The size is read from the header first (`image_header`): ImageTooLarge over `max_pixels`, UnsupportedImage
+    for an unknown format, ImageSizeUnknown (an UnsupportedImage) for a header that does not give it, so no
+    decode ever allocates more than `max_pixels` pixels. OpenCV's own failures become UnsupportedImage too.
+    """
     if not data:
-        raise ImageError(f"{source} is empty (0 bytes): pass a JPEG, PNG, WebP, BMP or TIFF file")
-    width, height = image_size_from_header(data)
-    if width * height > max_pixels:
-        raise ImageTooLarge(f"{source}: {width}x{height} pixels is over the limit of {max_pixels}")
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        raise UnsupportedImage(f"{source} is empty (0 bytes): pass {KNOWN_FORMATS} bytes")
+    try:
+        size = read_image_size(data)
+    except UnsupportedImage as error:
+        if type(error) is UnsupportedImage:
+            raise UnsupportedImage(f"{source} is not an image OpenCV can decode: pass {KNOWN_FORMATS}") from None
+        raise type(error)(f"{source}: {error}") from None
+    if size.pixels > max_pixels:
+        raise ImageTooLarge(f"{source}: {size.format} of {size.width}x{size.height} pixels is over the limit of "
+                            f"{max_pixels}: downscale it")
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        decoded = None
     if decoded is None:
-        raise UnsupportedImage(f"{source} is not an image OpenCV can decode: pass a JPEG, PNG, WebP, BMP or TIFF file")
+        raise UnsupportedImage(f"{source} is not an image OpenCV can decode ({size.format} header, corrupt data): "
+                               f"pass {KNOWN_FORMATS}")
     return check_array(decoded, max_pixels)
 
 

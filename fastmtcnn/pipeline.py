@@ -4,6 +4,10 @@ Faithful to the authors' `detect_face.m`; all box arithmetic is in `kernels` (Nu
 evaluation in `nets` (OpenCV DNN). Boxes between stages are float32 (n, 4) x1, y1, x2, y2 in 0-based
 inclusive pixel indices (the authors' 1-based values minus one). A `Cascade` holds three networks and
 reusable buffers, so it is not thread-safe: `Detector` gives each thread its own.
+
+Work per image is bounded: each stage keeps at most `STAGE_CAPS` candidates (the best-scoring ones), sized far
+above what any real photo yields at the accepted settings, so only degenerate inputs or thresholds near 0 reach
+them; and `run` takes a `Deadline`, checked between pyramid levels, crop batches and stages.
 """
 from __future__ import annotations
 
@@ -13,10 +17,38 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import kernels
+from .deadline import NO_DEADLINE, Deadline
 from .nets import ONET, PNET, RNET, Network
 from .settings import CascadeSettings
 
 _EMPTY_BOXES = np.zeros((0, 4), np.float32)
+
+
+@dataclass(frozen=True)
+class StageCaps:
+    """Most candidates kept per step (the highest scores; ties: the later candidate, as NMS picks them).
+
+    pnet_level: P-Net windows over the threshold in one pyramid level, before that level's NMS.
+    proposals: P-Net boxes after the cross-level NMS, i.e. R-Net crops.
+    refined: R-Net boxes after its NMS, i.e. O-Net crops.
+    On the 82 shared photos (bench, dlib, 300-W Helen; up to 1920x1080) at the default settings the largest
+    counts are 3,276 windows in a level, 2,053 proposals and 66 refined boxes (60x, 10x and 60x below the caps);
+    at min_face_size=4, the smallest accepted, 10,307, 13,941 and 73.
+    Thresholds near 0 reach them (every window is a candidate): the work stays bounded, the result is then
+    that of the best-scoring candidates.
+    """
+
+    pnet_level: int = 200_000
+    proposals: int = 20_000
+    refined: int = 4_000
+
+
+STAGE_CAPS = StageCaps()
+
+
+def best_scores(scores: np.ndarray, cap: int) -> np.ndarray:
+    """Indices (ascending, int64) of the `cap` highest of more than `cap` `scores` (ties: the later indices)."""
+    return np.sort(np.argsort(scores, kind="stable")[len(scores) - cap:])
 
 
 @dataclass
@@ -38,8 +70,9 @@ class Cascade:
     `weights_dir`: a folder with det1/det2/det3 .prototxt + .caffemodel, or None for the shipped weights.
     """
 
-    def __init__(self, settings: CascadeSettings, weights_dir: Optional[str] = None):
+    def __init__(self, settings: CascadeSettings, caps: StageCaps = STAGE_CAPS, weights_dir: Optional[str] = None):
         self.settings = settings
+        self.caps = caps
         self.pnet, self.rnet, self.onet = (Network(spec, weights_dir) for spec in (PNET, RNET, ONET))
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._warm_up()
@@ -56,21 +89,30 @@ class Cascade:
             self.refine(pixels, channels, boxes)
             self.output(pixels, channels, boxes)
 
+    def shrink_buffers(self) -> None:
+        """Free what a large image made P-Net's OpenCV buffers grow to: OpenCV keeps them at their largest size
+        until the network is dropped, so P-Net is rebuilt (tens of ms) and run once on a 12x12 input."""
+        self.pnet = Network(PNET)
+        self.pnet.forward(np.zeros((1, 3, 12, 12), np.float32))
+
     # ------------------------------------------------------------------------------ stage 1: P-Net
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:
         return kernels.pyramid_scales(height, width, self.settings.min_face_size, self.settings.scale_factor)
 
-    def propose(self, image: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    def propose(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE) -> np.ndarray:
         """Stage 1: squared, truncated candidate boxes float32 (n, 4) from P-Net over the pyramid."""
         boxes, scores, offsets = [], [], []
         height, width = image.shape[:2]
         for scale in self.pyramid_scales(height, width):
+            deadline.check()
             level_h, level_w = kernels.pyramid_level_size(height, width, scale)
             blob = np.empty((1, 3, level_h, level_w), np.float32)
             kernels.resize_normalize_into(image, channels, blob[0])
             prob, reg = self.pnet.forward(blob)
             level = kernels.candidates_from_scores(np.ascontiguousarray(prob[0, 1]), np.ascontiguousarray(reg[0]),
                                                    scale, self.settings.thresholds[0])
+            if len(level[1]) > self.caps.pnet_level:
+                level = tuple(part[best_scores(level[1], self.caps.pnet_level)] for part in level)
             keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
             boxes.append(level[0][keep])
             scores.append(level[1][keep])
@@ -82,28 +124,34 @@ class Cascade:
             return _EMPTY_BOXES
         all_boxes, all_scores, all_offsets = np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets)
         keep = kernels.nms(all_boxes, all_scores, self.settings.nms_pnet_all, False)
+        if len(keep) > self.caps.proposals:
+            keep = keep[best_scores(all_scores[keep], self.caps.proposals)]
         # The authors calibrate P-Net boxes with width x2 - x1 (no +1), unlike the later stages.
         calibrated = kernels.calibrate(all_boxes[keep], all_offsets[keep], False)
         return kernels.truncate_boxes(kernels.square(calibrated))
 
     # ------------------------------------------------------------------------------ stage 2: R-Net
-    def refine(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def refine(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
+               deadline: Deadline = NO_DEADLINE) -> np.ndarray:
         """Stage 2: R-Net on 24x24 crops of `boxes`; returns squared, truncated boxes float32 (m, 4)."""
         if not len(boxes):
             return _EMPTY_BOXES
-        prob, offsets = self._forward_crops(self.rnet, image, channels, boxes)
+        prob, offsets = self._forward_crops(self.rnet, image, channels, boxes, deadline)
         passed = prob[:, 1] > self.settings.thresholds[1]
         boxes, scores, offsets = boxes[passed], prob[passed, 1], offsets[passed]
         keep = kernels.nms(boxes, scores, self.settings.nms_rnet, False)
+        if len(keep) > self.caps.refined:
+            keep = keep[best_scores(scores[keep], self.caps.refined)]
         calibrated = kernels.calibrate(boxes[keep], offsets[keep], True)
         return kernels.truncate_boxes(kernels.square(calibrated))
 
     # ------------------------------------------------------------------------------ stage 3: O-Net
-    def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> CascadeResult:
+    def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
+               deadline: Deadline = NO_DEADLINE) -> CascadeResult:
         """Stage 3: O-Net on 48x48 crops; calibrated boxes, scores and landmarks after the final NMS."""
         if not len(boxes):
             return CascadeResult.empty()
-        prob, offsets, points = self._forward_crops(self.onet, image, channels, boxes)
+        prob, offsets, points = self._forward_crops(self.onet, image, channels, boxes, deadline)
         passed = prob[:, 1] > self.settings.thresholds[2]
         boxes, scores, offsets, points = boxes[passed], prob[passed, 1], offsets[passed], points[passed]
         landmarks = landmarks_in_image(boxes, points)
@@ -112,7 +160,7 @@ class Cascade:
         return CascadeResult(calibrated[keep], np.ascontiguousarray(scores[keep]), landmarks[keep])
 
     def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
-                       boxes: np.ndarray) -> Tuple[np.ndarray, ...]:
+                       boxes: np.ndarray, deadline: Deadline = NO_DEADLINE) -> Tuple[np.ndarray, ...]:
         """Crop, resize and normalise the boxes into one reused batch blob and forward it, max_batch boxes
         at a time (so memory stays bounded however many candidates an image has)."""
         size, step = network.spec.input_size, self.settings.max_batch
@@ -121,16 +169,21 @@ class Cascade:
         blob = self._crops[size]
         chunks = []
         for start in range(0, len(boxes), step):
+            deadline.check()
             chunk = boxes[start:start + step]
             kernels.crop_resize_normalize(image, chunk, channels, blob)
             chunks.append([output.copy() for output in network.forward(blob[:len(chunk)])])
         return tuple(np.concatenate([chunk[k] for chunk in chunks]) for k in range(len(chunks[0])))
 
     # ------------------------------------------------------------------------------ all stages
-    def run(self, image: np.ndarray, channels: np.ndarray) -> CascadeResult:
-        """Faces in `image` uint8 (H, W, C); `channels` int32 (3,) maps source channels to R, G, B."""
-        candidates = self.propose(image, channels)
-        return self.output(image, channels, self.refine(image, channels, candidates))
+    def run(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE) -> CascadeResult:
+        """Faces in `image` uint8 (H, W, C); `channels` int32 (3,) maps source channels to R, G, B.
+        Raises DetectionCancelled (between steps) once `deadline` has passed."""
+        candidates = self.propose(image, channels, deadline)
+        deadline.check()
+        refined = self.refine(image, channels, candidates, deadline)
+        deadline.check()
+        return self.output(image, channels, refined, deadline)
 
 
 def landmarks_in_image(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -288,6 +288,36 @@ def test_nms_empty_and_random_vs_reference():
                                           nms_reference(boxes, scores, thr, use_min))
 
 
+def test_nms_binned_path_equals_the_reference_on_large_sets():
+    """Sets above NMS_GRID_MIN_BOXES go through the grid: same picks for P-Net-like grids, mixed sizes, ties,
+    huge coordinates; sets with a degenerate box (NaN, zero width) still match the authors' reference."""
+    rng = np.random.default_rng(11)
+    n = K.NMS_GRID_MIN_BOXES + 500
+    grid = np.arange(0, 100, 2) / 3.0  # 2500 boxes
+    xx, yy = np.meshgrid(grid, grid)
+    pnet_like = np.trunc(np.c_[xx.ravel(), yy.ravel(), xx.ravel() + 4, yy.ravel() + 4])
+    xy = rng.uniform(-100, 1000, (n, 2))
+    mixed = np.c_[xy, xy + rng.uniform(0, 300, (n, 1))]
+    xy = rng.integers(0, 60, (n, 2)).astype(float)
+    clustered = np.c_[xy, xy + rng.integers(0, 30, (n, 2))]
+    xy = rng.uniform(-1e7, 1e7, (n, 2))
+    huge = np.c_[xy, xy + rng.uniform(0, 1e6, (n, 2))]
+    for boxes in (pnet_like, mixed, clustered, huge):
+        boxes = boxes.astype(np.float32)
+        for scores in (rng.random(len(boxes), dtype=np.float32),
+                       rng.integers(0, 20, len(boxes)).astype(np.float32) / 20):
+            for threshold, use_min in ((0.0, False), (0.5, False), (0.7, True), (1.0, True)):
+                np.testing.assert_array_equal(K.nms(boxes, scores, threshold, use_min),
+                                              nms_reference(boxes, scores, threshold, use_min))
+    degenerate = mixed.astype(np.float32)
+    degenerate[7] = np.nan
+    degenerate[9, 2] = degenerate[9, 0] - 1  # zero width: overlap 0 / 0 with a disjoint box
+    scores = rng.random(n, dtype=np.float32)
+    for use_min in (False, True):
+        np.testing.assert_array_equal(K.nms(degenerate, scores, 0.5, use_min),
+                                      nms_reference(degenerate, scores, 0.5, use_min))
+
+
 # ------------------------------------------------------------------------------------------------
 # calibrate, square, truncate_boxes
 # ------------------------------------------------------------------------------------------------

@@ -19,15 +19,17 @@ import numpy as np
 import pytest
 
 from fastmtcnn import Detector
-from fastmtcnn.image_input import ImageError, image_size_from_header, decode_image
 
 from conftest import FIXTURES, REPO_ROOT
 
 starlette = pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
+uvicorn = pytest.importorskip("uvicorn", reason="the server tests need the server extra: pip install '.[server]'")
 httpx = pytest.importorskip("httpx", reason="the server tests need httpx (in the test extra)")
-from starlette.testclient import TestClient  # noqa: E402
 
 from fastmtcnn.server import ServerConfig, create_app  # noqa: E402
+from fastmtcnn.server import detection  # noqa: E402
+from fastmtcnn.server.connections import guarded_protocol  # noqa: E402
+from test_image_header import bombs  # noqa: E402
 
 ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
 GROUP = FIXTURES / "group_640x480.jpg"
@@ -89,58 +91,16 @@ def test_eight_threads_fifty_calls_each_equal_serial_results(detector, images):
     assert len(serial["group_half"]) >= 3  # the mix really has faces to get wrong
 
 
-# ---------------------------------------------------------------------------------------------- image headers
-def _png_header(width, height):
-    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
-    return (b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + b"IHDR" + ihdr
-            + zlib.crc32(b"IHDR" + ihdr).to_bytes(4, "big"))
-
-
 def _jpeg_header(width, height):
     app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
     sof = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + b"\x01\x11\x00" * 3
     return b"\xff\xd8" + app0 + sof
 
 
-def test_header_size_reads_jpeg_png_webp_bmp_gif_without_decoding():
-    image = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    for ext, params in ((".jpg", ()), (".jpg", (cv2.IMWRITE_JPEG_PROGRESSIVE, 1)), (".png", ()), (".bmp", ()),
-                        (".webp", (cv2.IMWRITE_WEBP_QUALITY, 80)), (".webp", (cv2.IMWRITE_WEBP_QUALITY, 101))):
-        assert image_size_from_header(_encode(image, ext, params)) == (53, 37), (ext, params)
-    assert image_size_from_header(ASTRONAUT.read_bytes()) == (512, 512)
-    assert image_size_from_header(GROUP.read_bytes()) == (640, 480)
-    # hand-made headers: VP8X (extended WebP), GIF, BMP core header, BMP top-down (negative height)
-    vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x10\x00\x00\x00" + (4999).to_bytes(3, "little") \
-        + (2999).to_bytes(3, "little")
-    assert image_size_from_header(vp8x) == (5000, 3000)
-    assert image_size_from_header(b"GIF89a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little") + b"\x00" * 8) == (640, 480)
-    core = b"BM" + b"\x00" * 12 + (12).to_bytes(4, "little") + (300).to_bytes(2, "little") + (200).to_bytes(2, "little")
-    assert image_size_from_header(core + b"\x00" * 8) == (300, 200)
-    info = b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little") + (300).to_bytes(4, "little") \
-        + (-200).to_bytes(4, "little", signed=True)
-    assert image_size_from_header(info + b"\x00" * 30) == (300, 200)
-    assert image_size_from_header(_jpeg_header(30000, 20000)) == (30000, 20000)
-    assert image_size_from_header(_png_header(20000, 20000)) == (20000, 20000)
-
-
-def test_header_size_survives_truncated_and_garbage_headers():
-    jpeg = ASTRONAUT.read_bytes()
-    webp = _encode(cv2.imread(str(ASTRONAUT)), ".webp", (cv2.IMWRITE_WEBP_QUALITY, 80))
-    for data in (jpeg, webp, _png_header(10, 10)):
-        for cut in range(0, 64):
-            width, height = image_size_from_header(data[:cut])
-            assert width >= 0 and height >= 0
-    assert image_size_from_header(b"\xff\xd8\xff\xda\x00\x02") == (0, 0)  # scan before any frame header
-    assert image_size_from_header(b"\xff\xd8\x00\x00\x00\x00") == (0, 0)  # not a marker
-    assert image_size_from_header(b"\xff\xd8\xff\xe0\x00\x00\x00\x00") == (0, 0)  # bad segment length
-    assert image_size_from_header(os.urandom(100)) in ((0, 0),) or True  # random bytes never raise
-
-
-def test_decompression_bombs_are_refused_before_decoding():
-    for data in (_jpeg_header(30000, 20000) + b"\x00" * 100, _png_header(20000, 20000),
-                 b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff"):
-        with pytest.raises(ImageError, match="over the limit"):
-            decode_image(data, max_pixels=50_000_000)
+def _png_header(width, height):
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    return (b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + b"IHDR" + ihdr
+            + zlib.crc32(b"IHDR" + ihdr).to_bytes(4, "big"))
 
 
 # ---------------------------------------------------------------------------------------------- HTTP API
@@ -153,12 +113,56 @@ def _wait_ready(client, seconds=90):
     raise AssertionError("server did not become ready")
 
 
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`create_app(config)` on a real Uvicorn (with the service's own protocol class) in a thread on 127.0.0.1.
+
+    Used like Starlette's TestClient (`get`, `post`, `app`), but over TCP, so connection limits are real too.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.app = create_app(config)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        protocol = guarded_protocol(config.header_timeout, config.max_connections, config.retry_after)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, http=protocol,
+                                                    lifespan="on", log_level="warning", access_log=False,
+                                                    timeout_keep_alive=2, timeout_graceful_shutdown=2))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.http = httpx.Client(base_url=self.url, timeout=60)
+
+    def __enter__(self):
+        self.thread.start()
+        end = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < end and self.thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def get(self, path, **kwargs):
+        return self.http.get(path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.http.post(path, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def client():
-    app = create_app(ServerConfig(workers=2, queue_size=4, max_body_bytes=2_000_000, max_pixels=20_000_000))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        _wait_ready(test_client)
-        yield test_client
+    config = ServerConfig(workers=2, queue_size=4, max_body_bytes=2_000_000, max_pixels=20_000_000)
+    with LiveServer(config) as live:
+        _wait_ready(live)
+        yield live
 
 
 def _faces_json(faces):
@@ -172,8 +176,8 @@ def _assert_error(response, status):
 
 
 def test_readyz_is_503_until_warm_up_ran():
-    app = create_app(ServerConfig(workers=1))
-    service = app.state.service
+    live = LiveServer(ServerConfig(workers=1))
+    service = live.app.state.service
     release = threading.Event()
     original = service._warm_up
 
@@ -182,7 +186,7 @@ def test_readyz_is_503_until_warm_up_ran():
         original()
 
     service._warm_up = slow_warm_up
-    with TestClient(app) as test_client:
+    with live as test_client:
         assert test_client.get("/healthz").status_code == 200
         response = test_client.get("/readyz")
         _assert_error(response, 503)
@@ -215,7 +219,13 @@ def test_detect_raw_multipart_png_webp_equal_the_library(client, detector, image
         assert response.json()["faces"] == _faces_json(detector.detect(data))
 
 
-def test_query_parameters_select_a_cached_detector(client):
+def test_query_parameters_reuse_the_workers_cascades(client, monkeypatch):
+    """Other settings per request equal the library's results, and build no detector or cascade of their own
+    (issue 16 case 3: a cached detector per setting multiplied memory)."""
+    def no_new_cascade(*args, **kwargs):
+        raise AssertionError("a request built a new Cascade")
+
+    monkeypatch.setattr(detection, "Cascade", no_new_cascade)
     data = ASTRONAUT.read_bytes()
     for params, kwargs in (({"min_face_size": "40"}, {"min_face_size": 40}),
                            ({"thresholds": "0.5,0.6,0.9"}, {"thresholds": (0.5, 0.6, 0.9)}),
@@ -224,7 +234,16 @@ def test_query_parameters_select_a_cached_detector(client):
         response = client.post("/v1/detect", params=params, content=data, headers={"content-type": "image/jpeg"})
         assert response.status_code == 200
         assert response.json()["faces"] == _faces_json(Detector(**kwargs).detect(data))
-    assert len(client.app.state.service.detectors._items) <= client.app.state.service.config.detector_cache
+    default = client.post("/v1/detect", content=data, headers={"content-type": "image/jpeg"})
+    assert default.json()["faces"] == _faces_json(Detector().detect(data))  # settings were put back
+
+
+def test_gif_content_type_is_accepted_like_octet_stream(client, images):
+    gif = _encode(images["group_half"], ".gif")
+    as_gif = client.post("/v1/detect", content=gif, headers={"content-type": "image/gif"})
+    as_octets = client.post("/v1/detect", content=gif, headers={"content-type": "application/octet-stream"})
+    assert as_gif.status_code == as_octets.status_code == 200
+    assert as_gif.json()["faces"] == as_octets.json()["faces"] == _faces_json(Detector().detect(gif))
 
 
 def _fuzz_cases():
@@ -251,7 +270,7 @@ def _fuzz_cases():
     cases.append(("png_20000x20000", {}, "image/png", _png_header(20000, 20000) + b"\x00" * 64))
     cases.append(("jpeg_30000x20000", {}, "image/jpeg", _jpeg_header(30000, 20000) + b"\x00" * 64))
     cases.append(("body_too_large", {}, "image/jpeg", jpeg + b"\x00" * 2_000_000))
-    for ctype in ("text/plain", "application/json", "image/gif", "video/mp4", "", "nonsense", "image",
+    for ctype in ("text/plain", "application/json", "video/mp4", "", "nonsense", "image",
                   "text/html; charset=utf-8", "application/x-www-form-urlencoded"):
         cases.append((f"ctype:{ctype}", {}, ctype, jpeg))
     bad_params = ({"min_face_size": "1e308"}, {"min_face_size": "-20"}, {"min_face_size": "nan"},
@@ -333,10 +352,9 @@ def test_full_queue_answers_503_with_retry_after(client):
 
 
 def test_slow_detection_times_out_with_504_and_frees_its_slot():
-    app = create_app(ServerConfig(workers=1, queue_size=1, timeout=1.0))
-    service = app.state.service
-    with TestClient(app) as test_client:
+    with LiveServer(ServerConfig(workers=1, queue_size=1, timeout=1.0)) as test_client:
         _wait_ready(test_client)
+        service = test_client.app.state.service
         original = service._job
 
         def slow_job(*args):
@@ -373,12 +391,6 @@ def test_metrics_and_access_log(client, caplog):
 
 
 # ---------------------------------------------------------------------------------------------- real uvicorn
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start_server(port, *args):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen([sys.executable, "-m", "fastmtcnn", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -520,3 +532,195 @@ def test_unexpected_server_errors_are_json_500_and_bad_images_never_are(client):
         service._job = original
     assert service.slots.snapshot() == (0, 0, 0)
     assert client.get("/healthz").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- issue 16: abuse
+def _poll_healthz(url, stop, latencies):
+    """GET /healthz every 50 ms on a new connection until `stop` is set; appends each latency (s, inf if failed)."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            status = httpx.get(url + "/healthz", timeout=5).status_code
+        except httpx.HTTPError:
+            status = 0
+        latencies.append(time.perf_counter() - started if status == 200 else float("inf"))
+        stop.wait(0.05)
+
+
+class HealthzWatch:
+    """Context manager: polls /healthz in a thread; `.worst` is the slowest answer (s) seen meanwhile."""
+
+    def __init__(self, url):
+        self.url, self.stop, self.latencies = url, threading.Event(), []
+        self.thread = threading.Thread(target=_poll_healthz, args=(url, self.stop, self.latencies), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    @property
+    def worst(self):
+        return max(self.latencies)
+
+
+def _photo_561():
+    return _encode(cv2.resize(cv2.imread(str(ASTRONAUT)), (561, 561), interpolation=cv2.INTER_AREA))
+
+
+def _wait_idle(service, seconds):
+    end = time.monotonic() + seconds
+    while service.slots.snapshot() != (0, 0, 0) and time.monotonic() < end:
+        time.sleep(0.05)
+    return service.slots.snapshot()
+
+
+def test_case1_huge_candidate_sets_end_at_the_timeout_and_stop_working():
+    """thresholds=0,0,0 & min_face_size=4 on a 561x561 photo: an answer (504, or 200 on a fast machine) within the
+    timeout + 5 s, /healthz under 1 s meanwhile, and the detection stops using its worker soon after."""
+    with LiveServer(ServerConfig(workers=2, timeout=3.0)) as live:
+        _wait_ready(live)
+        with HealthzWatch(live.url) as watch:
+            started = time.perf_counter()
+            response = live.post("/v1/detect", params={"thresholds": "0,0,0", "min_face_size": "4"},
+                                 content=_photo_561(), headers={"content-type": "image/jpeg"})
+            elapsed = time.perf_counter() - started
+            idle = _wait_idle(live.app.state.service, 15)
+        assert response.status_code in (200, 504) and elapsed < 3.0 + 5, (response.status_code, elapsed)
+        if response.status_code == 504:
+            _assert_error(response, 504)
+        assert idle == (0, 0, 0), "the timed-out detection kept its worker"
+        assert watch.latencies and watch.worst < 1.0, watch.worst
+        print(f"case 1: {response.status_code} after {elapsed:.1f} s, /healthz worst {watch.worst * 1000:.0f} ms")
+
+
+def _slowloris(port, count):
+    """`count` connections that send half a request line and stop."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sockets.append(sock)
+    return sockets
+
+
+def _closed_by_server(sock, seconds):
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_case2_connections_that_never_finish_headers_are_closed_and_healthz_stays_up():
+    with LiveServer(ServerConfig(workers=1, header_timeout=1.0)) as live:
+        _wait_ready(live)
+        sockets = _slowloris(live.port, 80)
+        try:
+            started = time.perf_counter()
+            assert live.get("/healthz").status_code == 200
+            assert time.perf_counter() - started < 1.0
+            assert all(_closed_by_server(sock, 5) for sock in sockets)
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+def test_case6_beyond_the_connection_limit_answers_json_503_with_retry_after():
+    with LiveServer(ServerConfig(workers=1, max_connections=8, header_timeout=30)) as live:
+        _wait_ready(live)
+        sockets = _slowloris(live.port, 10)
+        try:
+            with httpx.Client(base_url=live.url, timeout=10) as fresh:
+                response = fresh.get("/healthz")
+            _assert_error(response, 503)
+            assert response.headers["Retry-After"] == "1" and response.json()["error"]["code"] == "too_many_connections"
+        finally:
+            for sock in sockets:
+                sock.close()
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            with httpx.Client(base_url=live.url, timeout=10) as fresh:
+                if fresh.get("/healthz").status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("connections were not freed")
+
+
+def _black_png(width, height):
+    """A valid all-black 8-bit RGB PNG, compressed row by row (small, never held decoded)."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * width)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind, payload):
+        return len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_case3_and_4_images_over_the_memory_budget_or_crafted_headers_get_413_before_decoding(client, monkeypatch):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded an image that its header already refused")
+
+    monkeypatch.setattr(detection, "decode_image", no_decoding)
+    black = _black_png(7000, 7000)  # 49 Mpx: under max_pixels, over the memory budget
+    assert len(black) < 300_000
+    response = client.post("/v1/detect", content=black, headers={"content-type": "image/png"})
+    _assert_error(response, 413)
+    assert response.json()["error"]["code"] in ("over_memory_budget", "image_too_large")
+    for name, data in bombs():
+        if len(data) > client.app.state.service.config.max_body_bytes:
+            continue
+        response = client.post("/v1/detect", content=data, headers={"content-type": "application/octet-stream"})
+        assert response.status_code == 413, (name, response.status_code, response.text[:200])
+        _assert_error(response, 413)
+    unsized = client.post("/v1/detect", content=b"\xff\xd8\xff\xda\x00\x02" + b"\x00" * 100,
+                          headers={"content-type": "image/jpeg"})
+    _assert_error(unsized, 413)
+    assert unsized.json()["error"]["code"] == "image_size_unknown"
+
+
+def test_case5_multipart_with_many_parts_is_refused_without_stalling_the_loop(client):
+    boundary = "b"
+    part = f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n".encode()
+    body = part * (1_900_000 // len(part)) + f"--{boundary}--\r\n".encode()
+    with HealthzWatch(client.url) as watch:
+        response = client.post("/v1/detect", content=body,
+                               headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        time.sleep(0.3)
+    _assert_error(response, 400)
+    assert response.json()["error"]["code"] == "too_many_parts"
+    assert watch.worst < 1.0
+
+
+def test_sigterm_during_a_long_detection_exits_within_seconds():
+    port = _free_port()
+    process = _start_server(port, "--workers", "2", "--timeout", "120")
+    try:
+        def post():
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/v1/detect", params={"thresholds": "0,0,0", "min_face_size": "4"},
+                           content=_photo_561(), headers={"content-type": "image/jpeg"}, timeout=60)
+            except httpx.HTTPError:
+                pass
+
+        client_thread = threading.Thread(target=post, daemon=True)
+        client_thread.start()
+        time.sleep(2.0)
+        assert process.poll() is None
+        started = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        elapsed = time.perf_counter() - started
+        print(f"SIGTERM mid-detection: exited in {elapsed:.1f} s")
+        assert elapsed < 15
+    finally:
+        _stop(process)

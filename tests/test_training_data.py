@@ -147,3 +147,23 @@ def test_mining_min_face_follows_the_smallest_face():
     assert mining_min_face(np.array([[0, 0, 200, 180], [0, 0, 150, 140]], np.float32)) == 80  # 0.6 x 140 = 84
     assert mining_min_face(np.array([[0, 0, 60, 60]], np.float32)) == 20  # 36
     assert mining_min_face(np.array([[0, 0, 20, 20]], np.float32)) == 20  # smaller than every step
+
+
+def test_detector_loads_a_weights_folder(tmp_path):
+    import shutil
+
+    import cv2
+
+    from fastmtcnn import Detector
+    from fastmtcnn.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="det1.prototxt"):
+        Detector(weights=str(tmp_path))
+    for stem in ("det1", "det2", "det3"):
+        for suffix in ("prototxt", "caffemodel"):
+            shutil.copy(REPO_ROOT / "weights" / f"{stem}.{suffix}", tmp_path)
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    shipped, copied = Detector(min_face_size=40).detect(image), Detector(min_face_size=40, weights=tmp_path).detect(image)
+    assert len(shipped) > 0
+    np.testing.assert_array_equal(shipped.boxes, copied.boxes)
+    np.testing.assert_array_equal(shipped.landmarks, copied.landmarks)

@@ -318,7 +318,8 @@ def cascade_proposer(stage: str, weights_dir: str, min_face_size: Optional[float
     def propose(image: np.ndarray, faces: np.ndarray) -> np.ndarray:
         size = float(min_face_size) if min_face_size is not None else mining_min_face(faces)
         if size not in cascades:
-            cascades[size] = Cascade(CascadeSettings(min_face_size=size, thresholds=thresholds), weights_dir)
+            cascades[size] = Cascade(CascadeSettings(min_face_size=size, thresholds=thresholds),
+                                     weights_dir=weights_dir)
         cascade = cascades[size]
         boxes = cascade.propose(image, _BGR)
         return cascade.refine(image, _BGR, boxes) if stage == "onet" else boxes

@@ -1,0 +1,266 @@
+"""The ASGI app: routes, the one error path (an ASGI middleware), the access log, and running it on Uvicorn.
+
+Every error answer, expected (`ApiError`: 4xx/503/504) or not (500), is made in `ErrorsAndAccessLog`; routes
+raise, they never build error responses themselves. Unknown paths and methods raise `ApiError` 404/405 too.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any, Dict, Optional, Tuple
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, Router
+
+from ..deadline import Deadline
+from ..errors import DetectionCancelled
+from ..runtime import set_num_threads
+from .admission import Slots
+from .config import ServerConfig
+from .detection import Workers, request_settings
+from .metrics import Metrics
+from .multipart import check_content_type, extract_image, read_body
+from .responses import ApiError, send_error
+
+access_log = logging.getLogger("fastmtcnn.access")
+log = logging.getLogger("fastmtcnn.server")
+
+ROUTES = {"/v1/detect": ("POST",), "/healthz": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"),
+          "/metrics": ("GET", "HEAD")}
+
+
+def _parse_min_face_size(value: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ApiError(400, "bad_query", f"min_face_size must be a number of pixels, got {value[:40]!r}") from None
+
+
+def _parse_thresholds(value: Optional[str]) -> Optional[Tuple[float, ...]]:
+    if value is None:
+        return None
+    try:
+        return tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise ApiError(400, "bad_query", f"thresholds must be three comma-separated numbers like 0.6,0.7,0.7, "
+                                         f"got {value[:60]!r}") from None
+
+
+class Service:
+    """The routes' state: config, admission slots, metrics, detection workers, readiness."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config.check()
+        self.slots = Slots(config.capacity)
+        self.metrics = Metrics(self.slots)
+        self.workers = Workers(config)
+        self.ready = False
+        self.warmup_error: Optional[str] = None
+
+    @property
+    def retry_after(self) -> Dict[str, str]:
+        return {"Retry-After": str(self.config.retry_after)}
+
+    # -- lifecycle
+    def start(self) -> None:
+        if self.config.threads is not None:
+            set_num_threads(self.config.threads)
+        self.workers.start()
+        threading.Thread(target=self._warm_up, name="fastmtcnn-warmup", daemon=True).start()
+
+    def stop(self) -> None:
+        self.ready = self.metrics.ready = False
+        self.workers.stop()
+
+    def _warm_up(self) -> None:
+        try:
+            self.workers.warm_up()
+            self.ready = self.metrics.ready = True
+            log.info("fastmtcnn server ready: %d workers, capacity %d", self.config.workers, self.config.capacity)
+        except Exception as error:  # pragma: no cover - reported by /readyz
+            self.warmup_error = f"{type(error).__name__}: {error}"
+            log.exception("warm-up failed")
+
+    # -- the detection job (worker thread)
+    def _job(self, data: bytes, settings: Any, deadline: Deadline, queued_at: float) -> Dict[str, Any]:
+        started = time.perf_counter()
+        result = self.workers.detect(data, settings, deadline)
+        result["timing_ms"]["queue"] = round((started - queued_at) * 1000, 3)
+        return result
+
+    def _run(self, *args: Any) -> Dict[str, Any]:
+        """What the pool runs: `_job` with the queue/running gauges kept right whatever it raises."""
+        self.slots.job_started()
+        try:
+            return self._job(*args)
+        finally:
+            self.slots.job_finished(started=True)
+
+    def _job_done(self, future: Any) -> None:
+        if future.cancelled():  # never started: it still counted as queued
+            self.slots.job_finished(started=False)
+        self.slots.release()
+
+    # -- routes
+    async def detect(self, request: Request) -> Response:
+        arrived = time.perf_counter()
+        deadline_at = time.monotonic() + self.config.timeout
+        if not self.ready:
+            raise ApiError(503, "not_ready", self.warmup_error or "the detector is warming up, retry shortly",
+                           self.retry_after)
+        query = request.query_params
+        settings = request_settings(self.config, _parse_min_face_size(query.get("min_face_size")),
+                                    _parse_thresholds(query.get("thresholds")))
+        content_type = request.headers.get("content-type", "")
+        check_content_type(content_type)  # 415 before reading the body
+        if not self.slots.try_acquire():
+            raise ApiError(503, "overloaded", f"all {self.slots.capacity} request slots are busy, retry later",
+                           self.retry_after)
+        submitted = False
+        try:
+            body = await read_body(request, self.config.max_body_bytes, deadline_at)
+            data = await asyncio.to_thread(extract_image, content_type, body, self.config.max_multipart_parts)
+            del body
+            if not data:
+                raise ApiError(422, "empty_image", "the image is empty (0 bytes)")
+            deadline = Deadline(max(0.0, deadline_at - time.monotonic()), self.workers.stopping)
+            self.slots.job_queued()
+            try:
+                future = self.workers.submit(self._run, data, settings, deadline, time.perf_counter())
+            except RuntimeError:  # pool shut down
+                self.slots.job_finished(started=False)
+                raise ApiError(503, "shutting_down", "the server is shutting down", self.retry_after) from None
+            submitted = True
+            future.add_done_callback(self._job_done)
+            try:
+                result = await asyncio.wait_for(asyncio.wrap_future(future), max(0.001, deadline_at - time.monotonic()))
+            except (asyncio.TimeoutError, DetectionCancelled):
+                raise ApiError(504, "timeout", f"detection did not finish within {self.config.timeout:g} s") from None
+            result["timing_ms"]["total"] = round((time.perf_counter() - arrived) * 1000, 3)
+            return JSONResponse(result)
+        finally:
+            if not submitted:
+                self.slots.release()
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        if self.ready:
+            return JSONResponse({"status": "ready", "workers": self.config.workers})
+        raise ApiError(503, "not_ready", self.warmup_error or "warming up", self.retry_after)
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+class ErrorsAndAccessLog:
+    """ASGI middleware, the one error path: JSON errors for anything raised, plus one JSON access-log line
+    and the metrics of every request."""
+
+    def __init__(self, app: Any, service: Service):
+        self.app, self.service = app, service
+        self.state = SimpleNamespace(service=service)
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: Dict[str, Any] = {"status": 0, "bytes": 0, "error": None}
+
+        async def sending(message: Dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                for key, value in message.get("headers", []):
+                    if key.lower() == b"x-error-code":
+                        state["error"] = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                state["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            _check_route(scope)
+            await self.app(scope, receive, sending)
+        except ApiError as error:
+            if not state["status"]:
+                await send_error(sending, error)
+        except ClientDisconnect:
+            state["status"] = state["status"] or 499
+            state["error"] = "client_disconnected"
+        except Exception as error:  # never a bare 500 page; logged with its traceback
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not state["status"]:
+                await send_error(sending, ApiError(500, "internal_error", type(error).__name__))
+        finally:
+            self._record(scope, state, time.perf_counter() - started)
+
+    def _record(self, scope: Dict[str, Any], state: Dict[str, Any], seconds: float) -> None:
+        path = scope.get("path", "")
+        known = path if path in ROUTES else "other"
+        status = state["status"]
+        error_code = state["error"] or (f"http_{status}" if status >= 400 else None)
+        self.service.metrics.observe(scope.get("method", ""), known, status, seconds, error_code)
+        client = scope.get("client") or ("", 0)
+        access_log.info(json.dumps({"ts": round(time.time(), 3), "method": scope.get("method"), "path": path,
+                                    "status": status, "latency_ms": round(seconds * 1000, 3),
+                                    "bytes": state["bytes"], "client": client[0], "error": error_code},
+                                   separators=(",", ":")))
+
+
+def _check_route(scope: Dict[str, Any]) -> None:
+    """ApiError 404 for an unknown path, 405 (with Allow) for a method the path does not take."""
+    methods = ROUTES.get(scope.get("path", ""))
+    if methods is None:
+        raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use POST /v1/detect, "
+                                         "GET /healthz, /readyz or /metrics")
+    if scope.get("method") not in methods:
+        raise ApiError(405, "method_not_allowed", f"{scope.get('path')} takes {', '.join(methods)}",
+                       {"Allow": ", ".join(methods)})
+
+
+def create_app(config: Optional[ServerConfig] = None) -> ErrorsAndAccessLog:
+    """The ASGI app (a Starlette router inside the error/access-log middleware); `app.state.service` is the
+    Service. Its lifespan starts the workers and their warm-up, and stops them."""
+    service = Service(config or ServerConfig())
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    router = Router(routes=[Route("/v1/detect", service.detect, methods=["POST"]),
+                            Route("/healthz", service.healthz, methods=["GET"]),
+                            Route("/readyz", service.readyz, methods=["GET"]),
+                            Route("/metrics", service.metrics_endpoint, methods=["GET"])],
+                    lifespan=lifespan)
+    return ErrorsAndAccessLog(router, service)
+
+
+def serve(config: ServerConfig, log_level: str = "info") -> None:
+    """Run the service with Uvicorn until SIGINT/SIGTERM. On a signal, open requests get at most 5 s to finish,
+    then the workers stop: a running detection ends at its next deadline check."""
+    import uvicorn
+
+    from .connections import guarded_protocol
+
+    config.check()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    access_log.setLevel(logging.INFO)
+    protocol = guarded_protocol(config.header_timeout, config.max_connections, config.retry_after)
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=log_level, access_log=False,
+                http=protocol, limit_concurrency=None, timeout_keep_alive=math.ceil(config.keep_alive_timeout),
+                timeout_graceful_shutdown=5, lifespan="on")

@@ -1,0 +1,60 @@
+"""`fastmtcnn serve`: its parser (registered by `fastmtcnn.cli`) and the command, which needs the server extra."""
+from __future__ import annotations
+
+import argparse
+
+from ..commands import Subcommands, add_command, add_detector_options
+from .config import ServerConfig, default_memory_budget_mb
+
+
+def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
+    """Register `fastmtcnn serve`; Starlette and Uvicorn are imported only when it runs."""
+    defaults = ServerConfig()
+    serve = add_command(commands, "serve", "HTTP detection service (needs: pip install 'fastmtcnn[server]')")
+    serve.add_argument("--host", default=defaults.host, help="address to listen on")
+    serve.add_argument("--port", type=int, default=defaults.port, help="port")
+    serve.add_argument("--workers", type=int, default=defaults.workers, help="detection threads (one per CPU)")
+    add_detector_options(serve)
+    serve.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="larger bodies get 413")
+    serve.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
+                       help="images with more pixels (read from the header, before decoding) get 413")
+    serve.add_argument("--memory-budget-mb", type=int, default=None,
+                       help="per worker: decoded image + P-Net's first pyramid level; larger requests get 413 "
+                            f"(default: min(512, RAM / 4 / workers) MiB, here {default_memory_budget_mb()})")
+    serve.add_argument("--queue-size", type=int, default=defaults.queue_size,
+                       help="requests waiting beyond the workers; more get 503")
+    serve.add_argument("--timeout", type=float, default=defaults.timeout,
+                       help="seconds per request (upload + queue + detection); later ones get 504 and stop")
+    serve.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                       help="open connections; requests on more get a JSON 503")
+    serve.add_argument("--header-timeout", type=float, default=defaults.header_timeout,
+                       help="seconds for a request's headers to arrive; slower connections are closed")
+    serve.add_argument("--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout,
+                       help="seconds an idle keep-alive connection stays open")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.set_defaults(run=serve_command)
+    return serve
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig the command line asks for (checked: SettingsError on a bad value)."""
+    config = ServerConfig(host=args.host, port=args.port, workers=args.workers, min_face_size=args.min_face_size,
+                          max_body_bytes=args.max_body_bytes, max_pixels=args.max_pixels,
+                          queue_size=args.queue_size, timeout=args.timeout, threads=args.threads,
+                          max_connections=args.max_connections, header_timeout=args.header_timeout,
+                          keep_alive_timeout=args.keep_alive_timeout)
+    config.memory_budget_mb = args.memory_budget_mb or default_memory_budget_mb(config.workers)
+    return config.check()
+
+
+def main_from_args(args: argparse.Namespace) -> None:
+    """Run `fastmtcnn serve ...` until interrupted."""
+    config = config_from_args(args)
+    from .app import serve
+
+    serve(config, log_level=args.log_level)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    main_from_args(args)
+    return 0
