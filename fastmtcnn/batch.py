@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple
 
-from .commands import Subcommands, add_command, add_detector_options
+from .commands import Subcommands, add_command, add_detector_options, engine_from_args
+from .engines import choose_engine
 from .image_input import find_images
 from .settings import CascadeSettings
 
@@ -89,7 +90,8 @@ class WorkerConfig:
     """Everything a worker needs (picklable, checked in the parent before any worker starts).
 
     root: INPUT_DIR; crops: folder for aligned crops or None; crop_size: their side in pixels;
-    num_threads: OpenCV/Numba threads of the worker's process (None: the library default).
+    num_threads: OpenCV/Numba threads of the worker's process (None: the library default);
+    backend, precision: the engine (`Detector`'s keywords of the same names).
     """
 
     settings: CascadeSettings
@@ -97,6 +99,8 @@ class WorkerConfig:
     crops: Optional[str] = None
     crop_size: int = 112
     num_threads: Optional[int] = None
+    backend: str = "auto"
+    precision: str = "f32"
 
 
 @dataclass
@@ -114,7 +118,8 @@ def _init(config: WorkerConfig, in_worker: bool) -> None:
     global _worker
     if in_worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the parent
-    _worker = _Worker(config, Detector(settings=config.settings, num_threads=config.num_threads))
+    _worker = _Worker(config, Detector(settings=config.settings, num_threads=config.num_threads,
+                                       backend=config.backend, precision=config.precision))
 
 
 def _process(task: Tuple[str, str]) -> Dict[str, Any]:
@@ -300,7 +305,7 @@ class _Progress:
 
 def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers: int = 1,
               min_face_size: float = 20, fsync: bool = False, progress: bool = True, crop_size: int = 112,
-              num_threads: Optional[int] = None) -> Dict[str, Any]:
+              num_threads: Optional[int] = None, backend: str = "auto", precision: str = "f32") -> Dict[str, Any]:
     """Detect faces in every image under `input_dir`, appending records to `out` (see the module doc).
     Returns a summary: images found, skipped (already done), processed, faces, errors, seconds."""
     input_dir, out = Path(input_dir), Path(out)
@@ -308,8 +313,10 @@ def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers:
         raise ValueError(f"{input_dir} is not a folder: pass the folder that holds the images")
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
+    choose_engine(backend, precision)  # a bad or missing engine fails here, before any worker starts
     config = WorkerConfig(CascadeSettings(min_face_size=min_face_size), str(input_dir),
-                          str(crops) if crops else None, int(crop_size), 1 if workers > 1 else num_threads)
+                          str(crops) if crops else None, int(crop_size), 1 if workers > 1 else num_threads,
+                          backend, precision)
     paths = find_images(input_dir, exclude=[crops] if crops else [])
     done = read_done(out)
     names = crop_names(paths)
@@ -341,7 +348,7 @@ def batch_command(args: argparse.Namespace) -> int:
     try:
         summary = run_batch(args.input_dir, args.out, crops=args.crops, workers=args.workers,
                             min_face_size=args.min_face_size, fsync=args.fsync, progress=not args.quiet,
-                            crop_size=args.crop_size)
+                            crop_size=args.crop_size, **engine_from_args(args))
     except KeyboardInterrupt:
         print(f"fastmtcnn batch: interrupted; records so far are in {args.out}, re-run the same command to "
               "resume", file=sys.stderr)

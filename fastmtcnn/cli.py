@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .batch import add_batch_command
-from .commands import Subcommands, add_command, add_detector_options, settings_from_args
+from .commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
 from .detector import Detector, Faces
 from .errors import ImageError
 from .evaluation.cli import add_eval_command
@@ -63,7 +63,8 @@ def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, weights=args.weights)
+    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, weights=args.weights,
+                        **engine_from_args(args))
     failures = 0
     for image_path in args.images:
         try:
@@ -127,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, ImportError) as error:  # ImportError: an optional extra is missing
         print(f"fastmtcnn: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, like other Unix tools

@@ -6,8 +6,9 @@ A feature that has a subcommand exposes `add_<name>_command(commands)`, which ca
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Dict
 
+from .engines import BACKENDS, PRECISIONS
 from .settings import CascadeSettings
 
 Subcommands = Any  # argparse's private _SubParsersAction: what `ArgumentParser.add_subparsers()` returns
@@ -30,12 +31,22 @@ def add_command(commands: Subcommands, name: str, summary: str, description: str
 
 
 def add_detector_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
-    """--min-face-size, and --threads unless the command manages threads itself (batch workers)."""
+    """--min-face-size, --backend, --precision, and --threads unless the command manages threads itself
+    (batch workers)."""
     parser.add_argument("--min-face-size", type=float, default=20.0, metavar="PX",
                         help="smallest face side to find, in pixels (default: %(default)g)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="engine of the networks: auto = OpenVINO when installed, else OpenCV DNN")
+    parser.add_argument("--precision", choices=PRECISIONS, default="f32",
+                        help="bf16: OpenVINO on a CPU with native BF16 only (else it runs f32), an approximation")
     if threads:
         parser.add_argument("--threads", type=int, default=None,
                             help="OpenCV/Numba threads, process-wide (default: the libraries' own choice)")
+
+
+def engine_from_args(args: argparse.Namespace) -> Dict[str, str]:
+    """The `Detector` keywords that choose the engine: {"backend": ..., "precision": ...}."""
+    return {"backend": args.backend, "precision": args.precision}
 
 
 def settings_from_args(args: argparse.Namespace) -> CascadeSettings:

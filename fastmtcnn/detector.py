@@ -8,6 +8,7 @@ left mouth corner, right mouth corner.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .engines import choose_engine
 from .errors import SettingsError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
@@ -79,7 +81,7 @@ class Faces:
 
 
 class Detector:
-    """MTCNN face detector (Zhang et al. 2016) on OpenCV DNN.
+    """MTCNN face detector (Zhang et al. 2016) on OpenCV DNN or OpenVINO.
 
     Args:
         min_face_size: smallest face side to find, in pixels (sets the first pyramid scale, 12 / min_face_size).
@@ -88,8 +90,14 @@ class Detector:
         nms_thresholds: overlaps (P-Net within a level, P-Net across levels, R-Net, O-Net "min" overlap).
         num_threads: threads for OpenCV and Numba, or None to leave them alone. Process-wide: this calls
             `fastmtcnn.set_num_threads`, which changes every detector (and OpenCV user) in the process.
+            OpenVINO runs each forward on this many threads (None: OpenCV's current count).
         max_image_pixels: larger images, or images whose first pyramid level is larger, are refused.
         settings: a ready `CascadeSettings` instead of the five keywords above (which must then be left alone).
+        backend: "opencv" (OpenCV DNN), "openvino" (needs `pip install "fastmtcnn[openvino]"`) or "auto"
+            (OpenVINO when it is installed, else OpenCV DNN). `self.backend` says which one runs.
+        precision: "f32" (exact: OpenVINO gives OpenCV DNN's faces) or "bf16" (OpenVINO only, an approximation;
+            on a CPU without native BF16 it falls back to "f32" with a logged warning). `self.precision` says
+            which one runs.
         weights: folder with det1/det2/det3 .prototxt + .caffemodel (e.g. from `fastmtcnn train`);
             None = the authors' weights shipped with the package.
 
@@ -100,8 +108,8 @@ class Detector:
     def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                  scale_factor: float = 0.709, nms_thresholds: Sequence[float] = DEFAULT_NMS_THRESHOLDS,
                  num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
-                 *, settings: Optional[CascadeSettings] = None, weights: Optional[str] = None):
-        self.weights = None if weights is None else str(weights)
+                 *, settings: Optional[CascadeSettings] = None, backend: str = "auto", precision: str = "f32",
+                 weights: Optional[str] = None):
         from_keywords = CascadeSettings.create(min_face_size, thresholds, scale_factor, nms_thresholds,
                                                max_image_pixels)
         if settings is not None and from_keywords != CascadeSettings():
@@ -109,6 +117,8 @@ class Detector:
         self.settings = settings if settings is not None else from_keywords
         if num_threads is not None:
             set_num_threads(num_threads)
+        self.engine = dataclasses.replace(choose_engine(backend, precision, num_threads),
+                                          weights_dir=None if weights is None else str(weights))
         self._local = threading.local()
         self._cascade()  # build and warm the nets and kernels now, not on the first request
 
@@ -119,8 +129,18 @@ class Detector:
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = Cascade(self.settings, weights_dir=self.weights)
+            cascade = self._local.cascade = Cascade(self.settings, engine=self.engine)
         return cascade
+
+    @property
+    def backend(self) -> str:
+        """The engine that runs the networks: "opencv" or "openvino"."""
+        return self.engine.backend
+
+    @property
+    def precision(self) -> str:
+        """The precision the networks run in: "f32" or "bf16"."""
+        return self.engine.precision
 
     def detect(self, image: ImageLike, color: str = "bgr") -> Faces:
         """Faces in `image`: a uint8 array (H, W, 3) in `color` order ('bgr' as from cv2.imread, or 'rgb'),

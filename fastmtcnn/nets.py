@@ -1,4 +1,4 @@
-"""The three MTCNN networks on OpenCV DNN, built from the Caffe files shipped in `fastmtcnn.weights`.
+"""The three MTCNN networks as in-memory ONNX models, built from the Caffe files shipped in `fastmtcnn.weights`.
 
 This is the only module that knows the weights' input convention. The authors' nets were trained on
 images fed by MATLAB: RGB, normalised as `(x - 127.5) * 0.0078125`, transposed (blob N, 3, W, H).
@@ -14,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from .caffe import load_caffe
@@ -94,19 +93,3 @@ def _onnx_model(spec: NetSpec, weights_dir: Optional[str], stamp: Optional[Tuple
     net = load_caffe(prototxt.decode("utf-8"), caffemodel)
     return caffe_to_onnx(net, transpose_spatial=True, dynamic_spatial=spec is PNET)
 
-
-class Network:
-    """One stage on cv2.dnn. Not thread-safe: give each thread its own (see `Detector`).
-
-    `forward(blob)` takes float32 (N, 3, H, W), normalised RGB, and returns the outputs of `spec.outputs`:
-    P-Net: prob (N, 2, h, w), offsets (N, 4, h, w) with h = ceil((H - 4) / 2) - 3, w likewise;
-    R-Net: prob (N, 2), offsets (N, 4); O-Net: prob (N, 2), offsets (N, 4), landmarks (N, 10).
-    """
-
-    def __init__(self, spec: NetSpec, weights_dir: Optional[str] = None):
-        self.spec = spec
-        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec, weights_dir), dtype=np.uint8))
-
-    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
-        self.net.setInput(blob)
-        return tuple(self.net.forward(list(self.spec.outputs)))

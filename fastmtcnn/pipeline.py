@@ -1,9 +1,10 @@
 """The MTCNN cascade: image -> pyramid -> P-Net -> candidates -> R-Net -> O-Net -> faces.
 
 Faithful to the authors' `detect_face.m`; all box arithmetic is in `kernels` (Numba), all network
-evaluation in `nets` (OpenCV DNN). Boxes between stages are float32 (n, 4) x1, y1, x2, y2 in 0-based
-inclusive pixel indices (the authors' 1-based values minus one). A `Cascade` holds three networks and
-reusable buffers, so it is not thread-safe: `Detector` gives each thread its own.
+evaluation behind `engines.Network` (OpenCV DNN or OpenVINO: this module never learns which). Boxes between
+stages are float32 (n, 4) x1, y1, x2, y2 in 0-based inclusive pixel indices (the authors' 1-based values
+minus one). A `Cascade` holds three networks and reusable buffers, so it is not thread-safe: `Detector`
+gives each thread its own.
 
 Work per image is bounded: each stage keeps at most `STAGE_CAPS` candidates (the best-scoring ones), sized far
 above what any real photo yields at the accepted settings, so only degenerate inputs or thresholds near 0 reach
@@ -18,7 +19,8 @@ import numpy as np
 
 from . import kernels
 from .deadline import NO_DEADLINE, Deadline
-from .nets import ONET, PNET, RNET, Network
+from .engines import Engine, Network, choose_engine
+from .nets import ONET, PNET, RNET
 from .settings import CascadeSettings
 
 _EMPTY_BOXES = np.zeros((0, 4), np.float32)
@@ -65,15 +67,14 @@ class CascadeResult:
 
 
 class Cascade:
-    """One thread's networks and buffers. `run(image, channels)` detects faces in one image.
+    """One thread's networks and buffers. `run(image, channels)` detects faces in one image."""
 
-    `weights_dir`: a folder with det1/det2/det3 .prototxt + .caffemodel, or None for the shipped weights.
-    """
-
-    def __init__(self, settings: CascadeSettings, caps: StageCaps = STAGE_CAPS, weights_dir: Optional[str] = None):
+    def __init__(self, settings: CascadeSettings, caps: StageCaps = STAGE_CAPS, engine: Optional[Engine] = None):
+        """`engine`: what runs the networks (default: OpenCV DNN, `choose_engine("opencv")`)."""
         self.settings = settings
         self.caps = caps
-        self.pnet, self.rnet, self.onet = (Network(spec, weights_dir) for spec in (PNET, RNET, ONET))
+        self.engine = engine or choose_engine("opencv")
+        self.pnet, self.rnet, self.onet = (self.engine.network(spec) for spec in (PNET, RNET, ONET))
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._warm_up()
 
@@ -92,7 +93,7 @@ class Cascade:
     def shrink_buffers(self) -> None:
         """Free what a large image made P-Net's OpenCV buffers grow to: OpenCV keeps them at their largest size
         until the network is dropped, so P-Net is rebuilt (tens of ms) and run once on a 12x12 input."""
-        self.pnet = Network(PNET)
+        self.pnet = self.engine.network(PNET)  # the same engine and weights
         self.pnet.forward(np.zeros((1, 3, 12, 12), np.float32))
 
     # ------------------------------------------------------------------------------ stage 1: P-Net
@@ -108,7 +109,7 @@ class Cascade:
             level_h, level_w = kernels.pyramid_level_size(height, width, scale)
             blob = np.empty((1, 3, level_h, level_w), np.float32)
             kernels.resize_normalize_into(image, channels, blob[0])
-            prob, reg = self.pnet.forward(blob)
+            prob, reg = self.pnet.forward(blob)  # views valid until the next forward: read them now
             level = kernels.candidates_from_scores(np.ascontiguousarray(prob[0, 1]), np.ascontiguousarray(reg[0]),
                                                    scale, self.settings.thresholds[0])
             if len(level[1]) > self.caps.pnet_level:
@@ -162,7 +163,8 @@ class Cascade:
     def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
                        boxes: np.ndarray, deadline: Deadline = NO_DEADLINE) -> Tuple[np.ndarray, ...]:
         """Crop, resize and normalise the boxes into one reused batch blob and forward it, max_batch boxes
-        at a time (so memory stays bounded however many candidates an image has)."""
+        at a time (so memory stays bounded however many candidates an image has). Each chunk's outputs are
+        copied: the next forward may overwrite them (`Network`)."""
         size, step = network.spec.input_size, self.settings.max_batch
         if size not in self._crops:
             self._crops[size] = np.empty((step, 3, size, size), np.float32)

@@ -46,7 +46,8 @@ class FaceDetector:
         color: channel order of array images ("rgb" as `ray.data.read_images` gives them, or "bgr").
         keep_columns: input columns copied to the output when present (default: "path").
         num_threads: OpenCV/Numba threads per actor (default 1: Ray runs one actor per CPU).
-        **detector_kwargs: `Detector` settings (min_face_size, thresholds, scale_factor, ...).
+        **detector_kwargs: `Detector` settings (min_face_size, thresholds, scale_factor, ..., and the engine:
+            backend="auto" | "opencv" | "openvino", precision="f32" | "bf16").
     """
 
     def __init__(self, image_column: Optional[str] = None, color: str = "rgb",

@@ -36,10 +36,12 @@ def cpu_flags() -> List[str]:
 
 
 def versions() -> str:
-    """One line: fastmtcnn and the libraries and CPU features that decide its results and speed."""
+    """fastmtcnn and the libraries and CPU features that decide its results and speed; second line: the
+    engine `Detector(backend="auto")` picks, why, and OpenVINO's version."""
     from . import __version__
+    from .engines import engine_report
 
     flags = ", ".join(cpu_flags()) or "unknown"
     return (f"fastmtcnn {__version__} (opencv-python {cv2.__version__}, {cv2.getNumThreads()} OpenCV threads; "
             f"numpy {np.__version__}; numba {numba.__version__}; Python {sys.version.split()[0]}; "
-            f"CPU {platform.machine()} flags: {flags})")
+            f"CPU {platform.machine()} flags: {flags})\n{engine_report()}")

@@ -21,7 +21,7 @@ from typing import Optional, TextIO
 import cv2
 import numpy as np
 
-from .commands import Subcommands, add_command, add_detector_options, settings_from_args
+from .commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
 from .detector import Detector
 from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, FaceTracker, TrackedFaces, VideoSourceError,
                     frame_count, open_capture, read_frames)
@@ -131,7 +131,7 @@ def _source(text: str):
 
 
 def video_command(args: argparse.Namespace) -> int:
-    detector = Detector(settings=settings_from_args(args), num_threads=args.threads)
+    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, **engine_from_args(args))
     tracker = FaceTracker(detector, redetect_every=args.redetect_every, margin=args.margin,
                           smoothing=True if args.smooth else None)
     out = open(args.out, "w", encoding="utf-8") if args.out is not None else sys.stdout

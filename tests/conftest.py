@@ -15,3 +15,14 @@ def shared_path(*parts: str) -> Path:
         pytest.skip(f"../shared not found ({path} is absent): this test needs the project's shared data folder "
                     "beside the repository")
     return path
+
+
+def openvino_installed() -> bool:
+    from fastmtcnn import engines
+
+    return engines.openvino_available()
+
+
+#: Parametrize a test over both engines; the OpenVINO case skips with the install line when it is absent.
+BACKENDS = ["opencv", pytest.param("openvino", marks=pytest.mark.skipif(
+    not openvino_installed(), reason='OpenVINO not installed: pip install "fastmtcnn[openvino]" to test that engine'))]

@@ -1,6 +1,6 @@
 """A deliberately plain MTCNN, written from the authors' detect_face.m with numpy and cv2 only.
 
-It shares nothing with fastmtcnn's pipeline or kernels except the networks (`fastmtcnn.nets.Network`),
+It shares nothing with fastmtcnn's pipeline or kernels except the networks (OpenCV DNN, `fastmtcnn.engines.OpenCVNetwork`),
 so comparing the two checks every compiled kernel and the stage plumbing at once. Boxes are the
 authors' 1-based values throughout, as in their MATLAB code; the result is converted at the end to
 fastmtcnn's convention (x1 - 1, y1 - 1, x2, y2).
@@ -8,7 +8,8 @@ fastmtcnn's convention (x1 - 1, y1 - 1, x2, y2).
 import numpy as np
 import cv2
 
-from fastmtcnn.nets import ONET, PNET, RNET, Network, channel_map
+from fastmtcnn.engines import OpenCVNetwork
+from fastmtcnn.nets import ONET, PNET, RNET, channel_map
 
 
 def _to_rgb_float(image, color):
@@ -74,7 +75,7 @@ def _crops(rgb, boxes, size):
 
 def detect(image, min_face_size=20, factor=0.709, thresholds=(0.6, 0.7, 0.7), color="bgr"):
     """(boxes (n, 4) in fastmtcnn's convention, scores (n,), landmarks (n, 5, 2))."""
-    pnet, rnet, onet = Network(PNET), Network(RNET), Network(ONET)
+    pnet, rnet, onet = OpenCVNetwork(PNET), OpenCVNetwork(RNET), OpenCVNetwork(ONET)
     rgb = _to_rgb_float(image, color)
     height, width = rgb.shape[:2]
     scale, short_side, scales = 12.0 / min_face_size, min(height, width) * 12.0 / min_face_size, []

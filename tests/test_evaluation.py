@@ -366,7 +366,8 @@ def test_main_default_detector_arguments(tmp_path, capsys):
             return {"boxes": [], "scores": [], "landmarks": None}
 
     assert run_eval_command([str(FIXTURES / "tiny.jsonl"), "--min-face-size", "40"], FakeDetector) == 0
-    assert made == [{"settings": CascadeSettings(min_face_size=40), "num_threads": None}]
+    assert made == [{"settings": CascadeSettings(min_face_size=40), "num_threads": None, "backend": "auto",
+                     "precision": "f32"}]
     out = capsys.readouterr().out
     assert "| recall | 0.00 % |" in out and "| precision (complete images) | n/a |" in out
 

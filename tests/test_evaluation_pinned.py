@@ -21,10 +21,12 @@ SHARED_SETS = ["bench", "detection_dlib_faces", "landmarks_300w_helen_train_subs
 
 
 def pinned(report):
-    """The report as JSON would carry it, without timings and absolute paths."""
+    """The report as JSON would carry it, without timings, absolute paths and the engine (which depends on the
+    installed extras; the old module did not record it)."""
     report = json.loads(json.dumps(report))
     for key in ("timing", "dataset_path", "root"):
         report.pop(key)
+    report.pop("engine", None)
     return report
 
 

@@ -6,7 +6,7 @@ import pytest
 from fastmtcnn import Detector
 
 import reference_mtcnn
-from conftest import FIXTURES, REPO_ROOT, shared_path
+from conftest import BACKENDS, FIXTURES, REPO_ROOT, shared_path
 
 
 def compare_with_reference(detector, image, min_face_size, color="bgr"):
@@ -22,8 +22,13 @@ def compare_with_reference(detector, image, min_face_size, color="bgr"):
 
 
 @pytest.fixture(scope="module", params=[20, 40])
-def detector(request):
-    return Detector(min_face_size=request.param)
+def min_face_size(request):
+    return request.param
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def detector(request, min_face_size):
+    return Detector(min_face_size=min_face_size, backend=request.param)
 
 
 def test_shipped_images_match_reference(detector):

@@ -14,7 +14,7 @@ import pytest
 
 from fastmtcnn import Detector, evaluation
 
-from conftest import shared_path
+from conftest import BACKENDS, shared_path
 
 SETS = ("bench", "detection_dlib_faces", "landmarks_300w_helen_train_subset")
 #: Faces scored below this by either port are borderline: interpolation moves weak scores across 0.7.
@@ -22,12 +22,12 @@ CONFIDENT = 0.9
 
 
 @functools.lru_cache(maxsize=None)
-def detections(name: str, min_face_size: int):
+def detections(name: str, min_face_size: int, backend: str = "opencv"):
     """(ours, reference, image sizes) for one data set, as evaluate-style prediction dicts."""
     data = shared_path("data")
     golden = shared_path("golden", f"{name}.facenet.jsonl")
     records = evaluation.load_dataset(data / f"{name}.jsonl")
-    detector = Detector(min_face_size=min_face_size)
+    detector = Detector(min_face_size=min_face_size, backend=backend)
     ours = {r["image"]: evaluation.as_prediction(detector.detect(data / r["image"])) for r in records}
     sizes = {r["image"]: (r["width"], r["height"]) for r in records}
     return ours, evaluation.load_golden(golden, min_face_size), sizes
@@ -57,15 +57,16 @@ def confident(predictions, min_score=CONFIDENT):
             for image, faces in predictions.items()}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("min_face_size", [20, 40])
 @pytest.mark.parametrize("name", SETS)
-def test_parity_with_facenet_pytorch(name, min_face_size):
-    ours, reference, sizes = detections(name, min_face_size)
+def test_parity_with_facenet_pytorch(name, min_face_size, backend):
+    ours, reference, sizes = detections(name, min_face_size, backend)
     everything = evaluation.compare(ours, reference, iou=0.7)
     inside_ours, inside_reference = without_border_faces(ours, reference, sizes)
     recall = evaluation.compare(inside_ours, confident(inside_reference), iou=0.7)  # their confident faces we find
     extra = evaluation.compare(confident(inside_ours), inside_reference, iou=0.7)  # our confident faces they lack
-    print(f"\n{name} min_face={min_face_size}: all faces: matched {everything['matched_fraction']:.3f} "
+    print(f"\n{name} min_face={min_face_size} {backend}: all faces: matched {everything['matched_fraction']:.3f} "
           f"extra {everything['extra_fraction']:.3f} landmark median {everything['landmark_px_median']:.2f} px "
           f"({everything['reference_faces']} reference faces); inside the image, score >= {CONFIDENT}: "
           f"matched {recall['matched_fraction']:.3f} of {recall['reference_faces']}, "

@@ -12,7 +12,8 @@ torch = pytest.importorskip("torch", reason="training tests need torch: pip inst
 
 from conftest import FIXTURES, REPO_ROOT  # noqa: E402
 from fastmtcnn import Detector  # noqa: E402
-from fastmtcnn.nets import ONET, PNET, RNET, Network  # noqa: E402
+from fastmtcnn.engines import OpenCVNetwork as Network  # noqa: E402
+from fastmtcnn.nets import ONET, PNET, RNET  # noqa: E402
 from fastmtcnn.training import cli as train_cli  # noqa: E402
 from fastmtcnn.training.export import export_net, load_net  # noqa: E402
 from fastmtcnn.training.loop import TrainConfig, train  # noqa: E402

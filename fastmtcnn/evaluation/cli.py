@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..commands import Subcommands, add_command, add_detector_options, settings_from_args
+from ..commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
 from ..errors import DatasetError
 from .data import Predictions, load_dataset, load_golden
 from .markdown import markdown_compare, markdown_summary
@@ -24,7 +24,8 @@ from .parity import compare
 from .predict import predict_dataset
 from .report import build_report, score_dataset
 
-#: detector_factory(settings=CascadeSettings, num_threads=T or None) -> object whose ``.detect(path)`` returns faces.
+#: detector_factory(settings=CascadeSettings, num_threads=T or None, backend=B, precision=P) -> object whose
+#: ``.detect(path)`` returns faces.
 DetectorFactory = Callable[..., Any]
 
 
@@ -86,7 +87,8 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
     records, root, reference = _load_inputs(args)
     build_started = time.perf_counter()
     weights = {} if args.weights is None else {"weights": args.weights}
-    detector = (detector_factory or _default_detector_factory)(settings=settings, num_threads=args.threads, **weights)
+    detector = (detector_factory or _default_detector_factory)(settings=settings, num_threads=args.threads,
+                                                               **engine_from_args(args), **weights)
     build_seconds = time.perf_counter() - build_started
     predictions, detect_seconds = predict_dataset(records, root, detector.detect, progress=args.progress,
                                                   jobs=args.jobs)
@@ -96,7 +98,9 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
         "detect_ms_per_image": 1000.0 * detect_seconds / len(records) if records else None,
         "detector_build_seconds": build_seconds,
     })
-    report.update(min_face_size=_plain_number(args.min_face_size), threads=args.threads, jobs=args.jobs)
+    report.update(min_face_size=_plain_number(args.min_face_size), threads=args.threads, jobs=args.jobs,
+                  engine={"backend": getattr(detector, "backend", args.backend),
+                          "precision": getattr(detector, "precision", args.precision)})
     if args.weights is not None:
         report["weights"] = args.weights
     report["timing"]["wall_seconds"] = time.perf_counter() - started

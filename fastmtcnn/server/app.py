@@ -61,8 +61,8 @@ class Service:
     def __init__(self, config: ServerConfig):
         self.config = config.check()
         self.slots = Slots(config.capacity)
-        self.metrics = Metrics(self.slots)
         self.workers = Workers(config)
+        self.metrics = Metrics(self.slots, self.workers.engine)
         self.ready = False
         self.warmup_error: Optional[str] = None
 
@@ -152,7 +152,8 @@ class Service:
                 self.slots.release()
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        engine = self.workers.engine
+        return JSONResponse({"status": "ok", "engine": {"backend": engine.backend, "precision": engine.precision}})
 
     async def readyz(self, request: Request) -> Response:
         if self.ready:

@@ -42,7 +42,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                           max_body_bytes=args.max_body_bytes, max_pixels=args.max_pixels,
                           queue_size=args.queue_size, timeout=args.timeout, threads=args.threads,
                           max_connections=args.max_connections, header_timeout=args.header_timeout,
-                          keep_alive_timeout=args.keep_alive_timeout)
+                          keep_alive_timeout=args.keep_alive_timeout, backend=args.backend,
+                          precision=args.precision)
     config.memory_budget_mb = args.memory_budget_mb or default_memory_budget_mb(config.workers)
     return config.check()
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..deadline import Deadline
 from ..detector import Faces
+from ..engines import choose_engine
 from ..errors import ImageSizeUnknown, ImageTooLarge, SettingsError, UnsupportedImage
 from ..image_header import read_image_size
 from ..image_input import decode_image
@@ -50,6 +51,7 @@ class Workers:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.default_settings = config.settings()
+        self.engine = choose_engine(config.backend, config.precision, config.threads)  # fails before serving
         self.pool: Optional[ThreadPoolExecutor] = None
         self.stopping = threading.Event()
         self._local = threading.local()
@@ -87,7 +89,7 @@ class Workers:
     def _cascade(self) -> Cascade:
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = Cascade(self.default_settings)
+            cascade = self._local.cascade = Cascade(self.default_settings, engine=self.engine)
         return cascade
 
     def detect(self, data: bytes, settings: CascadeSettings, deadline: Deadline) -> Dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from typing import Dict, Optional, Tuple
 
+from ..engines import Engine
 from .admission import Slots
 
 #: Latency histogram bucket bounds, seconds.
@@ -13,9 +14,10 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 class Metrics:
     """Counters, a latency histogram and gauges, rendered in the Prometheus text format."""
 
-    def __init__(self, slots: Slots):
+    def __init__(self, slots: Slots, engine: Engine):
         self._lock = threading.Lock()
         self._slots = slots
+        self._engine = engine
         self.requests: Dict[Tuple[str, str, int], int] = {}
         self.errors: Dict[str, int] = {}
         self.buckets = [0] * len(LATENCY_BUCKETS)
@@ -63,5 +65,8 @@ class Metrics:
                   "# HELP fastmtcnn_capacity Admission limit (workers + queue size).",
                   "# TYPE fastmtcnn_capacity gauge", f"fastmtcnn_capacity {self._slots.capacity}",
                   "# HELP fastmtcnn_ready 1 once warmed up.", "# TYPE fastmtcnn_ready gauge",
-                  f"fastmtcnn_ready {ready}"]
+                  f"fastmtcnn_ready {ready}",
+                  "# HELP fastmtcnn_engine_info The engine that runs the networks (always 1).",
+                  "# TYPE fastmtcnn_engine_info gauge",
+                  f'fastmtcnn_engine_info{{backend="{self._engine.backend}",precision="{self._engine.precision}"}} 1']
         return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ x2 - x1 for P-Net and x2 - x1 + 1 after it (`kernels.calibrate`), landmarks (poi
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -310,16 +311,18 @@ def cascade_proposer(stage: str, weights_dir: str, min_face_size: Optional[float
     """propose(bgr_image, face_boxes) -> boxes float32 (n, 4), 0-based inclusive: for R-Net samples what
     `Cascade.propose` (P-Net + NMS + calibration + squaring) returns with the weights in `weights_dir`,
     for O-Net samples `Cascade.refine` of those. min_face_size None = per image, `mining_min_face`."""
+    from ..engines import choose_engine
     from ..pipeline import Cascade
     from ..settings import CascadeSettings
+
+    engine = dataclasses.replace(choose_engine("opencv"), weights_dir=weights_dir)
 
     cascades: Dict[float, Cascade] = {}
 
     def propose(image: np.ndarray, faces: np.ndarray) -> np.ndarray:
         size = float(min_face_size) if min_face_size is not None else mining_min_face(faces)
         if size not in cascades:
-            cascades[size] = Cascade(CascadeSettings(min_face_size=size, thresholds=thresholds),
-                                     weights_dir=weights_dir)
+            cascades[size] = Cascade(CascadeSettings(min_face_size=size, thresholds=thresholds), engine=engine)
         cascade = cascades[size]
         boxes = cascade.propose(image, _BGR)
         return cascade.refine(image, _BGR, boxes) if stage == "onet" else boxes

@@ -1,0 +1,239 @@
+"""The engines that run the three networks: OpenCV DNN (always there) and OpenVINO (the `openvino` extra).
+
+Both run the same in-memory ONNX graphs from `nets.onnx_model`; nothing is written to disk. Every engine's
+network follows one contract (`Network`), and `choose_engine(backend, precision, num_threads)` is the one
+factory that decides which engine runs:
+
+- backend "opencv": cv2.dnn, float32. "openvino": OpenVINO's CPU plugin (raises ImportError naming the extra
+  when it is not installed). "auto": OpenVINO when it can be imported, else OpenCV DNN.
+- precision "f32" (exact: OpenVINO's faces equal OpenCV's, tests/test_engines.py) or "bf16", an opt-in
+  approximation on OpenVINO only. On a CPU without native BF16 (no avx512_bf16 / amx_bf16, OpenVINO does not
+  list "BF16" in OPTIMIZATION_CAPABILITIES) OpenVINO ignores the bf16 hint and runs float32 anyway, so we
+  fall back to f32 with a logged warning and report precision "f32".
+
+Each thread's `Cascade` makes its own `OpenVINONetwork`: an infer request on a compiled model it does not
+share while it runs (`CompiledPool`: compiled once, reused by later networks of the same net, precision and
+threads).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Protocol, Tuple
+
+import cv2
+import numpy as np
+
+from .errors import SettingsError
+from .nets import NetSpec, onnx_model
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "opencv", "openvino")
+PRECISIONS = ("f32", "bf16")
+INSTALL_HINT = 'pip install "fastmtcnn[openvino]"'
+
+
+class Network(Protocol):
+    """One stage on one engine. Not thread-safe: each thread needs its own (`Cascade` is per thread).
+
+    `forward(blob)` takes a C-contiguous float32 (N, 3, H, W) blob, normalised RGB, and returns the outputs
+    named in `spec.outputs`: P-Net prob (N, 2, h, w) and offsets (N, 4, h, w) with h = ceil((H - 4) / 2) - 3
+    (w likewise); R-Net prob (N, 2), offsets (N, 4); O-Net prob (N, 2), offsets (N, 4), landmarks (N, 10).
+    The arrays may be views of the engine's own output buffers: they are valid until the next `forward` on
+    the same network, so copy what must outlive it.
+    """
+
+    spec: NetSpec
+
+    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
+        ...
+
+
+class OpenCVNetwork:
+    """A stage on cv2.dnn (threads: OpenCV's process-wide setting, `cv2.setNumThreads`)."""
+
+    def __init__(self, spec: NetSpec, weights_dir: Optional[str] = None):
+        self.spec = spec
+        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec, weights_dir), dtype=np.uint8))
+
+    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
+        self.net.setInput(blob)
+        return tuple(self.net.forward(list(self.spec.outputs)))
+
+
+class OpenVINONetwork:
+    """A stage on OpenVINO's CPU plugin: an infer request on a compiled model it has to itself while it lives
+    (taken from the process-wide `CompiledPool`, given back when the network is garbage-collected).
+
+    The input blob is shared, not copied; the outputs are views of the request's output tensors, which
+    the next `forward` overwrites (see `Network`).
+    """
+
+    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None):
+        self.spec = spec
+        pool = _pool(spec, precision, threads, weights_dir)
+        compiled = pool.take()
+        weakref.finalize(self, pool.give_back, compiled)
+        self._request = compiled.create_infer_request()
+        self._outputs = tuple(compiled.output(name) for name in spec.outputs)
+        self._tensor = _openvino().Tensor
+
+    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
+        request = self._request
+        request.set_input_tensor(self._tensor(np.ascontiguousarray(blob, dtype=np.float32), shared_memory=True))
+        request.infer()
+        return tuple(request.get_tensor(output).data for output in self._outputs)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What runs the networks: backend "opencv" or "openvino", precision "f32" or "bf16", OpenVINO threads
+    per forward (OpenCV's are process-wide). `reason` says why this engine was chosen."""
+
+    backend: str
+    precision: str
+    threads: int
+    reason: str = ""
+    weights_dir: Optional[str] = None  # det1/det2/det3 .prototxt + .caffemodel; None = the shipped weights
+
+    def network(self, spec: NetSpec) -> Network:
+        """A new network of this engine (one per thread)."""
+        if self.backend == "openvino":
+            return OpenVINONetwork(spec, self.precision, self.threads, self.weights_dir)
+        return OpenCVNetwork(spec, self.weights_dir)
+
+    def describe(self) -> str:
+        """'openvino 2026.4.1, f32, 1 thread' / 'opencv 4.10.0, f32'."""
+        if self.backend == "openvino":
+            return f"openvino {openvino_version()}, {self.precision}, {self.threads} thread{'s' * (self.threads != 1)}"
+        return f"opencv {cv2.__version__}, {self.precision}"
+
+
+def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Optional[int] = None) -> Engine:
+    """The engine for these settings (see the module docstring). `num_threads` None: OpenCV's current count."""
+    if backend not in BACKENDS:
+        raise SettingsError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise SettingsError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    threads = cv2.getNumThreads() if num_threads is None else int(num_threads)
+    if backend == "opencv":
+        if precision != "f32":
+            raise SettingsError(f'precision={precision!r} needs backend="openvino" ({INSTALL_HINT}); '
+                             'OpenCV DNN runs "f32" only')
+        return Engine("opencv", "f32", threads, "backend='opencv' asked for")
+    if backend == "auto" and not openvino_available():
+        if precision != "f32":
+            raise ImportError(f"precision={precision!r} needs OpenVINO, which is not installed: {INSTALL_HINT}")
+        return Engine("opencv", "f32", threads, f"auto: OpenVINO not installed ({INSTALL_HINT} to use it)")
+    _openvino()  # backend "openvino" without the extra: ImportError with the install line
+    reason = "auto: OpenVINO is installed" if backend == "auto" else "backend='openvino' asked for"
+    if precision == "bf16" and not native_bf16():
+        log.warning("precision='bf16' asked for, but this CPU has no native BF16 (flags avx512_bf16/amx_bf16 "
+                    "absent; OpenVINO would run float32 anyway): running f32")
+        return Engine("openvino", "f32", threads, reason + "; bf16 fell back to f32 (no native BF16 on this CPU)")
+    return Engine("openvino", precision, threads, reason)
+
+
+# ------------------------------------------------------------------------------------ OpenVINO, once per process
+@functools.lru_cache(maxsize=None)
+def _import_openvino():
+    try:
+        import openvino
+    except ImportError as error:
+        return error
+    return openvino
+
+
+def _openvino():
+    """The openvino module, or ImportError saying how to install it."""
+    module = _import_openvino()
+    if isinstance(module, ImportError):
+        raise ImportError(f"backend='openvino' needs the OpenVINO runtime: {INSTALL_HINT} ({module})") from module
+    return module
+
+
+def openvino_available() -> bool:
+    return not isinstance(_import_openvino(), ImportError)
+
+
+def openvino_version() -> Optional[str]:
+    """'2026.4.1' (without the build suffix), or None when OpenVINO is not installed."""
+    if not openvino_available():
+        return None
+    return _openvino().get_version().split("-")[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _core():
+    return _openvino().Core()
+
+
+def native_bf16() -> bool:
+    """True when OpenVINO's CPU plugin runs bf16 natively here (it lists "BF16" as an optimization capability)."""
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def compile_config(precision: str, threads: int) -> dict:
+    """OpenVINO CPU settings: `threads` threads per forward, one stream, no CPU pinning.
+
+    Measured here (2 vCPUs, busy machine): a single unpinned stream runs the request on the calling thread, the
+    fastest by far for our small forwards (R-Net on 6 crops 0.64 ms, against 2.8 ms with two streams and 2.2 ms
+    pinned, which hand each request to a worker thread). Pinning would also stack our threads, Numba's and
+    other worker processes' on the same core.
+    """
+    return {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+            "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False}
+
+
+class CompiledPool:
+    """The compiled models of one (net, precision, threads), each used by one network at a time.
+
+    A compiled model runs one request at a time (its one stream's graph is locked while it runs), so threads
+    that share a model would wait for each other: each live network holds one, and a network that is
+    garbage-collected (its thread's cascade went away) gives it back for the next one. Compiling takes about
+    0.1-0.2 s per net: the detector's first cascade compiles at construction, another thread's first cascade
+    reuses a free model or compiles one (as OpenCV DNN builds a `Net` per thread).
+    """
+
+    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None):
+        self.spec, self.precision, self.threads, self.weights_dir = spec, precision, threads, weights_dir
+        self.compiled = 0  # models compiled so far
+        self._free: List = []
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            self.compiled += 1
+        core = _core()
+        model = core.read_model(onnx_model(self.spec, self.weights_dir))  # ONNX declares N (and P-Net's H, W) dynamic
+        return core.compile_model(model, "CPU", compile_config(self.precision, self.threads))
+
+    def give_back(self, compiled) -> None:
+        with self._lock:
+            self._free.append(compiled)
+
+
+_pools_lock = threading.Lock()
+_pools: Dict[Tuple[NetSpec, str, int, Optional[str]], CompiledPool] = {}
+
+
+def _pool(spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None) -> CompiledPool:
+    with _pools_lock:
+        return _pools.setdefault((spec, precision, threads, weights_dir),
+                                 CompiledPool(spec, precision, threads, weights_dir))
+
+
+# ------------------------------------------------------------------------------------ what `auto` picks, and why
+def engine_report() -> str:
+    """For `fastmtcnn --version`: the engine `auto` picks and why, OpenVINO's version and its bf16 support."""
+    auto = choose_engine("auto")
+    if not openvino_available():
+        return f"engine auto -> {auto.backend} {auto.precision} ({auto.reason})"
+    bf16 = "native" if native_bf16() else "not native on this CPU, precision='bf16' falls back to f32"
+    return f"engine auto -> {auto.backend} {auto.precision} ({auto.reason}; OpenVINO {openvino_version()}; bf16 {bf16})"
