@@ -25,6 +25,7 @@ from .image_input import load_image
 from .runtime import versions
 from .server.command import add_serve_command
 from .video_cli import add_video_command
+from .training.cli import add_train_command
 
 _LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
 
@@ -62,7 +63,8 @@ def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, **engine_from_args(args))
+    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, weights=args.weights,
+                        **engine_from_args(args))
     failures = 0
     for image_path in args.images:
         try:
@@ -101,12 +103,15 @@ def add_detect_command(commands: Subcommands) -> argparse.ArgumentParser:
     add_detector_options(detect)
     detect.add_argument("--json", action="store_true", help="print one JSON line per image")
     detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
+    detect.add_argument("--weights", default=None, metavar="DIR", help="folder with det1/det2/det3 .prototxt + "
+                        ".caffemodel, e.g. from `fastmtcnn train` (default: the shipped weights)")
     detect.set_defaults(run=detect_command)
     return detect
 
 
 #: The subcommands, in the order `fastmtcnn -h` lists them.
-COMMANDS = (add_detect_command, add_batch_command, add_video_command, add_serve_command, add_eval_command)
+COMMANDS = (add_detect_command, add_batch_command, add_video_command, add_serve_command, add_eval_command,
+            add_train_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

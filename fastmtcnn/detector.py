@@ -8,6 +8,7 @@ left mouth corner, right mouth corner.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ class Detector:
         precision: "f32" (exact: OpenVINO gives OpenCV DNN's faces) or "bf16" (OpenVINO only, an approximation;
             on a CPU without native BF16 it falls back to "f32" with a logged warning). `self.precision` says
             which one runs.
+        weights: folder with det1/det2/det3 .prototxt + .caffemodel (e.g. from `fastmtcnn train`);
+            None = the authors' weights shipped with the package.
 
     The accepted ranges are `CascadeSettings`'; a value outside them raises `SettingsError` (a ValueError).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.
@@ -105,7 +108,8 @@ class Detector:
     def __init__(self, min_face_size: float = 20, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                  scale_factor: float = 0.709, nms_thresholds: Sequence[float] = DEFAULT_NMS_THRESHOLDS,
                  num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
-                 *, settings: Optional[CascadeSettings] = None, backend: str = "auto", precision: str = "f32"):
+                 *, settings: Optional[CascadeSettings] = None, backend: str = "auto", precision: str = "f32",
+                 weights: Optional[str] = None):
         from_keywords = CascadeSettings.create(min_face_size, thresholds, scale_factor, nms_thresholds,
                                                max_image_pixels)
         if settings is not None and from_keywords != CascadeSettings():
@@ -113,7 +117,8 @@ class Detector:
         self.settings = settings if settings is not None else from_keywords
         if num_threads is not None:
             set_num_threads(num_threads)
-        self.engine = choose_engine(backend, precision, num_threads)
+        self.engine = dataclasses.replace(choose_engine(backend, precision, num_threads),
+                                          weights_dir=None if weights is None else str(weights))
         self._local = threading.local()
         self._cascade()  # build and warm the nets and kernels now, not on the first request
 

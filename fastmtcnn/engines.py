@@ -56,9 +56,9 @@ class Network(Protocol):
 class OpenCVNetwork:
     """A stage on cv2.dnn (threads: OpenCV's process-wide setting, `cv2.setNumThreads`)."""
 
-    def __init__(self, spec: NetSpec):
+    def __init__(self, spec: NetSpec, weights_dir: Optional[str] = None):
         self.spec = spec
-        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec), dtype=np.uint8))
+        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec, weights_dir), dtype=np.uint8))
 
     def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
         self.net.setInput(blob)
@@ -73,9 +73,9 @@ class OpenVINONetwork:
     the next `forward` overwrites (see `Network`).
     """
 
-    def __init__(self, spec: NetSpec, precision: str, threads: int):
+    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None):
         self.spec = spec
-        pool = _pool(spec, precision, threads)
+        pool = _pool(spec, precision, threads, weights_dir)
         compiled = pool.take()
         weakref.finalize(self, pool.give_back, compiled)
         self._request = compiled.create_infer_request()
@@ -98,12 +98,13 @@ class Engine:
     precision: str
     threads: int
     reason: str = ""
+    weights_dir: Optional[str] = None  # det1/det2/det3 .prototxt + .caffemodel; None = the shipped weights
 
     def network(self, spec: NetSpec) -> Network:
         """A new network of this engine (one per thread)."""
         if self.backend == "openvino":
-            return OpenVINONetwork(spec, self.precision, self.threads)
-        return OpenCVNetwork(spec)
+            return OpenVINONetwork(spec, self.precision, self.threads, self.weights_dir)
+        return OpenCVNetwork(spec, self.weights_dir)
 
     def describe(self) -> str:
         """'openvino 2026.4.1, f32, 1 thread' / 'opencv 4.10.0, f32'."""
@@ -198,8 +199,8 @@ class CompiledPool:
     reuses a free model or compiles one (as OpenCV DNN builds a `Net` per thread).
     """
 
-    def __init__(self, spec: NetSpec, precision: str, threads: int):
-        self.spec, self.precision, self.threads = spec, precision, threads
+    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None):
+        self.spec, self.precision, self.threads, self.weights_dir = spec, precision, threads, weights_dir
         self.compiled = 0  # models compiled so far
         self._free: List = []
         self._lock = threading.Lock()
@@ -210,7 +211,7 @@ class CompiledPool:
                 return self._free.pop()
             self.compiled += 1
         core = _core()
-        model = core.read_model(onnx_model(self.spec))  # ONNX declares N (and P-Net's H, W) dynamic
+        model = core.read_model(onnx_model(self.spec, self.weights_dir))  # ONNX declares N (and P-Net's H, W) dynamic
         return core.compile_model(model, "CPU", compile_config(self.precision, self.threads))
 
     def give_back(self, compiled) -> None:
@@ -219,12 +220,13 @@ class CompiledPool:
 
 
 _pools_lock = threading.Lock()
-_pools: Dict[Tuple[NetSpec, str, int], CompiledPool] = {}
+_pools: Dict[Tuple[NetSpec, str, int, Optional[str]], CompiledPool] = {}
 
 
-def _pool(spec: NetSpec, precision: str, threads: int) -> CompiledPool:
+def _pool(spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None) -> CompiledPool:
     with _pools_lock:
-        return _pools.setdefault((spec, precision, threads), CompiledPool(spec, precision, threads))
+        return _pools.setdefault((spec, precision, threads, weights_dir),
+                                 CompiledPool(spec, precision, threads, weights_dir))
 
 
 # ------------------------------------------------------------------------------------ what `auto` picks, and why

@@ -12,11 +12,12 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from .caffe import load_caffe
+from .errors import SettingsError
 from .onnx_export import caffe_to_onnx
 
 #: Which source channel feeds the nets' R, G, B inputs, by (colour order, channel count).
@@ -54,9 +55,9 @@ def weights_folder():
         return Path(__file__).resolve().parent.parent / "weights"
 
 
-def weight_files(stem: str) -> Tuple[bytes, bytes]:
-    """(prototxt bytes, caffemodel bytes) of a net shipped in the package."""
-    folder = weights_folder()
+def weight_files(stem: str, weights_dir: Optional[str] = None) -> Tuple[bytes, bytes]:
+    """(prototxt bytes, caffemodel bytes) of a net: shipped in the package, or `<weights_dir>/<stem>.*`."""
+    folder = weights_folder() if weights_dir is None else Path(weights_dir)
     return (folder / f"{stem}.prototxt").read_bytes(), (folder / f"{stem}.caffemodel").read_bytes()
 
 
@@ -71,10 +72,24 @@ def verify_weights() -> Dict[str, str]:
     return recorded
 
 
+def onnx_model(spec: NetSpec, weights_dir: Optional[str] = None) -> bytes:
+    """The in-memory ONNX model of one stage, from the shipped weights or those in `weights_dir`
+    (det1/det2/det3 .prototxt + .caffemodel, e.g. written by `fastmtcnn train`). Built once per process
+    and weight files (a rewritten file is read again), shared by all threads."""
+    if weights_dir is None:
+        return _onnx_model(spec, None, None)
+    folder = Path(weights_dir)
+    files = [folder / f"{spec.stem}.{suffix}" for suffix in ("prototxt", "caffemodel")]
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise SettingsError(f"weights folder {folder} lacks {', '.join(missing)}: pass a folder holding "
+                            "det1/det2/det3 .prototxt and .caffemodel (as written by `fastmtcnn train`)")
+    return _onnx_model(spec, str(folder.resolve()), tuple(path.stat().st_mtime_ns for path in files))
+
+
 @functools.lru_cache(maxsize=None)
-def onnx_model(spec: NetSpec) -> bytes:
-    """The in-memory ONNX model of one stage (built once per process, shared by all threads)."""
-    prototxt, caffemodel = weight_files(spec.stem)
+def _onnx_model(spec: NetSpec, weights_dir: Optional[str], stamp: Optional[Tuple[int, ...]]) -> bytes:
+    prototxt, caffemodel = weight_files(spec.stem, weights_dir)
     net = load_caffe(prototxt.decode("utf-8"), caffemodel)
     return caffe_to_onnx(net, transpose_spatial=True, dynamic_spatial=spec is PNET)
 

@@ -94,7 +94,7 @@ class Cascade:
     def shrink_buffers(self) -> None:
         """Free what a large image made P-Net's OpenCV buffers grow to: OpenCV keeps them at their largest size
         until the network is dropped, so P-Net is rebuilt (tens of ms) and run once on a 12x12 input."""
-        self.pnet = Network(PNET)
+        self.pnet = self.engine.network(PNET)  # the same engine and weights
         self.pnet.forward(np.zeros((1, 3, 12, 12), np.float32))
 
     # ------------------------------------------------------------------------------ stage 1: P-Net

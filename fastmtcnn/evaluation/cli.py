@@ -51,6 +51,9 @@ def add_eval_command(commands: Subcommands,
                         help="images detected concurrently (timings are per call)")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="always draw the progress line (default: only on a terminal)")
+    parser.add_argument("--weights", default=None, metavar="DIR",
+                        help="folder with det1/det2/det3 .prototxt + .caffemodel, e.g. from `fastmtcnn train` "
+                             "(default: the shipped weights)")
     parser.set_defaults(run=lambda args: eval_command(args, detector_factory))
     return parser
 
@@ -83,8 +86,9 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
     settings = settings_from_args(args)  # settings and files are checked before the detector is built
     records, root, reference = _load_inputs(args)
     build_started = time.perf_counter()
+    weights = {} if args.weights is None else {"weights": args.weights}
     detector = (detector_factory or _default_detector_factory)(settings=settings, num_threads=args.threads,
-                                                               **engine_from_args(args))
+                                                               **engine_from_args(args), **weights)
     build_seconds = time.perf_counter() - build_started
     predictions, detect_seconds = predict_dataset(records, root, detector.detect, progress=args.progress,
                                                   jobs=args.jobs)
@@ -97,6 +101,8 @@ def eval_command(args: argparse.Namespace, detector_factory: Optional[DetectorFa
     report.update(min_face_size=_plain_number(args.min_face_size), threads=args.threads, jobs=args.jobs,
                   engine={"backend": getattr(detector, "backend", args.backend),
                           "precision": getattr(detector, "precision", args.precision)})
+    if args.weights is not None:
+        report["weights"] = args.weights
     report["timing"]["wall_seconds"] = time.perf_counter() - started
     sys.stdout.write(markdown_summary(report))
     if reference is not None:

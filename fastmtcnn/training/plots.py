@@ -1,0 +1,72 @@
+"""Loss curves from training runs (matplotlib, in the `train` extra).
+
+    python -m fastmtcnn.training.plots RUN_DIR [RUN_DIR ...] --out curves.png
+
+One panel per stage: per-epoch training loss (solid) and validation loss (dashed) of every run, from each
+run's train_summary.json; the runs' folder names label the lines.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+STAGES = ("pnet", "rnet", "onet")
+
+
+def read_histories(run_dir: Path) -> Dict[str, List[Dict[str, float]]]:
+    """{stage: per-epoch records} of one run folder."""
+    summary = json.loads((Path(run_dir) / "train_summary.json").read_text())
+    return {stage: result["history"] for stage, result in summary["stages"].items()}
+
+
+def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss",)) -> Path:
+    """Write a PNG with one panel per stage trained in any of the runs; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {Path(run).name: read_histories(Path(run)) for run in run_dirs}
+    stages = [stage for stage in STAGES if any(stage in histories for histories in runs.values())]
+    if not stages:
+        raise ValueError("no trained stage in these runs: pass folders written by `fastmtcnn train`")
+    figure, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.4), squeeze=False)
+    for axis, stage in zip(axes[0], stages):
+        for index, (name, histories) in enumerate(runs.items()):
+            history = histories.get(stage, [])
+            if not history:
+                continue
+            epochs = [record["epoch"] + 1 for record in history]
+            for key_index, key in enumerate(keys):
+                color = f"C{index * len(keys) + key_index}"
+                axis.plot(epochs, [r[f"train_{key}"] for r in history], "-o", color=color, ms=3,
+                          label=f"{name} train {key}")
+                if history and f"val_{key}" in history[0]:
+                    axis.plot(epochs, [r[f"val_{key}"] for r in history], "--", color=color,
+                              label=f"{name} val {key}")
+        axis.set_title(stage)
+        axis.set_xlabel("epoch")
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out
+
+
+def main(argv: Sequence[str] = None) -> None:
+    parser = argparse.ArgumentParser(description="Loss curves of fastmtcnn training runs.")
+    parser.add_argument("runs", nargs="+", type=Path, help="folders written by fastmtcnn train")
+    parser.add_argument("--out", type=Path, required=True, help="PNG to write")
+    parser.add_argument("--keys", default="loss", help="comma-separated: loss, cls, box, landmark, accuracy")
+    args = parser.parse_args(argv)
+    print(plot_runs(args.runs, args.out, args.keys.split(",")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Training with torch (`pip install ".[train]"`): shipped weights round trip through the torch nets and our
+Caffe writer, torch forward == exported OpenCV DNN forward, the loss (beta indicator, OHEM), resume, and a
+tiny end-to-end training through export and detection."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need torch: pip install '.[train]' "
+                                            "(CPU wheel: pip install torch==2.13.0)")
+
+from conftest import FIXTURES, REPO_ROOT  # noqa: E402
+from fastmtcnn import Detector  # noqa: E402
+from fastmtcnn.engines import OpenCVNetwork as Network  # noqa: E402
+from fastmtcnn.nets import ONET, PNET, RNET  # noqa: E402
+from fastmtcnn.training import cli as train_cli  # noqa: E402
+from fastmtcnn.training.export import export_net, load_net  # noqa: E402
+from fastmtcnn.training.loop import TrainConfig, train  # noqa: E402
+from fastmtcnn.training.loss import hard_sample_mean, multitask_loss  # noqa: E402
+from fastmtcnn.training.nets import HeadOutputs, build_net  # noqa: E402
+from fastmtcnn.training.samples import LANDMARK, NEGATIVE, PART, POSITIVE, Quota, stage_samples  # noqa: E402
+
+SPECS = {"pnet": PNET, "rnet": RNET, "onet": ONET}
+
+
+def _opencv_and_torch(stage, weights_dir, net, blob):
+    """Outputs of the exported OpenCV DNN net on blob (N, 3, H, W) and of the torch net on its transpose."""
+    opencv = Network(SPECS[stage], None if weights_dir is None else str(weights_dir)).forward(blob)
+    with torch.no_grad():
+        outputs = net.eval()(torch.from_numpy(np.ascontiguousarray(blob.swapaxes(2, 3))))
+    return opencv, outputs
+
+
+def _assert_same(stage, opencv, outputs, atol):
+    n = opencv[0].shape[0]
+    probs = torch.softmax(outputs.logits, 1).numpy()
+    np.testing.assert_allclose(opencv[0].reshape(n, 2), probs, atol=atol)
+    np.testing.assert_allclose(opencv[1].reshape(n, 4), outputs.offsets.numpy(), atol=atol)
+    if stage == "onet":
+        np.testing.assert_allclose(opencv[2], outputs.landmarks.numpy(), atol=atol)
+
+
+@pytest.mark.parametrize("stage", ["pnet", "rnet", "onet"])
+def test_shipped_weights_round_trip(stage, tmp_path):
+    net = load_net(stage)
+    export_net(net, tmp_path)
+    stem = SPECS[stage].stem
+    assert (tmp_path / f"{stem}.caffemodel").read_bytes() == (REPO_ROOT / "weights" / f"{stem}.caffemodel").read_bytes()
+    size = SPECS[stage].input_size
+    blob = np.random.default_rng(0).uniform(-1, 1, (6, 3, size, size)).astype(np.float32)
+    shipped = Network(SPECS[stage]).forward(blob)
+    exported = Network(SPECS[stage], str(tmp_path)).forward(blob)
+    for a, b in zip(shipped, exported):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    _assert_same(stage, *_opencv_and_torch(stage, tmp_path, net, blob), atol=1e-5)
+
+
+def test_pnet_maps_keep_the_image_orientation():
+    """On a non-square image the torch net (transposed input) and OpenCV (our orientation) agree cell by cell."""
+    net = load_net("pnet")
+    blob = np.random.default_rng(1).uniform(-1, 1, (1, 3, 40, 64)).astype(np.float32)
+    opencv = Network(PNET).forward(blob)
+    with torch.no_grad():
+        values = net.eval().blobs(torch.from_numpy(np.ascontiguousarray(blob.swapaxes(2, 3))))
+    np.testing.assert_allclose(opencv[0], values["prob1"].numpy().swapaxes(2, 3), atol=1e-5)
+    np.testing.assert_allclose(opencv[1], values["conv4-2"].numpy().swapaxes(2, 3), atol=1e-5)
+
+
+def test_layer_names_are_caffes():
+    assert list(build_net("pnet").layers) == ["conv1", "PReLU1", "pool1", "conv2", "PReLU2", "conv3", "PReLU3",
+                                             "conv4-1", "conv4-2", "prob1"]
+    assert {"conv5", "drop5", "conv6-1", "conv6-2", "conv6-3"} <= set(build_net("onet").layers)
+
+
+def test_loss_indicator_and_ohem():
+    kinds = torch.tensor([NEGATIVE, POSITIVE, PART, LANDMARK])
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [9.0, -9.0], [9.0, -9.0]])  # part/landmark: no cls loss
+    offsets = torch.tensor([[0.0] * 4, [1.0, 0, 0, 0], [0, 2.0, 0, 0], [5.0] * 4])
+    points = torch.tensor([[3.0] * 10, [3.0] * 10, [3.0] * 10, [0.0] * 9 + [1.0]])
+    outputs = HeadOutputs(logits, torch.zeros(4, 4), torch.zeros(4, 10))
+    total, terms = multitask_loss(outputs, kinds, offsets, points, (1.0, 0.5, 1.0), ohem=None)
+    expected_cls = float(torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0], [0.0, 2.0]]),
+                                                           torch.tensor([0, 1])))
+    assert terms["cls"] == pytest.approx(expected_cls)
+    assert terms["box"] == pytest.approx(0.5 * (1 + 4) / 2)  # positive + part only
+    assert terms["landmark"] == pytest.approx(0.5 * 1)  # the landmark face only
+    assert float(total) == pytest.approx(expected_cls + 0.5 * terms["box"] + terms["landmark"])
+    losses = torch.arange(10, dtype=torch.float32)
+    assert float(hard_sample_mean(losses, 0.7)) == pytest.approx(np.mean(np.arange(3, 10)))
+    assert float(hard_sample_mean(losses, None)) == pytest.approx(4.5)
+    with pytest.raises(ValueError, match="keep ratio"):
+        TrainConfig(ohem=1.5)
+
+
+def _tiny_samples(stage, count=2):
+    from fastmtcnn.training.readers import FaceRecord
+
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    faces = Detector(min_face_size=20).detect(image)
+    record = FaceRecord("group", faces.boxes, faces.landmarks, np.zeros(len(faces), bool), image)
+    return stage_samples([record] * count, stage, Quota(6, 2, 2, 4), seed=0)
+
+
+def test_resume_gives_the_uninterrupted_result(tmp_path):
+    samples = _tiny_samples("pnet")
+    config = dict(batch_size=16, lr=0.01, seed=3)
+    straight = build_net("pnet", torch.Generator().manual_seed(0))
+    train(straight, samples, TrainConfig(epochs=3, **config))
+    steps_per_epoch = -(-int(len(samples) * 0.95 + 0.5) // 16)
+    batches = []
+
+    def interrupt(n, terms):  # Ctrl-C in the middle of the third epoch
+        batches.append(n)
+        if len(batches) == 2 * steps_per_epoch + 1:
+            raise KeyboardInterrupt
+
+    interrupted = build_net("pnet", torch.Generator().manual_seed(0))
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, samples, TrainConfig(epochs=3, **config), tmp_path / "p.pt", progress=interrupt)
+    resumed = build_net("pnet", torch.Generator().manual_seed(7))  # other weights: all must come from the checkpoint
+    history = train(resumed, samples, TrainConfig(epochs=3, **config), checkpoint=tmp_path / "p.pt")
+    assert [record["epoch"] for record in history.epochs] == [0, 1, 2]
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value)
+
+
+def test_tiny_training_end_to_end(tmp_path, capsys):
+    """Scratch training of all three stages through the CLI on two pseudo-labelled photos: losses fall,
+    the exported weights load into Detector, and torch == OpenCV DNN on the trained nets."""
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    faces = Detector(min_face_size=20).detect(image)
+    lines = [{"image": str(FIXTURES / "group_640x480.jpg"),
+              "faces": [{"box": face.box, "landmarks": face.landmarks} for face in faces]},
+             {"image": str(REPO_ROOT / "examples" / "astronaut.jpg"),
+              "faces": [{"box": f.box, "landmarks": f.landmarks}
+                        for f in Detector().detect(str(REPO_ROOT / "examples" / "astronaut.jpg"))]}]
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "weights"
+    from fastmtcnn.cli import main
+
+    assert main(["train", "--data", str(data), "--out", str(out), "--init", "scratch", "--epochs", "6,5,4",
+                 "--per-image", "40", "--batch-size", "64", "--lr", "0.02", "--backgrounds", "4",
+                 "--mining-min-face", "20", "--no-progress"]) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    for stage in ("pnet", "rnet", "onet"):
+        history = summary["stages"][stage]["history"]
+        assert sum(summary["stages"][stage]["samples"].values()) >= 200
+        assert history[-1]["train_loss"] < history[0]["train_loss"], (stage, history)
+    assert "onet" in capsys.readouterr().out
+    detector = Detector(weights=str(out), min_face_size=40)
+    detector.detect(image)  # the trained cascade runs (its quality is not the point here)
+    for stage in ("pnet", "rnet", "onet"):
+        size = SPECS[stage].input_size
+        blob = np.random.default_rng(2).uniform(-1, 1, (5, 3, size, size)).astype(np.float32)
+        _assert_same(stage, *_opencv_and_torch(stage, out, load_net(stage, out), blob), atol=1e-4)
+
+
+def test_train_command_errors(tmp_path):
+    from fastmtcnn.cli import main
+
+    assert main(["train", "--out", str(tmp_path)]) == 2  # no data: a clear ValueError
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "x.jsonl", "--out", str(tmp_path), "--ohem", "2"])
+    with pytest.raises(ValueError, match="stages"):
+        train_cli.train_command(train_cli_args(tmp_path, stages=["qnet"]))
+
+
+def train_cli_args(tmp_path, **overrides):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    train_cli.add_train_command(commands)
+    args = parser.parse_args(["train", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
+    vars(args).update(overrides)
+    (tmp_path / "none.jsonl").write_text('{"image": "a.jpg", "faces": []}\n')
+    return args
+
+
+def test_loss_curve_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install '.[train]'")
+    from fastmtcnn.training.plots import plot_runs
+
+    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1)} for e in range(3)]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_summary.json").write_text(json.dumps({"stages": {"onet": {"history": history}}}))
+    out = plot_runs([tmp_path / "run"], tmp_path / "curves.png")
+    assert cv2.imread(str(out)).shape[2] == 3
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "train_summary.json").write_text('{"stages": {}}')
+    with pytest.raises(ValueError, match="no trained stage"):
+        plot_runs([tmp_path / "empty"], tmp_path / "x.png")

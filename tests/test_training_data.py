@@ -1,0 +1,169 @@
+"""Training data without torch: readers on fixtures in the original formats, sample labels and targets
+(decoded by the cascade's own kernels), the paper's mix, and the detector never importing torch."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, REPO_ROOT
+from fastmtcnn import kernels
+from fastmtcnn.pipeline import landmarks_in_image
+from fastmtcnn.training.readers import FaceRecord, read_celeba, read_jsonl, read_wider
+from fastmtcnn.training.samples import (LANDMARK, NEGATIVE, PART, POSITIVE, Quota, SampleSet, label_boxes,
+                                        landmark_targets, mining_min_face, offset_targets, stage_samples, synthetic_backgrounds,
+                                        to_caffe_orientation)
+
+TRAINING = FIXTURES / "training"
+
+
+def _face_record(tmp_path, with_points=True):
+    """A 200x160 image with one 'face' box (pixel edges) and five points."""
+    image = np.random.default_rng(0).integers(0, 256, (160, 200, 3), dtype=np.uint8)
+    points = np.array([[[70, 70], [110, 70], [90, 90], [75, 110], [105, 110]]], np.float32)
+    return FaceRecord("synthetic", np.array([[50, 40, 130, 130]], np.float32),
+                      points if with_points else np.full((1, 5, 2), np.nan, np.float32), np.zeros(1, bool), image)
+
+
+def test_detector_does_not_import_torch():
+    code = "import sys, fastmtcnn; fastmtcnn.Detector(); import fastmtcnn.cli; fastmtcnn.cli.build_parser(); " \
+           "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_read_wider_fixture():
+    records = read_wider(TRAINING / "wider_face_val_bbx_gt.txt", "/data/WIDER_val/images")
+    assert [len(r.boxes) for r in records] == [2, 0, 1]
+    assert records[0].image == "/data/WIDER_val/images/0--Parade/0_Parade_marchingband_1_5.jpg"
+    np.testing.assert_array_equal(records[0].boxes, [[78, 221, 85, 229], [448, 329, 468, 353]])
+    assert records[0].ignore.tolist() == [False, True]  # the second face is marked invalid
+    assert np.isnan(records[2].landmarks).all()
+
+
+def test_read_celeba_fixture():
+    records = read_celeba(TRAINING / "list_bbox_celeba.txt", TRAINING / "list_landmarks_celeba.txt", "/celeba")
+    assert [r.image for r in records] == ["/celeba/000001.jpg", "/celeba/000003.jpg"]  # 000002 has no points
+    np.testing.assert_array_equal(records[0].boxes, [[95, 71, 321, 384]])
+    np.testing.assert_array_equal(records[1].landmarks[0], [[245, 102], [285, 100], [263, 126], [248, 145],
+                                                            [281, 141]])
+
+
+def test_read_jsonl(tmp_path):
+    line = {"image": "a.jpg", "width": 10, "height": 10, "faces": [
+        {"box": [1, 2, 8, 9], "landmarks": [[2, 3], [6, 3], [4, 5], [3, 7], [6, 7]], "ignore": False},
+        {"box": [0, 0, 3, 3], "landmarks": None, "ignore": True}]}
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps(line) + "\n\n")
+    (record,) = read_jsonl(path)
+    assert record.image == str(tmp_path / "a.jpg")
+    assert record.ignore.tolist() == [False, True] and np.isnan(record.landmarks[1]).all()
+    path.write_text('{"image": "a.jpg"}\n')
+    with pytest.raises(ValueError, match="set.jsonl:1"):
+        read_jsonl(path)
+
+
+def test_labels_follow_the_paper_thresholds(tmp_path):
+    record = _face_record(tmp_path)
+    face = record.boxes[0] - np.array([0, 0, 1, 1], np.float32)  # inclusive
+    shifted = lambda dx: face + np.array([dx, 0, dx, 0], np.float32)  # noqa: E731
+    # IoU of a box shifted by dx against an 80-wide box: (80 - dx) / (80 + dx)
+    boxes = np.stack([shifted(0), shifted(10), shifted(25), shifted(50), shifted(80)])
+    kinds, match = label_boxes(boxes, record)
+    assert kinds.tolist() == [POSITIVE, POSITIVE, PART, NEGATIVE, NEGATIVE]
+    record.ignore[:] = True
+    assert label_boxes(boxes, record)[0].tolist() == [-1, -1, -1, NEGATIVE, NEGATIVE]
+
+
+def test_targets_decode_with_the_cascade_kernels():
+    rng = np.random.default_rng(1)
+    boxes = np.floor(rng.uniform(0, 50, (20, 2))).astype(np.float32)
+    boxes = np.column_stack([boxes, boxes + np.floor(rng.uniform(20, 60, (20, 1)))]).astype(np.float32)
+    faces = (boxes + rng.uniform(-5, 5, (20, 4))).astype(np.float32)
+    for plus_one in (False, True):
+        decoded = kernels.calibrate(boxes, offset_targets(boxes, faces, plus_one), plus_one)
+        np.testing.assert_allclose(decoded, faces - np.array([0, 0, 1, 1]), atol=1e-3)  # inclusive boxes
+    points = rng.uniform(0, 100, (20, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(landmarks_in_image(boxes, landmark_targets(boxes, points)), points, atol=1e-3)
+
+
+def test_stage_samples_mix_and_targets(tmp_path):
+    record = _face_record(tmp_path)
+    samples = stage_samples([record] * 4, "onet", Quota(3, 1, 1, 2), seed=0)
+    assert samples.counts() == {"negative": 12, "positive": 4, "part": 4, "landmark": 8,
+                                "mined_negative": 0, "mined_positive": 0, "mined_part": 0, "mined_landmark": 0}
+    assert samples.images.shape == (28, 3, 48, 48) and samples.images.dtype == np.float16
+    assert np.abs(samples.images).max() <= 1.0
+    boxed = (samples.kinds == POSITIVE) | (samples.kinds == PART)
+    assert np.abs(samples.offsets[boxed]).max() > 0 and not samples.offsets[~boxed].any()
+    marked = samples.kinds == LANDMARK
+    assert ((samples.landmarks[marked] > -0.5) & (samples.landmarks[marked] < 1.5)).all() and samples.landmarks[marked].std() > 0.1
+    assert not samples.landmarks[~marked].any()
+    assert stage_samples([_face_record(tmp_path, with_points=False)], "onet", Quota(3, 1, 1, 2), 0).counts()[
+        "landmark"] == 0
+
+
+def test_stage_samples_are_seeded_and_mined_boxes_come_first(tmp_path):
+    record = _face_record(tmp_path)
+    a = stage_samples([record] * 3, "rnet", Quota(3, 1, 1, 0), seed=5)
+    b = stage_samples([record] * 3, "rnet", Quota(3, 1, 1, 0), seed=5)
+    np.testing.assert_array_equal(a.images, b.images)
+    calls = []
+
+    def propose(image, faces):  # one positive and one negative for the (possibly mirrored) face
+        calls.append(image.shape)
+        face = faces[0] - np.array([0, 0, 1, 1], np.float32)
+        return np.array([face, face + 60], np.float32)
+
+    samples = stage_samples([record, record], "rnet", Quota(1, 1, 0, 0), seed=0, propose=propose)
+    assert calls == [(160, 200, 3)] * 2
+    assert samples.kinds.tolist() == [NEGATIVE, POSITIVE] * 2 and samples.mined.all()
+
+
+def test_sample_set_save_load_and_orientation(tmp_path):
+    samples = stage_samples([_face_record(tmp_path)], "pnet", Quota(3, 1, 1, 0), seed=0)
+    samples.save(tmp_path / "s.npz")
+    loaded = SampleSet.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(loaded.images, samples.images)
+    part = samples.subset(3, seed=1)
+    assert len(part) == 3 and samples.subset(None, 1) is samples and len(samples.subset(99, 1)) == len(samples)
+    assert any((samples.images == image).all(axis=(1, 2, 3)).any() for image in part.images)
+    blob = to_caffe_orientation(samples.images)
+    assert blob.dtype == np.float32 and blob.flags.c_contiguous
+    np.testing.assert_array_equal(blob[0, 1, 3, 7], samples.images[0, 1, 7, 3])
+
+
+def test_synthetic_backgrounds_are_face_free_and_seeded():
+    first, again = synthetic_backgrounds(2, seed=3), synthetic_backgrounds(2, seed=3)
+    assert all(len(r.boxes) == 0 and r.pixels.shape == (256, 256, 3) for r in first)
+    np.testing.assert_array_equal(first[1].pixels, again[1].pixels)
+    kinds, _ = label_boxes(np.array([[0, 0, 20, 20]], np.float32), first[0])
+    assert kinds.tolist() == [NEGATIVE]
+
+
+def test_mining_min_face_follows_the_smallest_face():
+    assert mining_min_face(np.zeros((0, 4), np.float32)) == 20
+    assert mining_min_face(np.array([[0, 0, 200, 180], [0, 0, 150, 140]], np.float32)) == 80  # 0.6 x 140 = 84
+    assert mining_min_face(np.array([[0, 0, 60, 60]], np.float32)) == 20  # 36
+    assert mining_min_face(np.array([[0, 0, 20, 20]], np.float32)) == 20  # smaller than every step
+
+
+def test_detector_loads_a_weights_folder(tmp_path):
+    import shutil
+
+    import cv2
+
+    from fastmtcnn import Detector
+    from fastmtcnn.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="det1.prototxt"):
+        Detector(weights=str(tmp_path))
+    for stem in ("det1", "det2", "det3"):
+        for suffix in ("prototxt", "caffemodel"):
+            shutil.copy(REPO_ROOT / "weights" / f"{stem}.{suffix}", tmp_path)
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    shipped, copied = Detector(min_face_size=40).detect(image), Detector(min_face_size=40, weights=tmp_path).detect(image)
+    assert len(shipped) > 0
+    np.testing.assert_array_equal(shipped.boxes, copied.boxes)
+    np.testing.assert_array_equal(shipped.landmarks, copied.landmarks)
