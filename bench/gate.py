@@ -2,7 +2,6 @@
 
     python -m bench.gate NEW.json [NEW2.json ...]                 # baseline: bench/baselines/<this machine>/
     python -m bench.gate --baseline bench/baselines/AMD-EPYC-2core NEW.json --threshold 10
-    python bench/gate.py --baseline OLD.json NEW.json
 
 Every path may be a JSON file or a folder (all *.json below it, as `--benchmark-autosave` writes them).
 With several files on one side, each benchmark's value is the median of its per-run medians (pytest-benchmark
@@ -28,11 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
-try:
-    from .machine import BASELINES_DIR, machine_name
-except ImportError:  # run as a script: python bench/gate.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from machine import BASELINES_DIR, machine_name  # type: ignore
+from .machine import BASELINES_DIR, machine_name
 
 DEFAULT_THRESHOLD = 15.0  # percent
 # Per-run statistic: the fastest of a run's rounds. On shared 2-core VMs other jobs only ever add time, so

@@ -1,6 +1,6 @@
 """Who is measuring and on what: CPU model, clock, core count, the baselines folder name, the benchmark images.
 
-Standard library only, so that `bench.gate` and `bench.compare_envs` run without numpy, OpenCV or the package.
+Standard library only, so that `bench.gate` and `bench.envs.compare_envs` run without numpy, OpenCV or the package.
 """
 from __future__ import annotations
 

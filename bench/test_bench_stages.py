@@ -117,10 +117,7 @@ def test_stage2_rnet_forward(benchmark, cascade, size, min_face, engine):
     """R-Net forward alone on the 24x24 crops of the candidates `refine` gets."""
     benchmark.group = f"stage 2 R-Net {size}"
     image, candidates, _ = stage_inputs(size, min_face, cascade)
-    batch = crops(image.pixels, candidates, 24)
-    run_rounds(benchmark, forward_batches, cascade.rnet, batch, cascade.settings.max_batch)
-    record(benchmark, image, min_face, engine, stage="rnet forward", batch=len(batch),
-           max_batch=cascade.settings.max_batch)
+    bench_forward(benchmark, cascade, cascade.rnet, image, candidates, min_face, engine, "rnet forward")
 
 
 @ENGINES
@@ -138,7 +135,11 @@ def test_stage3_onet_forward(benchmark, cascade, size, min_face, engine):
     """O-Net forward alone on the 48x48 crops of the boxes `output` gets."""
     benchmark.group = f"stage 3 O-Net {size}"
     image, _, refined = stage_inputs(size, min_face, cascade)
-    batch = crops(image.pixels, refined, 48)
-    run_rounds(benchmark, forward_batches, cascade.onet, batch, cascade.settings.max_batch)
-    record(benchmark, image, min_face, engine, stage="onet forward", batch=len(batch),
-           max_batch=cascade.settings.max_batch)
+    bench_forward(benchmark, cascade, cascade.onet, image, refined, min_face, engine, "onet forward")
+
+
+def bench_forward(benchmark, cascade, network, image, boxes, min_face, engine, stage):
+    """Time `network` alone on the crops of `boxes`, in max_batch chunks as the cascade runs it."""
+    batch = crops(image.pixels, boxes, network.spec.input_size)
+    run_rounds(benchmark, forward_batches, network, batch, cascade.settings.max_batch)
+    record(benchmark, image, min_face, engine, stage=stage, batch=len(batch), max_batch=cascade.settings.max_batch)

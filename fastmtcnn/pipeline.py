@@ -130,12 +130,19 @@ class Cascade:
     def _merge_levels(self, boxes: List[np.ndarray], scores: List[np.ndarray], offsets: List[np.ndarray]) -> np.ndarray:
         if not boxes:
             return _EMPTY_BOXES
-        all_boxes, all_scores, all_offsets = np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets)
-        keep = kernels.nms(all_boxes, all_scores, self.settings.nms_pnet_all, False)
-        if len(keep) > self.caps.proposals:
-            keep = keep[best_scores(all_scores[keep], self.caps.proposals)]
         # The authors calibrate P-Net boxes with width x2 - x1 (no +1), unlike the later stages.
-        calibrated = kernels.calibrate(all_boxes[keep], all_offsets[keep], False)
+        return self._stage_end(np.concatenate(boxes), np.concatenate(scores), np.concatenate(offsets),
+                               self.settings.nms_pnet_all, self.caps.proposals, extent_plus_one=False)
+
+    @staticmethod
+    def _stage_end(boxes: np.ndarray, scores: np.ndarray, offsets: np.ndarray, overlap: float, cap: int,
+                   extent_plus_one: bool) -> np.ndarray:
+        """End of stages 1 and 2: NMS (union overlap), the `cap` best survivors, calibrated with their offsets,
+        squared and truncated to whole pixels. float32 (m, 4)."""
+        keep = kernels.nms(boxes, scores, overlap, False)
+        if len(keep) > cap:
+            keep = keep[best_scores(scores[keep], cap)]
+        calibrated = kernels.calibrate(boxes[keep], offsets[keep], extent_plus_one)
         return kernels.truncate_boxes(kernels.square(calibrated))
 
     # ------------------------------------------------------------------------------ stage 2: R-Net
@@ -146,12 +153,8 @@ class Cascade:
             return _EMPTY_BOXES
         prob, offsets = self._forward_crops(self.rnet, image, channels, boxes, deadline)
         passed = prob[:, 1] > self.settings.thresholds[1]
-        boxes, scores, offsets = boxes[passed], prob[passed, 1], offsets[passed]
-        keep = kernels.nms(boxes, scores, self.settings.nms_rnet, False)
-        if len(keep) > self.caps.refined:
-            keep = keep[best_scores(scores[keep], self.caps.refined)]
-        calibrated = kernels.calibrate(boxes[keep], offsets[keep], True)
-        return kernels.truncate_boxes(kernels.square(calibrated))
+        return self._stage_end(boxes[passed], prob[passed, 1], offsets[passed], self.settings.nms_rnet,
+                               self.caps.refined, extent_plus_one=True)
 
     # ------------------------------------------------------------------------------ stage 3: O-Net
     def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,

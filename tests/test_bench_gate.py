@@ -1,6 +1,6 @@
-"""bench/gate.py, the benchmark regression gate, on small synthetic pytest-benchmark JSON files.
+"""bench/gate.py (`python -m bench.gate`), the benchmark regression gate, on small synthetic pytest-benchmark JSON files.
 
-Fast and self-contained: no benchmark runs, no ../shared; the gate is run as a script (`python bench/gate.py`).
+Fast and self-contained: no benchmark runs, no ../shared; the gate is run as `python -m bench.gate`.
 """
 import json
 import subprocess
@@ -10,7 +10,6 @@ import pytest
 
 from conftest import REPO_ROOT
 
-GATE = REPO_ROOT / "bench" / "gate.py"
 
 
 def write_run(path, medians, iqr_ratio=0.02, minimums=None, extra_info=None, engines=None):
@@ -28,7 +27,8 @@ def write_run(path, medians, iqr_ratio=0.02, minimums=None, extra_info=None, eng
 
 
 def gate(*args):
-    result = subprocess.run([sys.executable, str(GATE), *map(str, args)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "bench.gate", *map(str, args)], capture_output=True, text=True,
+                            timeout=60, cwd=REPO_ROOT)
     return result.returncode, result.stdout + result.stderr
 
 

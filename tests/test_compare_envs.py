@@ -1,9 +1,10 @@
-"""bench/compare_envs.py (cross-environment comparison) and its child bench/time_detect.py.
+"""bench/envs/compare_envs.py (cross-environment comparison) and its child bench/envs/time_detect.py.
 
 The aggregation is checked on synthetic records; the child is run once for real, in this interpreter, on the
 shipped fixture (one timed call), so the JSON contract between the two is exercised without ../shared.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -11,9 +12,8 @@ import pytest
 
 from conftest import FIXTURES, REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT))
-from bench import compare_envs  # noqa: E402
-from bench.time_detect import parse_case  # noqa: E402
+from bench.envs import compare_envs
+from bench.envs.time_detect import parse_case
 
 
 def record(label, threads, impl, vga_ms, faces=3, engine="opencv f32"):
@@ -72,11 +72,18 @@ def test_case_syntax():
         parse_case("no-min-face=/x/a.jpg")
 
 
+CHILD = [sys.executable, str(REPO_ROOT / "bench" / "envs" / "time_detect.py")]
+
+
+def run_child(arguments):
+    """The child as compare_envs runs it: fastmtcnn from this source tree on PYTHONPATH."""
+    return subprocess.run(CHILD + arguments, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+
+
 def test_child_times_fastmtcnn_and_prints_one_json_record():
     image = FIXTURES / "group_640x480.jpg"
-    command = [sys.executable, str(REPO_ROOT / "bench" / "time_detect.py"), "--repeat", "1",
-               "--case", f"fixture={image}:40"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    result = run_child(["--repeat", "1", "--case", f"fixture={image}:40"])
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout.strip().splitlines()[-1])
     assert output["impl"] == "fastmtcnn" and output["threads"] == 1
@@ -91,13 +98,11 @@ def test_child_times_a_listed_set_of_images(tmp_path):
     image = FIXTURES / "group_640x480.jpg"
     listing = tmp_path / "set.txt"
     listing.write_text(f"{image}\n{image}\n")
-    command = [sys.executable, str(REPO_ROOT / "bench" / "time_detect.py"), "--repeat", "1", "--backend", "opencv",
-               "--case", f"one={image}:40", "--case", f"two={listing}@320x240:40"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    arguments = ["--repeat", "1", "--backend", "opencv", "--case", f"one={image}:40", "--case", f"two={listing}@320x240:40"]
+    result = run_child(arguments)
     assert result.returncode == 0, result.stderr
     cases = json.loads(result.stdout.strip().splitlines()[-1])["cases"]
     assert cases["two"]["images"] == 2 and cases["one"]["images"] == 1
-    single = subprocess.run(command[:-4] + ["--case", f"half={image}@320x240:40"], capture_output=True, text=True,
-                            timeout=300, cwd=REPO_ROOT)
+    single = run_child(arguments[:-4] + ["--case", f"half={image}@320x240:40"])
     half = json.loads(single.stdout.strip().splitlines()[-1])["cases"]["half"]
     assert cases["two"]["faces"] == 2 * half["faces"]

@@ -1,8 +1,8 @@
 """Load test of `fastmtcnn serve` on 127.0.0.1: N client threads for a bounded time, every answer checked.
 
-    python bench/load_test.py --duration 60 --clients 16 --workers 2            # starts its own server
-    python bench/load_test.py --url http://127.0.0.1:8080 --duration 60         # an already running one
-    python bench/load_test.py threading --calls 60                              # thread-local vs locked cascade
+    python -m bench.load.load_test --duration 60 --clients 16 --workers 2            # starts its own server
+    python -m bench.load.load_test --url http://127.0.0.1:8080 --duration 60         # an already running one
+    python -m bench.load.load_test threading --calls 60                              # thread-local vs locked cascade
 
 Prints one JSON report: requests, req/s, p50/p90/p99 latency, statuses, client errors, answers that differ
 from the serial in-process result for the same image, peak RSS (VmHWM) of the server process. Below the
@@ -29,7 +29,7 @@ import cv2
 import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GROUP = REPO / "tests" / "fixtures" / "group_640x480.jpg"
 ASTRONAUT = REPO / "examples" / "astronaut.jpg"
 

@@ -1,7 +1,7 @@
 """Issue 16's abuse cases against a real `fastmtcnn serve` on 127.0.0.1: status, latency, /healthz, server RSS.
 
-    python -m bench.abuse                          # starts `fastmtcnn serve --workers 2` (defaults otherwise)
-    python -m bench.abuse --cases 1 3 --json out.json
+    python -m bench.load.abuse                          # starts `fastmtcnn serve --workers 2` (defaults otherwise)
+    python -m bench.load.abuse --cases 1 3 --json out.json
 
 Each case runs while a thread polls /healthz every 50 ms on fresh connections and another samples the server's
 VmRSS every 50 ms. Prints one table row per case: HTTP statuses, the slowest answer, the slowest /healthz
@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional
 import cv2
 import httpx
 
-from bench.load_test import ASTRONAUT, GROUP, Server, free_port, proc_status
+from .load_test import ASTRONAUT, GROUP, Server, free_port, proc_status
 
 BIG = 12000
 
@@ -200,7 +200,7 @@ def warm_baseline(url: str, pid: int) -> float:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.load.abuse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cases", nargs="*", default=None, help="case numbers to run (default: all)")

@@ -1,6 +1,6 @@
 """Compare fastmtcnn across Python environments (e.g. OpenCV versions) and against facenet-pytorch, in one run.
 
-    python -m bench.compare_envs --env opencv-5.0=.venv5/bin/python --env opencv-4.10=.venv410/bin/python \
+    python -m bench.envs.compare_envs --env opencv-5.0=.venv5/bin/python --env opencv-4.10=.venv410/bin/python \
         --env openvino-f32=.venv5/bin/python,backend=openvino --facenet .venv-facenet/bin/python \
         --threads 1 2 --rounds 3 --versus opencv-4.10
 
@@ -9,7 +9,7 @@ openvino for an OpenVINO row; the facenet-pytorch one needs facenet-pytorch, tor
 environment is LABEL=PYTHON[,backend=B][,precision=P]: the engine fastmtcnn runs there (default OpenCV DNN);
 the report names the engine that actually ran (bf16 falls back to f32 on a CPU without native BF16).
 Rounds are interleaved (every environment once per round, in rotated order) so that drift in the machine's load
-hits them alike. Every child process runs `bench/time_detect.py`: one warm-up call, then `--repeat` timed calls per case; the figure reported is the
+hits them alike. Every child process runs `bench/envs/time_detect.py`: one warm-up call, then `--repeat` timed calls per case; the figure reported is the
 fastest call of a round, median over rounds (the statistic of `bench.gate`); for the portrait cases the
 per-image figure is the median over the images. Ratios are taken within the run: "x facenet" =
 facenet-pytorch's time / this environment's time at the same thread count, "x LABEL" (`--versus LABEL`) the same
@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from .machine import (BENCH_DIR, PORTRAIT_SIZE, PORTRAITS_PER_SET, REPO_ROOT, cpu_flags, image_source, machine_info,
+from ..machine import (BENCH_DIR, PORTRAIT_SIZE, PORTRAITS_PER_SET, REPO_ROOT, cpu_flags, image_source, machine_info,
                       portrait_paths)
 
-CHILD = BENCH_DIR / "time_detect.py"
+CHILD = Path(__file__).resolve().parent / "time_detect.py"
 FACENET = "facenet-pytorch"
 PORTRAITS = "portraits"
 #: (case name, image key, min face): the 7-face group photo at VGA (the issue's targets), portraits resized to
@@ -72,7 +72,7 @@ def run_child(python: str, impl: str, threads: int, repeat: int, cases: Sequence
     command = [python, str(CHILD), "--impl", impl, "--threads", str(threads), "--repeat", str(repeat), *cases,
                *engine_args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
-                            env={**os.environ, "PYTHONPATH": ""})
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fastmtcnn from this source tree
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         records, started = run_rounds(envs, args, cases)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    command = "python -m bench.compare_envs " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.envs.compare_envs " + " ".join(argv if argv is not None else sys.argv[1:])
     load = f"{load_before:.2f} / {load_after:.2f}, {time.time() - started:.0f} s in all"
     report = markdown(summarize(records, args.versus), command, load, notes, args.repeat, args.versus)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,12 @@
-"""Time one MTCNN implementation in this Python environment; prints one JSON line. Used by `bench.compare_envs`.
+"""Time one MTCNN implementation in this Python environment; prints one JSON line. Used by `bench.envs.compare_envs`.
 
-Run by path (`python bench/time_detect.py ...`), not as part of the `bench` package: it needs only the standard
+Run by path (`python bench/envs/time_detect.py ...`), not as part of the `bench` package: it needs only the standard
 library, numpy, OpenCV and the implementation timed, so it runs in any virtual environment, e.g. one with
 another OpenCV version, or one with facenet-pytorch (and torch) that must never be a dependency of ours.
-fastmtcnn is imported from this repository's source tree (weights from ../weights), not from site-packages.
+fastmtcnn is imported from this repository's source tree (weights from its weights/), not from site-packages:
+`compare_envs` puts the repository root on the child's PYTHONPATH (do the same when you run it by hand).
 
-    python bench/time_detect.py --impl fastmtcnn --threads 1 --repeat 9 \
+    python bench/envs/time_detect.py --impl fastmtcnn --threads 1 --repeat 9 \
         --case vga-20=../shared/data/bench/dlib_2007_007763_vga.jpg:20
 
 A case is NAME=PATH[@WIDTHxHEIGHT]:MIN_FACE (the image is resized with INTER_CUBIC when a size is given, with
@@ -27,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 IMPLEMENTATIONS = ("fastmtcnn", "facenet-pytorch")
 _CASE = re.compile(r"^(?P<name>[\w.-]+)=(?P<path>.+?)(@(?P<w>\d+)x(?P<h>\d+))?:(?P<min_face>\d+(\.\d+)?)$")
 
@@ -50,7 +51,6 @@ def pin_threads(threads: int) -> None:
 def fastmtcnn_detector(threads: int, backend: str = "opencv", precision: str = "f32"):
     """(versions, engine, make(min_face) -> detect(bgr) -> face count) for fastmtcnn from this source tree;
     engine = "opencv f32" / "openvino f32" / ..., what `Detector` actually runs."""
-    sys.path.insert(0, str(REPO_ROOT))
     import cv2
     import numba
     import numpy as np

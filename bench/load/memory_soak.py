@@ -1,6 +1,6 @@
 """Resident memory over many detections of mixed image sizes: does the detector leak?
 
-    python bench/memory_soak.py [--detections 10000] [--warmup 500] [--min-face-size 20] [--threads 1]
+    python -m bench.load.memory_soak [--detections 10000] [--warmup 500] [--min-face-size 20] [--threads 1]
 
 Runs one `Detector` over images of varying size, aspect and colour layout (resized / cropped copies of the
 shipped photos, gray and BGRA variants, a few blank frames), reads the process's resident set size
@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [REPO_ROOT / "tests" / "fixtures" / "group_640x480.jpg", REPO_ROOT / "examples" / "astronaut.jpg"]
 
 

@@ -1,6 +1,6 @@
 """Soak test of `fastmtcnn serve`: many requests of mixed sizes and formats, server RSS tracked over time.
 
-    python bench/soak.py --requests 10000 --max-seconds 300 --clients 8 --workers 2
+    python -m bench.load.soak --requests 10000 --max-seconds 300 --clients 8 --workers 2
 
 Starts the server on 127.0.0.1 (a free port), sends up to `--requests` requests (stops at `--max-seconds`),
 checks every answer against the serial in-process result, and samples the server's VmRSS. The RSS after
@@ -15,10 +15,8 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import Server, expected_faces, free_port, mixed_bodies, proc_status, run_load  # noqa: E402
+from .load_test import Server, expected_faces, free_port, mixed_bodies, proc_status, run_load
 
 
 def main() -> int:

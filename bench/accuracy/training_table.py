@@ -1,6 +1,6 @@
 """Tables for docs/training.md: `fastmtcnn eval --out` reports of several weight sets, side by side.
 
-    python bench/training_table.py shipped=/work/runs/eval/shipped finetune=/work/runs/eval/finetune
+    python -m bench.accuracy.training_table shipped=/work/runs/eval/shipped finetune=/work/runs/eval/finetune
 
 Each NAME=PREFIX reads PREFIX_<set>_<min face>.json for the shared sets at min face 40 and 20 (missing
 files are left out) and prints one Markdown row per set and min face: recall and mean/median NME and
