@@ -107,8 +107,7 @@ def _static_info() -> Dict[str, object]:
 
 def set_threads(count: int) -> None:
     """OpenCV and Numba threads for this benchmark (process-wide, so every benchmark sets its own)."""
-    cv2.setNumThreads(count)
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    fastmtcnn.set_num_threads(count)
 
 
 def record(benchmark, image: BenchImage = None, min_face=None, engine: EngineChoice = None, **extra) -> None:

@@ -26,7 +26,7 @@ import cv2  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fastmtcnn import Detector, engines, kernels  # noqa: E402
+from fastmtcnn import Detector, engines, kernels, set_num_threads  # noqa: E402
 from fastmtcnn.nets import ONET, PNET, RNET, channel_map  # noqa: E402
 from fastmtcnn.runtime import SPEED_FLAGS, cpu_flags  # noqa: E402
 
@@ -152,8 +152,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (medians over these)")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here")
     args = parser.parse_args(argv)
-    cv2.setNumThreads(1)
-    numba.set_num_threads(1)
+    set_num_threads(1)
     load_before = os.getloadavg()[0]
     vga = image_source("vga")
     forward, diffs = forward_cases(cv2.imread(str(vga.path)))

@@ -27,7 +27,7 @@ from typing import Dict, List, Tuple  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fastmtcnn import Detector  # noqa: E402
+from fastmtcnn import Detector, set_num_threads  # noqa: E402
 from fastmtcnn.nets import channel_map  # noqa: E402
 
 from .machine import PORTRAIT_SIZE, SHARED_BENCH, SHARED_DATA, cpu_flags, machine_info, portrait_paths  # noqa: E402
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         return 2
     detector_args = {key: value for key, value in (("backend", args.backend), ("precision", args.precision))
                      if value}
-    cv2.setNumThreads(1)
+    set_num_threads(1)
     load_before = os.getloadavg()[0]
     rows = measure(load_images(args.portraits), [int(m) if m == int(m) else m for m in args.min_face],
                    args.repeat, detector_args)

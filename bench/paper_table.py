@@ -119,8 +119,7 @@ def measure_engine(backend: str, precision: str, image: np.ndarray, repeats: int
 
 
 def measure(repeats: int, engine_pairs: Sequence[Tuple[str, str]]) -> dict:
-    cv2.setNumThreads(1)
-    numba.set_num_threads(1)
+    fastmtcnn.set_num_threads(1)
     gflops = sgemm_gflops()
     image_path = SHARED_VGA if SHARED_VGA.exists() else FALLBACK_VGA
     image = cv2.imread(str(image_path))
