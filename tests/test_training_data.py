@@ -9,7 +9,6 @@ import pytest
 
 from conftest import FIXTURES, REPO_ROOT
 from fastmtcnn import kernels
-from fastmtcnn.pipeline import landmarks_in_image
 from fastmtcnn.training.readers import FaceRecord, read_celeba, read_jsonl, read_wider
 from fastmtcnn.training.samples import (LANDMARK, NEGATIVE, PART, POSITIVE, Quota, SampleSet, label_boxes,
                                         landmark_targets, mining_min_face, offset_targets, stage_samples, synthetic_backgrounds,
@@ -85,7 +84,7 @@ def test_targets_decode_with_the_cascade_kernels():
         decoded = kernels.calibrate(boxes, offset_targets(boxes, faces, plus_one), plus_one)
         np.testing.assert_allclose(decoded, faces - np.array([0, 0, 1, 1]), atol=1e-3)  # inclusive boxes
     points = rng.uniform(0, 100, (20, 5, 2)).astype(np.float32)
-    np.testing.assert_allclose(landmarks_in_image(boxes, landmark_targets(boxes, points)), points, atol=1e-3)
+    np.testing.assert_allclose(kernels.landmarks_in_boxes(boxes, landmark_targets(boxes, points)), points, atol=1e-3)
 
 
 def test_stage_samples_mix_and_targets(tmp_path):

@@ -317,7 +317,7 @@ def truncate_boxes(boxes):
 # Stage end: O-Net's outputs, as they come from the engine (any strides), to faces in one call
 # --------------------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _passed(prob, threshold):
     """int64 indices k with prob[k, 1] > threshold (float32 comparison, as NumPy does)."""
     t = np.float32(threshold)
@@ -334,25 +334,34 @@ def _passed(prob, threshold):
     return index
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def landmarks_in_boxes(boxes, points):
+    """O-Net's landmark outputs -> pixels. boxes float32 (n, 4) 0-based inclusive; points float32 (n, 10), five x
+    then five y fractions of the box, any strides. Returns float32 (n, 5, 2) (x, y) = corner + (size + 1) *
+    fraction, in float32 as the authors' single-precision code (their 1-based `w * p + x1 - 1`)."""
+    n = boxes.shape[0]
+    landmarks = np.empty((n, 5, 2), np.float32)
+    one = np.float32(1.0)
+    for i in range(n):
+        width = boxes[i, 2] - boxes[i, 0] + one
+        height = boxes[i, 3] - boxes[i, 1] + one
+        for p in range(5):
+            landmarks[i, p, 0] = boxes[i, 0] + width * points[i, p]
+            landmarks[i, p, 1] = boxes[i, 1] + height * points[i, p + 5]
+    return landmarks
+
+
+@njit(cache=True, nogil=True)
 def output_faces(boxes, prob, offsets, points, threshold, nms_threshold):
     """O-Net outputs -> faces: keep prob[:, 1] > threshold, landmarks in pixels, calibrate (size + 1), NMS
     (overlap over the smaller box). boxes float32 (n, 4); prob (n, 2), offsets (n, 4), points (n, 10: 5 x then
     5 y fractions of the box) float32, any strides. Returns (boxes (m, 4), scores (m,), landmarks (m, 5, 2)),
     float32, landmarks = x1 + (x2 - x1 + 1) * fraction in float32 as the authors' single-precision code."""
     index = _passed(prob, threshold)
-    n = index.shape[0]
-    scores = np.empty(n, np.float32)
-    landmarks = np.empty((n, 5, 2), np.float32)
-    one = np.float32(1.0)
-    for k in range(n):
-        i = index[k]
-        scores[k] = prob[i, 1]
-        width = boxes[i, 2] - boxes[i, 0] + one
-        height = boxes[i, 3] - boxes[i, 1] + one
-        for p in range(5):
-            landmarks[k, p, 0] = boxes[i, 0] + width * points[i, p]
-            landmarks[k, p, 1] = boxes[i, 1] + height * points[i, p + 5]
+    scores = np.empty(index.shape[0], np.float32)
+    for k in range(index.shape[0]):
+        scores[k] = prob[index[k], 1]
+    landmarks = landmarks_in_boxes(boxes[index], points[index])
     calibrated = calibrate(boxes[index], np.ascontiguousarray(offsets[index]), True)
     keep = nms(calibrated, scores, nms_threshold, True)
     return calibrated[keep], scores[keep], landmarks[keep]

@@ -12,7 +12,7 @@ image, INTER_AREA), so a net sees in training exactly what it sees in the cascad
 Box conventions: crop boxes are integer-valued 0-based inclusive (x1, y1, x2, y2), the cascade's; face boxes
 are pixel edges (readers). Targets are what the cascade decodes: offsets (gt - box) / size with size
 x2 - x1 for P-Net and x2 - x1 + 1 after it (`kernels.calibrate`), landmarks (point - x1) / (x2 - x1 + 1)
-(`pipeline.landmarks_in_image`), five x fractions then five y fractions.
+(`kernels.landmarks_in_boxes`), five x fractions then five y fractions.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def offset_targets(boxes: np.ndarray, faces: np.ndarray, extent_plus_one: bool) 
 
 
 def landmark_targets(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """float32 (n, 10): points (n, 5, 2) as the fractions `pipeline.landmarks_in_image` decodes."""
+    """float32 (n, 10): points (n, 5, 2) as the fractions `kernels.landmarks_in_boxes` decodes."""
     width = (boxes[:, 2:3] - boxes[:, 0:1] + 1).astype(np.float64)
     height = (boxes[:, 3:4] - boxes[:, 1:2] + 1).astype(np.float64)
     xs = (points[:, :, 0] - boxes[:, 0:1]) / width
