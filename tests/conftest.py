@@ -1,9 +1,14 @@
 """Shared test helpers: the optional ../shared data folder and the shipped fixtures."""
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The benchmark tools (bench/, not part of the package) are imported by their tests. Appended, not prepended:
+# `fastmtcnn` must still come from the installed package (whose fastmtcnn/weights this source tree lacks).
+if str(REPO_ROOT) not in sys.path:
+    sys.path.append(str(REPO_ROOT))
 SHARED = REPO_ROOT.parent / "shared"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 
