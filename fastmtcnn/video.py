@@ -10,9 +10,11 @@
 Every `redetect_every` frames (and on `redetect()`) the full cascade runs. On the frames between, each face
 of the previous frame has its box moved by its last frame-to-frame change, enlarged by `margin` on every side
 and squared, and only R-Net and O-Net run on those boxes (`Cascade.refine` / `Cascade.output`: the same
-kernels and networks as a full pass). A face stays tracked while O-Net scores it above its threshold; after a
-tracked face is lost the next frame gets a full pass, and a new face is found by the next scheduled one.
-Ids are carried from frame to frame by greedy IoU matching (see `match_by_iou`).
+kernels and networks as a full pass). A face stays tracked while O-Net scores it above its threshold. The
+full cascade also runs at once, on the frame itself, when a tracking step loses a face and when
+`fastmtcnn.scene_change` sees a cut or a face-sized change outside the tracked faces (camera still); those
+extra passes are bounded by `pass_budget`. Ids are carried from frame to frame by greedy IoU matching (see
+`match_by_iou`).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from .evaluation.matching import iou_matrix
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pipeline import CascadeResult
+from .scene_change import PassBudget, SceneChange, thumbnail
 
 #: Full cascade every this many frames (measured: see README "Video streams").
 DEFAULT_REDETECT_EVERY = 20
@@ -39,6 +42,10 @@ DEFAULT_REDETECT_EVERY = 20
 DEFAULT_MARGIN = 0.1
 #: Smallest IoU for a face to keep the id of a face of an earlier frame.
 DEFAULT_MIN_IOU = 0.3
+#: Grey levels an 8x8 cell's mean must move by between frames to count as changed (measured: README).
+DEFAULT_SCENE_CHANGE = 20.0
+#: Extra full passes (scene change, lost face): this many in a row, then one per this many frames (measured).
+DEFAULT_PASS_BUDGET = (8, 10)
 
 
 class VideoSourceError(FastMTCNNError, ValueError):
@@ -159,8 +166,14 @@ class FaceTracker:
         min_iou: a face keeps an earlier face's id when their boxes overlap by at least this IoU.
         keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there.
         predict_motion: move each box by its last frame-to-frame change before cropping (constant velocity).
-        redetect_on_loss: run the full cascade on the frame after a tracked face was lost (a cut, an
-            occlusion, a face leaving), instead of waiting for the next scheduled pass.
+        redetect_on_loss: when a tracking step loses a face (a cut, an occlusion, a face leaving), run the
+            full cascade on that same frame instead of waiting for the next scheduled pass.
+        scene_change: grey levels (0-255) an 8x8-pixel cell must change by between two frames for the
+            frame to be checked for new content (`fastmtcnn.scene_change`): a cut, or a face-sized blob of
+            change outside the tracked faces while the camera is still, gets a full pass on that frame.
+            None: new faces wait for the next scheduled pass.
+        pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
+            most `burst` in a row, then one per `refill_frames` frames (scheduled ones are not counted).
         smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
             factory `() -> filter` applied to each track's box and landmarks.
         fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
@@ -171,7 +184,9 @@ class FaceTracker:
 
     def __init__(self, detector: Optional[Detector] = None, redetect_every: int = DEFAULT_REDETECT_EVERY,
                  margin: float = DEFAULT_MARGIN, min_iou: float = DEFAULT_MIN_IOU, keep_lost: Optional[int] = None,
-                 predict_motion: bool = True, redetect_on_loss: bool = True, smoothing: Any = None, fps: float = 30.0):
+                 predict_motion: bool = True, redetect_on_loss: bool = True,
+                 scene_change: Optional[float] = DEFAULT_SCENE_CHANGE,
+                 pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET, smoothing: Any = None, fps: float = 30.0):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
@@ -183,11 +198,20 @@ class FaceTracker:
             raise ValueError(f"min_iou must be in (0, 1], e.g. 0.3, got {min_iou!r}")
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps!r}")
+        if scene_change is not None and not 0 < scene_change < 255:
+            raise ValueError(f"scene_change must be grey levels in (0, 255), e.g. 20, or None, got {scene_change!r}")
+        if (not isinstance(pass_budget, tuple) or len(pass_budget) != 2
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pass_budget)):
+            raise ValueError(f"pass_budget must be (burst, refill_frames), two ints >= 1, e.g. (8, 10), "
+                             f"got {pass_budget!r}")
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
         self.keep_lost = redetect_every if keep_lost is None else int(keep_lost)
         self.redetect_on_loss, self.predict_motion = bool(redetect_on_loss), bool(predict_motion)
         self._smoother_factory = _smoother_factory(smoothing)
+        self._scene = None if scene_change is None else SceneChange(scene_change,
+                                                                    self.detector.settings.min_face_size)
+        self._budget = PassBudget(*pass_budget)
         self.fps = float(fps)
         self._lock = threading.Lock()
         self.reset()
@@ -201,6 +225,9 @@ class FaceTracker:
         self._next_id = 0
         self._frame_index = 0
         self._redetect = True
+        self._budget.reset()
+        if self._scene is not None:
+            self._scene.reset()
 
     @property
     def frames_seen(self) -> int:
@@ -215,30 +242,55 @@ class FaceTracker:
     def update(self, frame: ImageLike, color: str = "bgr", timestamp: Optional[float] = None) -> TrackedFaces:
         """The faces of the next frame (same inputs as `Detector.detect`), with ids; `timestamp` in seconds."""
         pixels, order = load_image(frame, color, self.detector.max_image_pixels)
+        channels = channel_map(order, pixels.shape[2])
         with self._lock:
             index = self._frame_index
-            full = self._redetect or index % self.redetect_every == 0 or self._previous is None
-            if full:
-                self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
-            faces = self._detect(pixels, channel_map(order, pixels.shape[2]), full)
+            self._budget.tick()
+            predicted = self._predicted_boxes()
+            change = self._scene_change(pixels, channels, predicted)
+            full = (self._redetect or index % self.redetect_every == 0 or self._previous is None
+                    or (change is not None and self._budget.spend()))
+            faces = self._full_pass(pixels, channels) if full else self._track(pixels, channels, predicted)
+            if not full and self.redetect_on_loss and self._lost_a_face(faces) and self._budget.spend():
+                faces, full = self._full_pass(pixels, channels), True
             ids = self._assign_ids(faces, index)
             output = self._smooth(faces, ids, timestamp)
-            lost = not full and not set(self._previous_ids.tolist()) <= set(ids.tolist())
             self._previous, self._previous_ids = faces, ids
-            self._frame_index, self._redetect = index + 1, lost and self.redetect_on_loss
+            self._frame_index, self._redetect = index + 1, False
             return TrackedFaces(output, ids, index, timestamp, full)
 
-    def _detect(self, pixels: np.ndarray, channels: np.ndarray, full: bool) -> Faces:
-        cascade = self.detector._cascade()
-        if full:
-            return Faces.from_cascade(cascade.run(pixels, channels))
-        if not len(self._previous):
-            return Faces.from_cascade(CascadeResult.empty())
-        boxes = self._previous.boxes
-        if self.predict_motion:  # constant velocity: where each face would be if it kept moving as it did
+    def _full_pass(self, pixels: np.ndarray, channels: np.ndarray) -> Faces:
+        self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
+        return Faces.from_cascade(self.detector._cascade().run(pixels, channels))
+
+    def _scene_change(self, pixels: np.ndarray, channels: np.ndarray, predicted: np.ndarray) -> Optional[str]:
+        """Why this frame needs a full pass now (a cut, new content outside the tracked faces) or None."""
+        if self._scene is None:
+            return None
+        return self._scene.check(thumbnail(pixels, channels), np.concatenate([predicted, self._last_boxes()]))
+
+    def _last_boxes(self) -> np.ndarray:
+        """float32 (n, 4): last frame's face boxes (empty before the first frame)."""
+        return np.zeros((0, 4), np.float32) if self._previous is None else self._previous.boxes
+
+    def _predicted_boxes(self) -> np.ndarray:
+        """float32 (n, 4): last frame's boxes moved by each track's last change (constant velocity), if enabled."""
+        boxes = self._last_boxes()
+        if self.predict_motion and len(boxes):
             boxes = boxes + np.array([self._tracks[int(k)].velocity for k in self._previous_ids], np.float32)
-        boxes = track_boxes(boxes, self.margin)
+        return boxes
+
+    def _track(self, pixels: np.ndarray, channels: np.ndarray, predicted: np.ndarray) -> Faces:
+        """R-Net and O-Net only, on the predicted boxes grown by `margin`."""
+        if not len(predicted):
+            return Faces.from_cascade(CascadeResult.empty())
+        cascade = self.detector._cascade()
+        boxes = track_boxes(predicted, self.margin)
         return Faces.from_cascade(cascade.output(pixels, channels, cascade.refine(pixels, channels, boxes)))
+
+    def _lost_a_face(self, faces: Faces) -> bool:
+        """Whether some face of the last frame has no face of this frame overlapping it by min_iou."""
+        return len(match_by_iou(self._last_boxes(), faces.boxes, self.min_iou)) < len(self._last_boxes())
 
     def _assign_ids(self, faces: Faces, index: int) -> np.ndarray:
         """Give each face the id of the best-overlapping remembered track, or a new id; update the tracks."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from .commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
 from .detector import Detector
-from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, FaceTracker, TrackedFaces, VideoSourceError,
+from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, DEFAULT_SCENE_CHANGE, FaceTracker, TrackedFaces, VideoSourceError,
                     frame_count, open_capture, read_frames)
 
 #: Codec (FourCC) written for each --draw file extension; all three ship with opencv-python's FFmpeg.
@@ -133,7 +133,7 @@ def _source(text: str):
 def video_command(args: argparse.Namespace) -> int:
     detector = Detector(settings=settings_from_args(args), num_threads=args.threads, **engine_from_args(args))
     tracker = FaceTracker(detector, redetect_every=args.redetect_every, margin=args.margin,
-                          smoothing=True if args.smooth else None)
+                          scene_change=args.scene_change or None, smoothing=True if args.smooth else None)
     out = open(args.out, "w", encoding="utf-8") if args.out is not None else sys.stdout
     try:
         run_video(_source(args.input), tracker, out, args.draw, progress=not args.quiet)
@@ -151,7 +151,8 @@ def add_video_command(commands: Subcommands) -> argparse.ArgumentParser:
     """Register `fastmtcnn video`."""
     video = add_command(commands, "video", "track faces through a video file, camera or stream (JSONL per frame)",
                         "Track faces through INPUT (a video file, a camera index or a URL): one JSON line per frame "
-                        "with stable face ids. The full cascade runs every --redetect-every frames, R-Net + O-Net "
+                        "with stable face ids. The full cascade runs every --redetect-every frames, and at once on "
+                        "a cut, a new face-sized change while the camera is still, or a lost face; R-Net + O-Net "
                         "on the tracked faces in between.")
     video.add_argument("input", metavar="INPUT", help="video file, camera index (0, 1...) or URL (rtsp://...)")
     video.add_argument("--out", type=Path, default=None, help="JSONL file to write (default: stdout)")
@@ -161,6 +162,9 @@ def add_video_command(commands: Subcommands) -> argparse.ArgumentParser:
                        help="full detection every N frames (1 = every frame)")
     video.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                        help="tracked boxes grow by this fraction of their side on each side before R-Net")
+    video.add_argument("--scene-change", type=float, default=DEFAULT_SCENE_CHANGE, metavar="LEVELS",
+                       help="grey levels an 8x8 cell must change by to look for new faces at once (0 = off: new "
+                            "faces wait for the next scheduled full pass)")
     video.add_argument("--smooth", action="store_true", help="One-Euro smoothing of boxes and landmarks")
     add_detector_options(video)
     video.add_argument("--quiet", action="store_true", help="no progress bar on stderr")

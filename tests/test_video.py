@@ -1,8 +1,11 @@
 """fastmtcnn.video: the stream tracker against per-frame full detection on clips made from the shipped photos.
 
 The clips (tests/video_clips.py) are written as MJPG .avi and read back through `read_frames`, so the
-VideoCapture path is exercised and both sides see the same decoded frames. Targets (issue 13): >= 98% of the
-per-frame faces found (IoU >= 0.5), <= 1 id switch per 100 frames per face, landmarks within 1.5 px median.
+VideoCapture path is exercised and both sides see the same decoded frames. Targets (issue 13), asserted on
+every clip with the tracker's defaults: >= 98% of the per-frame faces found (IoU >= 0.5), <= 1 id switch per
+100 frames per face, landmarks within 1.5 px median. Faces are counted from the detector's min face size (20 px)
+up: the one smaller face in the clips (12 px, hard_cut) is found by per-frame detection in 7 of 35 frames and
+a track started from it is lost on the next frame (test_the_only_faces_missed_are_under_min_face_size).
 """
 import json
 import threading
@@ -14,16 +17,18 @@ import pytest
 import video_clips
 from fastmtcnn import Detector
 from fastmtcnn.cli import main
-from fastmtcnn.video import (DEFAULT_REDETECT_EVERY, FaceTracker, Frame, OneEuroFilter, TrackedFaces,
-                             VideoSourceError, match_by_iou, read_frames, track_boxes)
+from fastmtcnn.video import (DEFAULT_PASS_BUDGET, DEFAULT_REDETECT_EVERY, FaceTracker, Frame, OneEuroFilter,
+                             TrackedFaces, VideoSourceError, match_by_iou, read_frames, track_boxes)
 from fastmtcnn.detector import Faces
+from fastmtcnn.evaluation.matching import iou_matrix
 
-EVERY = 10  # redetect_every of the pick-up tests (a new face is found within EVERY frames)
+MIN_FACE = 20
+NEVER = 10 ** 6  # redetect_every that leaves only frame 0 to the schedule
 
 
 @pytest.fixture(scope="module")
 def detector():
-    return Detector(min_face_size=20, num_threads=1)
+    return Detector(min_face_size=MIN_FACE, num_threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -56,48 +61,102 @@ def assert_targets(result, max_landmark_px=1.5):
     assert result["id_switches"] <= result["face_frames"] / 100, result
 
 
+def scheduled_frames(count, every=DEFAULT_REDETECT_EVERY):
+    return [index for index in range(count) if index % every == 0]
+
+
 # --------------------------------------------------------------------------------------------- against per-frame
 
-@pytest.mark.parametrize("name", ["pan_zoom", "crossing"])
-def test_continuous_motion_matches_per_frame_detection(detector, made, name):
+@pytest.mark.parametrize("name", ["pan_zoom", "crossing", "leave_enter", "hard_cut", "blank"])
+def test_every_clip_meets_the_targets_with_the_defaults(detector, made, name):
     clip, frames, reference, _ = made(name)
-    tracked = track(detector, frames)  # the defaults
-    result = video_clips.compare_with_per_frame(tracked, reference, clip)
+    tracked = track(detector, frames)  # the defaults, no frame left out
+    result = video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
     assert_targets(result)
-    assert result["face_frames"] >= 0.95 * sum(len(faces) for faces in clip.faces)
-    assert sum(faces.full_pass for faces in tracked) <= len(frames) / DEFAULT_REDETECT_EVERY + 3  # mostly tracking
+    assert sum(faces.full_pass for faces in tracked) <= len(frames) / 4  # mostly tracking frames
 
 
-def test_face_leaving_and_new_face_entering(detector, made):
-    clip, frames, reference, _ = made("leave_enter")
-    tracked = track(detector, frames, redetect_every=EVERY)
-    assert_targets(video_clips.compare_with_per_frame(tracked, reference, clip, grace=EVERY))
-    first_seen = next(i for i in range(35, len(frames)) if len(reference[i]))  # the new face, per-frame
-    picked_up = next(i for i in range(35, len(frames)) if len(tracked[i]))
-    assert picked_up - first_seen < EVERY
-    leaving_ids = set(np.concatenate([t.ids for t in tracked[:30]]).tolist())
-    assert leaving_ids and not leaving_ids & set(tracked[-1].ids.tolist())  # the new face gets a new id
+@pytest.mark.parametrize("name", ["pan_zoom", "crossing"])
+def test_continuous_motion_needs_only_the_scheduled_passes(detector, made, name):
+    clip, frames, reference, _ = made(name)
+    tracked = track(detector, frames)
+    result = video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
+    assert result["face_frames"] >= 0.95 * sum(len(faces) for faces in clip.faces)  # every scene face, every frame
+    assert [t.frame_index for t in tracked if t.full_pass] == scheduled_frames(len(frames))
 
 
-def test_hard_cut_is_picked_up_within_redetect_every(detector, made):
+def test_the_only_faces_missed_are_under_min_face_size(detector, made):
+    """hard_cut's 12 px face (under min face 20) flickers in per-frame detection, and a track started from any
+    of its per-frame boxes is lost on the next frame (R-Net + O-Net reject it): it cannot be tracked."""
     clip, frames, reference, _ = made("hard_cut")
-    tracked = track(detector, frames, redetect_every=EVERY)
+    every_face = video_clips.compare_with_per_frame(track(detector, frames), reference, clip)
+    missed = every_face["missed"]
+    assert 0 < len(missed) <= 7 and all(max(b[2] - b[0], b[3] - b[1]) < MIN_FACE for _, b in missed), missed
+    cascade, channels = detector._cascade(), np.array([2, 1, 0], np.int32)
+    for index, box in missed:
+        if index + 1 < len(frames):
+            boxes = track_boxes(np.array([box], np.float32), 0.1)
+            nxt = frames[index + 1]
+            assert len(cascade.output(nxt, channels, cascade.refine(nxt, channels, boxes)).boxes) == 0
+
+
+@pytest.mark.parametrize("name", ["leave_enter", "hard_cut", "blank"])
+def test_new_faces_and_cuts_are_found_on_the_frame_they_appear(detector, made, name):
+    clip, frames, reference, _ = made(name)
+    tracked = track(detector, frames, redetect_every=NEVER)  # no scheduled pass after frame 0 to wait for
+    appearing = video_clips.new_faces(reference, MIN_FACE)
+    assert appearing  # the clip has something to find
+    for index, box in appearing:
+        overlaps = iou_matrix(box[None], tracked[index].boxes)
+        assert overlaps.size and overlaps.max() >= 0.5, (index, box, tracked[index].boxes)
+        assert tracked[index].full_pass
+    assert video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)["recall"] >= 0.98
+
+
+def test_without_scene_change_new_faces_wait_for_the_schedule(detector, made):
+    clip, frames, reference, _ = made("leave_enter")
+    waiting = track(detector, frames, scene_change=None)
+    assert video_clips.compare_with_per_frame(waiting, reference, clip, min_face_size=MIN_FACE)["recall"] < 0.9
+
+
+def test_face_leaving_gets_no_new_id_and_the_new_face_does(detector, made):
+    _, frames, _, _ = made("leave_enter")
+    tracked = track(detector, frames)
+    leaving_ids = set(np.concatenate([t.ids for t in tracked[:30]]).tolist())
+    assert leaving_ids and not leaving_ids & set(tracked[-1].ids.tolist())
+
+
+def test_hard_cut_gives_new_ids(detector, made):
+    clip, frames, _, _ = made("hard_cut")
+    tracked = track(detector, frames)
     cut = clip.events[0]
-    assert len(reference[cut]) >= 5
-    after = video_clips.compare_with_per_frame(tracked[cut + EVERY:], reference[cut + EVERY:],
-                                               video_clips.Clip("after", [], clip.faces[cut + EVERY:]), min_side=20)
-    assert_targets(after)  # faces of min_face_size and up: a 12 px face flickers in per-frame detection
+    assert len(tracked[cut]) >= 5 and tracked[cut].full_pass
     assert not set(tracked[cut - 1].ids.tolist()) & set(tracked[-1].ids.tolist())
 
 
-def test_blank_stretch_then_face_again(detector, made):
-    clip, frames, reference, _ = made("blank")
-    tracked = track(detector, frames, redetect_every=EVERY)
-    start, stop = 20, clip.events[0]
-    assert all(len(t) == 0 for t in tracked[start:stop])  # nothing is invented on grey frames
-    back = next(i for i in range(stop, len(frames)) if len(tracked[i]))
-    assert back - stop < EVERY
-    assert_targets(video_clips.compare_with_per_frame(tracked, reference, clip, grace=EVERY))
+def test_blank_stretch_invents_nothing(detector, made):
+    _, frames, _, _ = made("blank")
+    tracked = track(detector, frames)
+    assert all(len(t) == 0 for t in tracked[20:40])
+    assert not any(t.full_pass for t in tracked[21:40])  # still grey frames cost no full pass
+
+
+# --------------------------------------------------------------------------------------------- extra passes bound
+
+def test_camera_pan_over_texture_runs_only_the_scheduled_passes(detector):
+    frames = video_clips.textured_pan().frames  # every cell changes on every frame
+    tracked = track(detector, frames)
+    assert [t.frame_index for t in tracked if t.full_pass] == scheduled_frames(len(frames))
+
+
+def test_extra_passes_are_bounded_by_the_budget(detector):
+    frames = video_clips.cut_every_frame().frames
+    burst, refill = DEFAULT_PASS_BUDGET
+    extra = [t.frame_index for t in track(detector, frames) if t.full_pass and t.frame_index % DEFAULT_REDETECT_EVERY]
+    assert extra[:burst] == list(range(1, burst + 1))  # cuts are acted on at once ...
+    assert len(extra) <= burst + len(frames) / refill  # ... up to the budget
+    small = [t.frame_index for t in track(detector, frames, pass_budget=(2, 30)) if t.full_pass]
+    assert len(small) <= 2 + 2 + len(scheduled_frames(len(frames)))
 
 
 def test_redetect_every_frame_is_per_frame_detection(detector, made):
@@ -110,15 +169,23 @@ def test_redetect_every_frame_is_per_frame_detection(detector, made):
 
 def test_redetect_on_demand_and_on_loss(detector, made):
     _, frames, _, _ = made("pan_zoom")
-    tracker = FaceTracker(detector, redetect_every=1000)
+    tracker = FaceTracker(detector, redetect_every=1000, scene_change=None)
     assert [tracker.update(f).full_pass for f in frames[:3]] == [True, False, False]
     tracker.redetect()
     assert tracker.update(frames[3]).full_pass
-    tracker.update(np.full_like(frames[4], 128))  # the face vanishes: a tracking frame that loses it
-    assert tracker.update(frames[5]).full_pass  # so the next frame looks again
+    grey = tracker.update(np.full_like(frames[4], 128))  # the face vanishes: the tracking step loses it,
+    assert grey.full_pass and len(grey) == 0  # so the full cascade looks again on that frame
+    assert not tracker.update(frames[5]).full_pass  # scene_change off: the face coming back waits
     tracker.reset()
     first = tracker.update(frames[6])
     assert first.frame_index == 0 and first.full_pass and first.ids.tolist() == [0]
+    watching = FaceTracker(detector, redetect_every=1000)
+    [watching.update(f) for f in (frames[0], frames[1], np.full_like(frames[4], 128))]
+    back = watching.update(frames[5])
+    assert back.full_pass and len(back) == 1  # scene_change on: the face coming back is a cut, looked for at once
+    no_loss_rule = FaceTracker(detector, redetect_every=1000, scene_change=None, redetect_on_loss=False)
+    [no_loss_rule.update(f) for f in frames[:3]]
+    assert not no_loss_rule.update(np.full_like(frames[4], 128)).full_pass
 
 
 def test_trackers_in_threads_match_one_thread(detector, made):
@@ -237,7 +304,8 @@ def test_read_frames_gives_file_times(made):
 
 def test_bad_tracker_settings_say_what_to_pass(detector):
     for options in ({"redetect_every": 0}, {"redetect_every": 2.5}, {"margin": -0.1}, {"min_iou": 0},
-                    {"fps": 0}):
+                    {"fps": 0}, {"scene_change": 0}, {"scene_change": 300}, {"pass_budget": (0, 10)},
+                    {"pass_budget": (8,)}, {"pass_budget": "8, 10"}):
         with pytest.raises(ValueError):
             FaceTracker(detector, **options)
     with pytest.raises(TypeError, match="Detector"):
