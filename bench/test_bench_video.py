@@ -1,7 +1,8 @@
 """Streams: `FaceTracker` against per-frame `Detector.detect` on the same made 640x480 clip, 1 thread, min face 20.
 
 Clips (tests/video_clips.py, frames kept in memory: decoding is not timed): `pan_zoom` (one face panning and
-zooming), `crossing` (two faces), `hard_cut` (one face, then a cut to the 6-face group photo). Each round runs
+zooming), `crossing` (two faces), `leave_enter` (a face leaves, another enters: the scene-change passes),
+`hard_cut` (one face, then a cut to the 6-face group photo). Each round runs
 per-frame detection over the whole clip (the untimed pedantic set-up, timed here by hand) and then the tracker
 over the same frames (the benchmark), so the two alternate round by round under the same load. `extra_info`
 gives frames/s of both (median and fastest round) and the ratio of the medians measured in that run.
@@ -17,7 +18,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from fastmtcnn.video import DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, FaceTracker
+from fastmtcnn.video import DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, DEFAULT_SCENE_CHANGE, FaceTracker
 
 from .conftest import ROUNDS, record
 
@@ -43,7 +44,7 @@ def made_clip(name: str, group_boxes: tuple = ()):
     return clips.hard_cut(group_boxes=group_boxes) if name == "hard_cut" else clips.CLIPS[name]()
 
 
-@pytest.mark.parametrize("clip_name", ["pan_zoom", "crossing", "hard_cut"])
+@pytest.mark.parametrize("clip_name", ["pan_zoom", "crossing", "leave_enter", "hard_cut"])
 def test_video_tracker(benchmark, detector_factory, clip_name):
     benchmark.group = "video 640x480 min face 20, 1 thread"
     detector = detector_factory(20, 1)
@@ -67,7 +68,7 @@ def test_video_tracker(benchmark, detector_factory, clip_name):
     tracker_fps, per_frame_fps = len(frames) / statistics.median(tracker_seconds), \
         len(frames) / statistics.median(per_frame_seconds)
     record(benchmark, None, 20, clip=clip_name, frames=len(frames), image_size="640x480",
-           redetect_every=DEFAULT_REDETECT_EVERY, margin=DEFAULT_MARGIN,
+           redetect_every=DEFAULT_REDETECT_EVERY, margin=DEFAULT_MARGIN, scene_change=DEFAULT_SCENE_CHANGE,
            full_passes=sum(faces.full_pass for faces in tracked),
            faces_per_frame_tracker=round(sum(len(faces) for faces in tracked) / len(frames), 3),
            faces_per_frame_per_frame=round(faces_per_frame[-1], 3),

@@ -1,12 +1,16 @@
-"""`python -m bench.video_sweep [margin|every|both]`: the measurements behind FaceTracker's defaults.
+"""`python -m bench.video_sweep [margin|every|change|all]`: the measurements behind FaceTracker's defaults.
 
 margin: tracking only (a full pass on frame 0, none after), `pan_zoom` and `crossing` replayed at 1x / 2x / 3x
     speed (60 / 30 / 20 frames on the same path), margins 0 / 0.05 / 0.1 / 0.2, with and without
     constant-velocity prediction: recall, landmark distance and id switches against per-frame detection.
 every: for each clip, the cost of a full pass and of a tracking step measured on the same frames one after
-    the other (so under the same load; a step with no face to track is not counted), and what they give for redetect_every N = 1 / 5 / 10 / 15 / 20 / 30
-    (frames/s and the ratio to per-frame detection); then recall (outside the wait for new faces), landmarks
-    and id switches of the tracker at each N.
+    the other (so under the same load; a step with no face to track is not counted), and what they give for
+    redetect_every N = 1 / 5 / 10 / 15 / 20 / 30
+    (frames/s and the ratio to per-frame detection); then recall, landmarks and id switches of the tracker
+    (defaults otherwise) at each N.
+change: scene_change thresholds 10 / 15 / 20 / 25 / 30 / 40 and off, on every clip: recall, full passes, and
+    the frames whose faces were missed; then pass_budget (burst, refill) choices on the stress clips
+    (`cut_every_frame`, `textured_pan`) and on leave_enter: full passes taken.
 1 OpenCV thread, min face 20. Prints plain lines; takes minutes (run it on a quiet machine, under `nice`).
 """
 from __future__ import annotations
@@ -26,6 +30,9 @@ from .test_bench_video import clips_module
 
 MARGINS = (0.0, 0.05, 0.1, 0.2)
 EVERY = (1, 5, 10, 15, 20, 30)
+SCENE_CHANGE = (10, 15, 20, 25, 30, 40, None)
+BUDGETS = ((4, 10), (8, 10), (8, 5), (12, 10), (8, 20))
+MIN_FACE = 20
 
 
 def _clip(name: str, detector: Detector, frames=None):
@@ -49,7 +56,7 @@ def sweep_margin(detector: Detector) -> None:
             for margin in MARGINS:
                 for predict in (False, True):
                     tracker = FaceTracker(detector, redetect_every=10 ** 9, margin=margin, predict_motion=predict,
-                                          redetect_on_loss=False)
+                                          redetect_on_loss=False, scene_change=None)
                     result = clips.compare_with_per_frame([tracker.update(f) for f in clip.frames], reference, clip)
                     print(f"margin {name} x{60 // count} margin={margin} predict={predict}: recall "
                           f"{result['recall']:.3f} landmarks {result['landmark_px']:.2f} px switches "
@@ -61,7 +68,7 @@ def sweep_every(detector: Detector) -> None:
     for name in clips.CLIPS:
         clip = _clip(name, detector)
         reference, full, step = [], [], []
-        tracker = FaceTracker(detector, redetect_every=10 ** 9, redetect_on_loss=False)
+        tracker = FaceTracker(detector, redetect_every=10 ** 9, redetect_on_loss=False, scene_change=None)
         for frame in clip.frames:
             start = time.perf_counter()
             reference.append(detector.detect(frame))
@@ -76,24 +83,46 @@ def sweep_every(detector: Detector) -> None:
         for n in EVERY:
             per_frame = (full_s + (n - 1) * step_s) / n
             tracker = FaceTracker(detector, redetect_every=n)
-            result = clips.compare_with_per_frame([tracker.update(f) for f in clip.frames], reference, clip, grace=n)
+            tracked = [tracker.update(f) for f in clip.frames]
+            result = clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
             print(f"every {name} N={n}: {1 / per_frame:.1f} fps, x{full_s / per_frame:.2f} per-frame (full pass "
                   f"{full_s * 1000:.1f} ms, step {step_s * 1000:.2f} ms); recall {result['recall']:.3f} landmarks "
-                  f"{result['landmark_px']:.2f} px switches {result['id_switches']}/{result['face_frames']}",
-                  flush=True)
+                  f"{result['landmark_px']:.2f} px switches {result['id_switches']}/{result['face_frames']}, "
+                  f"{sum(t.full_pass for t in tracked)} full passes", flush=True)
+
+
+def sweep_change(detector: Detector) -> None:
+    clips = clips_module()
+    for name in clips.CLIPS:
+        clip = _clip(name, detector)
+        reference = [detector.detect(frame) for frame in clip.frames]
+        for level in SCENE_CHANGE:
+            tracker = FaceTracker(detector, scene_change=level)
+            tracked = [tracker.update(f) for f in clip.frames]
+            result = clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
+            print(f"change {name} scene_change={level}: recall {result['recall']:.3f} "
+                  f"({result['matched']}/{result['reference']}), {sum(t.full_pass for t in tracked)} full passes, "
+                  f"missed on frames {sorted({index for index, _ in result['missed']})}", flush=True)
+    for name, clip in (("cut_every_frame", clips.cut_every_frame()), ("textured_pan", clips.textured_pan()),
+                       ("leave_enter", _clip("leave_enter", detector))):
+        for budget in BUDGETS:
+            tracker = FaceTracker(detector, pass_budget=budget)
+            passes = [t.frame_index for t in (tracker.update(f) for f in clip.frames) if t.full_pass]
+            print(f"budget {name} pass_budget={budget}: {len(passes)} full passes of {len(clip.frames)} frames "
+                  f"{passes}", flush=True)
 
 
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
-    part = args[0] if args else "both"
-    if part not in ("margin", "every", "both"):
-        print("usage: python -m bench.video_sweep [margin|every|both]", file=sys.stderr)
+    part = args[0] if args else "all"
+    parts = {"margin": sweep_margin, "every": sweep_every, "change": sweep_change}
+    if part not in (*parts, "all"):
+        print("usage: python -m bench.video_sweep [margin|every|change|all]", file=sys.stderr)
         return 2
-    detector = Detector(min_face_size=20, num_threads=1)
-    if part in ("margin", "both"):
-        sweep_margin(detector)
-    if part in ("every", "both"):
-        sweep_every(detector)
+    detector = Detector(min_face_size=MIN_FACE, num_threads=1)
+    for name, sweep in parts.items():
+        if part in (name, "all"):
+            sweep(detector)
     return 0
 
 

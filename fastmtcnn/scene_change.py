@@ -10,8 +10,8 @@ moved by more than `threshold` levels (0-255):
    than `threshold`;
 2. **cut**: at least `cut_fraction` of all cells changed -> full pass (a hard cut, the end of a blank stretch);
 3. **camera motion**: the camera moved by at least `CAMERA_SHIFT` cells (2 px) and `MOTION_AREA` of the cells
-   outside the tracked faces changed (by half the threshold) before the shift -> no pass: the leftovers of a pan or zoom are not told
-   apart from new faces, which wait for the scheduled pass;
+   outside the tracked faces changed (by half the threshold) before the shift -> no pass: the leftovers of a
+   pan or zoom are not told apart from new faces, which wait for the scheduled pass;
 4. **new content**: a connected blob of changed cells outside the tracked faces (their boxes enlarged by
    `MASK_MARGIN` of their side on each side) at least `min_face_size` pixels high and wide -> full pass.
 

@@ -3,9 +3,10 @@
 The clips (tests/video_clips.py) are written as MJPG .avi and read back through `read_frames`, so the
 VideoCapture path is exercised and both sides see the same decoded frames. Targets (issue 13), asserted on
 every clip with the tracker's defaults: >= 98% of the per-frame faces found (IoU >= 0.5), <= 1 id switch per
-100 frames per face, landmarks within 1.5 px median. Faces are counted from the detector's min face size (20 px)
-up: the one smaller face in the clips (12 px, hard_cut) is found by per-frame detection in 7 of 35 frames and
-a track started from it is lost on the next frame (test_the_only_faces_missed_are_under_min_face_size).
+100 frames per face, landmarks within 1.5 px median. Per-frame faces are counted from 3/4 of the detector's min
+face size (15 px) up: the one smaller face in the clips (12 px, under min face 20, hard_cut) is found by
+per-frame detection in 7 of 35 frames and a track started from it is lost on the next frame
+(test_the_only_faces_missed_are_under_min_face_size).
 """
 import json
 import threading
@@ -91,7 +92,10 @@ def test_the_only_faces_missed_are_under_min_face_size(detector, made):
     clip, frames, reference, _ = made("hard_cut")
     every_face = video_clips.compare_with_per_frame(track(detector, frames), reference, clip)
     missed = every_face["missed"]
-    assert 0 < len(missed) <= 7 and all(max(b[2] - b[0], b[3] - b[1]) < MIN_FACE for _, b in missed), missed
+    assert 0 < len(missed) <= 7 and all(max(b[2] - b[0], b[3] - b[1]) < 15 for _, b in missed), missed
+    sides = np.concatenate([np.maximum(f.boxes[:, 2] - f.boxes[:, 0], f.boxes[:, 3] - f.boxes[:, 1])
+                            for f in reference])
+    assert np.count_nonzero(sides < video_clips.COUNTED_SIDE * MIN_FACE) == 7  # all that the metric leaves out
     cascade, channels = detector._cascade(), np.array([2, 1, 0], np.int32)
     for index, box in missed:
         if index + 1 < len(frames):

@@ -1,0 +1,84 @@
+"""fastmtcnn.scene_change: thumbnails, the cut / camera motion / new content decision, the pass budget."""
+import numpy as np
+import pytest
+
+from fastmtcnn.scene_change import CELL, CUT, NEW_CONTENT, PassBudget, SceneChange, face_mask, thumbnail
+
+BGR = np.array([2, 1, 0], np.int32)
+
+
+def scene(seed=0, size=(480, 640)):
+    """A textured uint8 BGR frame: random 16 px blocks (no face)."""
+    blocks = np.random.default_rng(seed).integers(0, 256, (size[0] // 16, size[1] // 16, 3), dtype=np.uint8)
+    return np.ascontiguousarray(np.repeat(np.repeat(blocks, 16, axis=0), 16, axis=1))
+
+
+def still_background(size=(480, 640)):
+    return np.full(size + (3,), 90, np.uint8)
+
+
+def test_thumbnail_is_the_mean_of_each_cell():
+    image = np.random.default_rng(1).integers(0, 256, (83, 130, 3), dtype=np.uint8)  # sizes not multiples of 8
+    cells = thumbnail(image, BGR)
+    rows, cols = 83 // CELL, 130 // CELL
+    expected = image[:rows * CELL, :cols * CELL].astype(np.float64).reshape(rows, CELL, cols, CELL, 3).mean((1, 3, 4))
+    assert cells.shape == (rows, cols) and cells.dtype == np.float32
+    assert np.abs(cells - expected).max() <= 1.5  # three rounded halvings
+    grey = thumbnail(np.ascontiguousarray(image[:, :, :1]), np.zeros(3, np.int32))
+    assert grey.shape == (rows, cols)
+    assert thumbnail(image[:5, :5], BGR).shape == (0, 0)
+
+
+def test_face_mask_hides_grown_boxes():
+    mask = face_mask((60, 80), np.array([[160, 160, 240, 240]], np.float32), margin=0.5)
+    assert not mask[20:30, 20:30].any()  # the box itself (cells 20-29)
+    assert not mask[15, 15] and not mask[34, 34]  # grown by half its side (40 px = 5 cells) on each side
+    assert mask[0, 0] and mask[59, 79] and mask[36, 36]
+    assert face_mask((60, 80), np.zeros((0, 4), np.float32)).all()
+
+
+def test_still_frames_and_a_pan_are_no_change_a_cut_is():
+    detector = SceneChange(20, min_face_size=20)
+    first = scene(0, (480, 1280))
+    frames = [np.ascontiguousarray(first[:, 12 * t:12 * t + 640]) for t in range(4)]  # panning 12 px per frame
+    assert detector.check(thumbnail(frames[0], BGR), np.zeros((0, 4), np.float32)) is None  # nothing to compare
+    assert detector.check(thumbnail(frames[0], BGR), np.zeros((0, 4), np.float32)) is None  # still
+    for frame in frames[1:]:
+        assert detector.check(thumbnail(frame, BGR), np.zeros((0, 4), np.float32)) is None  # camera motion
+    assert detector.check(thumbnail(scene(5), BGR), np.zeros((0, 4), np.float32)) == CUT
+
+
+def test_a_face_sized_blob_on_a_still_background_is_new_content_unless_tracked_or_small():
+    background = still_background()
+    entering = background.copy()
+    entering[200:260, 600:640] = 220  # something 40 x 60 px comes in on the right
+    tiny = background.copy()
+    tiny[200:210, 300:310] = 220  # 10 px: under min face 20
+    none = np.zeros((0, 4), np.float32)
+    for changed, tracked, expected in ((entering, none, NEW_CONTENT), (tiny, none, None),
+                                       (entering, np.array([[590, 190, 640, 270]], np.float32), None)):
+        detector = SceneChange(20, min_face_size=20)
+        detector.check(thumbnail(background, BGR), tracked)
+        assert detector.check(thumbnail(changed, BGR), tracked) == expected
+
+
+def test_pass_budget_gives_a_burst_then_one_pass_per_refill():
+    budget = PassBudget(burst=3, refill_frames=4)
+    taken = []
+    for frame in range(20):
+        budget.tick()
+        taken.append(budget.spend())
+    assert taken[:3] == [True] * 3 and sum(taken) == 3 + 4  # burst, then one per 4 frames (17 frames -> 4)
+    budget.reset()
+    assert budget.spend()
+
+
+@pytest.mark.parametrize("threshold", [10, 40])
+def test_threshold_decides_what_counts_as_change(threshold):
+    background = still_background()
+    faint = background.copy()
+    faint[200:260, 300:360] = 90 + 25  # 25 grey levels
+    detector = SceneChange(threshold, min_face_size=20)
+    detector.check(thumbnail(background, BGR), np.zeros((0, 4), np.float32))
+    result = detector.check(thumbnail(faint, BGR), np.zeros((0, 4), np.float32))
+    assert result == (NEW_CONTENT if threshold < 25 else None)
