@@ -2,7 +2,7 @@
 
 A frame is reduced to a thumbnail of 8x8-pixel cell means (three exact 2x `cv2.INTER_AREA` halvings: about
 0.15 ms for 640x480 on one core) and compared with the previous frame's thumbnail. When some cell's grey mean
-moved by more than `threshold` levels (0-255):
+moved by more than `threshold` levels (0-255) and the changed cells hold a cut or a face-sized blob:
 
 1. the camera's shift between the two thumbnails is estimated by phase correlation (`cv2.phaseCorrelate`, the
    tracked faces filled with the mean grey so that moving faces do not pull it) and the previous thumbnail is
@@ -91,9 +91,12 @@ class SceneChange:
         if previous is None or previous.shape != cells.shape or min(cells.shape) < 2:
             return None
         raw = np.abs(cells - previous)
-        if not np.any(raw > self.threshold):
+        changed = raw > self.threshold
+        if not changed.any():
             return None
         visible = face_mask(cells.shape, tracked_boxes)
+        if changed.mean() < self.cut_fraction and not self._has_face_sized_blob(changed & visible):
+            return None  # nothing to act on, whatever the camera did
         shift = self._camera_shift(previous, cells, visible)
         moved = cv2.warpAffine(previous, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
                                (cells.shape[1], cells.shape[0]), borderMode=cv2.BORDER_REPLICATE)
