@@ -1,19 +1,20 @@
 """Cheap per-frame change detection for `FaceTracker`: when does a tracking frame need a full pass now?
 
-A frame is reduced to a thumbnail of 8x8-pixel cell means (three exact 2x `cv2.INTER_AREA` halvings: about
-0.15 ms for 640x480 on one core) and compared with the previous frame's thumbnail. When some cell's grey mean
-moved by more than `threshold` levels (0-255) and the changed cells hold a cut or a face-sized blob:
+A frame is reduced to a thumbnail of 8x8-pixel cell means (three exact 2x `cv2.INTER_AREA` halvings: 0.2-0.5
+ms for 640x480 on one core) and compared with the previous frame's thumbnail. A cell *changed* when its grey
+mean moved by more than `threshold` levels (0-255). Then:
 
-1. the camera's shift between the two thumbnails is estimated by phase correlation (`cv2.phaseCorrelate`, the
-   tracked faces filled with the mean grey so that moving faces do not pull it) and the previous thumbnail is
-   moved by it, so a pan or a shake does not count as change; a cell *changed* when it still differs by more
-   than `threshold`;
-2. **cut**: at least `cut_fraction` of all cells changed -> full pass (a hard cut, the end of a blank stretch);
-3. **camera motion**: the camera moved by at least `CAMERA_SHIFT` cells (2 px) and `MOTION_AREA` of the cells
-   outside the tracked faces changed (by half the threshold) before the shift -> no pass: the leftovers of a
-   pan or zoom are not told apart from new faces, which wait for the scheduled pass;
-4. **new content**: a connected blob of changed cells outside the tracked faces (their boxes enlarged by
-   `MASK_MARGIN` of their side on each side) at least `min_face_size` pixels high and wide -> full pass.
+1. **camera motion**: fewer than `cut_fraction` of all cells changed, but at least `MOTION_AREA` of the cells
+   outside the tracked faces moved by half the threshold -> no pass: a pan, a zoom or a busy scene; new faces
+   wait for the scheduled pass (or the loss of a tracked face);
+2. **nothing to act on**: no cut-sized change and no blob of changed cells outside the tracked faces (their
+   boxes enlarged by `MASK_MARGIN` of their side on each side) at least `min_face_size` pixels high and wide
+   -> no pass;
+3. otherwise the camera's shift is estimated by phase correlation (`cv2.phaseCorrelate` on the thumbnails,
+   the tracked faces filled with the mean grey so that moving faces do not pull it) and the previous thumbnail
+   is moved by it, so that a slow drift or a fast pan is not taken for change; on what still changed:
+   **cut** (at least `cut_fraction` of all cells) -> full pass; **new content** (a face-sized blob outside the
+   tracked faces) -> full pass; else no pass.
 
 `PassBudget` bounds the extra full passes (a token bucket), whatever triggers them.
 """
@@ -30,10 +31,9 @@ CELL = 2 ** HALVINGS
 #: Tracked boxes are masked out of the comparison with this fraction of their side added on each side (hair,
 #: neck and the motion of one frame; measured on the made clips: see README "Video streams").
 MASK_MARGIN = 0.5
-#: A camera shift of at least this many cells between two frames is camera motion (2 px at CELL 8).
-CAMERA_SHIFT = 0.25
-#: ... and at least this fraction of the cells outside the tracked faces changed by threshold / 2 (before the
-#: shift): a face entering a still scene moves too, but over a small part of it.
+#: A frame where at least this fraction of the cells outside the tracked faces changed by threshold / 2 (and
+#: less than a cut) is camera motion: a face entering a still scene changes a small part of it (1-2% of the
+#: cells in leave_enter; a pan changes 20-40% in pan_zoom).
 MOTION_AREA = 0.1
 
 CUT, NEW_CONTENT = "cut", "new content"
@@ -95,16 +95,20 @@ class SceneChange:
         if not changed.any():
             return None
         visible = face_mask(cells.shape, tracked_boxes)
-        if changed.mean() < self.cut_fraction and not self._has_face_sized_blob(changed & visible):
-            return None  # nothing to act on, whatever the camera did
+        cut_like = changed.mean() >= self.cut_fraction
+        if not cut_like:
+            if np.mean(raw[visible] > self.threshold / 2) >= MOTION_AREA:
+                return None  # the camera moves (or much of the scene does): new faces wait for the schedule
+            if not self._has_face_sized_blob(changed & visible):
+                return None
         shift = self._camera_shift(previous, cells, visible)
         moved = cv2.warpAffine(previous, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
                                (cells.shape[1], cells.shape[0]), borderMode=cv2.BORDER_REPLICATE)
         changed = np.abs(cells - moved) > self.threshold
         if changed.mean() >= self.cut_fraction:
             return CUT
-        if np.hypot(*shift) >= CAMERA_SHIFT and np.mean(raw[visible] > self.threshold / 2) >= MOTION_AREA:
-            return None
+        if cut_like:
+            return None  # a fast pan: the shift explains it
         return NEW_CONTENT if self._has_face_sized_blob(changed & visible) else None
 
     def _camera_shift(self, previous: np.ndarray, cells: np.ndarray, visible: np.ndarray):
