@@ -47,6 +47,13 @@ def _clip(name: str, detector: Detector, frames=None):
     return clip
 
 
+def _track_and_score(detector: Detector, clip, reference, **options):
+    """(TrackedFaces per frame, compare_with_per_frame result) of a FaceTracker with `options` on the clip."""
+    tracker = FaceTracker(detector, **options)
+    tracked = [tracker.update(frame) for frame in clip.frames]
+    return tracked, clips_module().compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
+
+
 def sweep_margin(detector: Detector) -> None:
     clips = clips_module()
     for name in ("pan_zoom", "crossing"):
@@ -82,9 +89,7 @@ def sweep_every(detector: Detector) -> None:
         full_s, step_s = statistics.median(full), statistics.median(step)
         for n in EVERY:
             per_frame = (full_s + (n - 1) * step_s) / n
-            tracker = FaceTracker(detector, redetect_every=n)
-            tracked = [tracker.update(f) for f in clip.frames]
-            result = clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
+            tracked, result = _track_and_score(detector, clip, reference, redetect_every=n)
             print(f"every {name} N={n}: {1 / per_frame:.1f} fps, x{full_s / per_frame:.2f} per-frame (full pass "
                   f"{full_s * 1000:.1f} ms, step {step_s * 1000:.2f} ms); recall {result['recall']:.3f} landmarks "
                   f"{result['landmark_px']:.2f} px switches {result['id_switches']}/{result['face_frames']}, "
@@ -97,9 +102,7 @@ def sweep_change(detector: Detector) -> None:
         clip = _clip(name, detector)
         reference = [detector.detect(frame) for frame in clip.frames]
         for level in SCENE_CHANGE:
-            tracker = FaceTracker(detector, scene_change=level)
-            tracked = [tracker.update(f) for f in clip.frames]
-            result = clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
+            tracked, result = _track_and_score(detector, clip, reference, scene_change=level)
             print(f"change {name} scene_change={level}: recall {result['recall']:.3f} "
                   f"({result['matched']}/{result['reference']}), {sum(t.full_pass for t in tracked)} full passes, "
                   f"missed on frames {sorted({index for index, _ in result['missed']})}", flush=True)
