@@ -54,6 +54,11 @@ def _track_and_score(detector: Detector, clip, reference, **options):
     return tracked, clips_module().compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
 
 
+def _scores(result) -> str:
+    return (f"recall {result['recall']:.3f} ({result['matched']}/{result['reference']}) landmarks "
+            f"{result['landmark_px']:.2f} px switches {result['id_switches']}/{result['face_frames']}")
+
+
 def sweep_margin(detector: Detector) -> None:
     clips = clips_module()
     for name in ("pan_zoom", "crossing"):
@@ -65,9 +70,8 @@ def sweep_margin(detector: Detector) -> None:
                     tracker = FaceTracker(detector, redetect_every=10 ** 9, margin=margin, predict_motion=predict,
                                           redetect_on_loss=False, scene_change=None)
                     result = clips.compare_with_per_frame([tracker.update(f) for f in clip.frames], reference, clip)
-                    print(f"margin {name} x{60 // count} margin={margin} predict={predict}: recall "
-                          f"{result['recall']:.3f} landmarks {result['landmark_px']:.2f} px switches "
-                          f"{result['id_switches']}/{result['face_frames']}", flush=True)
+                    print(f"margin {name} x{60 // count} margin={margin} predict={predict}: {_scores(result)}",
+                          flush=True)
 
 
 def sweep_every(detector: Detector) -> None:
@@ -91,8 +95,7 @@ def sweep_every(detector: Detector) -> None:
             per_frame = (full_s + (n - 1) * step_s) / n
             tracked, result = _track_and_score(detector, clip, reference, redetect_every=n)
             print(f"every {name} N={n}: {1 / per_frame:.1f} fps, x{full_s / per_frame:.2f} per-frame (full pass "
-                  f"{full_s * 1000:.1f} ms, step {step_s * 1000:.2f} ms); recall {result['recall']:.3f} landmarks "
-                  f"{result['landmark_px']:.2f} px switches {result['id_switches']}/{result['face_frames']}, "
+                  f"{full_s * 1000:.1f} ms, step {step_s * 1000:.2f} ms); {_scores(result)}, "
                   f"{sum(t.full_pass for t in tracked)} full passes", flush=True)
 
 
@@ -103,9 +106,8 @@ def sweep_change(detector: Detector) -> None:
         reference = [detector.detect(frame) for frame in clip.frames]
         for level in SCENE_CHANGE:
             tracked, result = _track_and_score(detector, clip, reference, scene_change=level)
-            print(f"change {name} scene_change={level}: recall {result['recall']:.3f} "
-                  f"({result['matched']}/{result['reference']}), {sum(t.full_pass for t in tracked)} full passes, "
-                  f"missed on frames {sorted({index for index, _ in result['missed']})}", flush=True)
+            print(f"change {name} scene_change={level}: {_scores(result)}, {sum(t.full_pass for t in tracked)} full "
+                  f"passes, missed on frames {sorted({index for index, _ in result['missed']})}", flush=True)
     for name, clip in (("cut_every_frame", clips.cut_every_frame()), ("textured_pan", clips.textured_pan()),
                        ("leave_enter", _clip("leave_enter", detector))):
         for budget in BUDGETS:
