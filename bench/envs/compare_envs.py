@@ -9,9 +9,11 @@ openvino for an OpenVINO row; the facenet-pytorch one needs facenet-pytorch, tor
 environment is LABEL=PYTHON[,backend=B][,precision=P]: the engine fastmtcnn runs there (default OpenCV DNN);
 the report names the engine that actually ran (bf16 falls back to f32 on a CPU without native BF16).
 Rounds are interleaved (every environment once per round, in rotated order) so that drift in the machine's load
-hits them alike. Every child process runs `bench/envs/time_detect.py`: one warm-up call, then `--repeat` timed calls per case; the figure reported is the
-fastest call of a round, median over rounds (the statistic of `bench.gate`); for the portrait cases the
-per-image figure is the median over the images. Ratios are taken within the run: "x facenet" =
+hits them alike. Every child process runs `bench/envs/time_detect.py`: one warm-up call, then `--repeat` timed calls
+per case; the figure reported is the fastest call of a round, then over rounds the fastest (`--statistic min`, the
+default, as `bench.gate`: other jobs, and here whole processes that run 20-40% slow from start to end, only add
+time) or the median (`--statistic median`); for the portrait cases the per-image figure is the median over the
+images. Ratios are taken within the run: "x facenet" =
 facenet-pytorch's time / this environment's time at the same thread count, "x LABEL" (`--versus LABEL`) the same
 against that environment.
 
@@ -78,17 +80,20 @@ def run_child(python: str, impl: str, threads: int, repeat: int, cases: Sequence
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def summarize(records: Sequence[dict], versus: str = None) -> Dict[Tuple[str, int], dict]:
+STATISTICS = {"min": min, "median": statistics.median}
+
+
+def summarize(records: Sequence[dict], versus: str = None, statistic: str = "min") -> Dict[Tuple[str, int], dict]:
     """Records {"label", "threads", "impl", "versions", "engine", "cases": {case: {"fastest_ms", "faces"}}}, one
     per environment, thread count and round -> {(label, threads): {"impl", "versions", "engine", "rounds",
-    "cases": {case: {"ms": median over rounds of fastest_ms, "faces"}}}}, plus "x_facenet" per case when a
+    "cases": {case: {"ms": `statistic` ("min" or "median") over rounds of fastest_ms, "faces"}}}}, plus "x_facenet" per case when a
     facenet-pytorch record with the same thread count exists, and "x_versus" when environment `versus` has one."""
     grouped: Dict[Tuple[str, int], List[dict]] = {}
     for record in records:
         grouped.setdefault((record["label"], record["threads"]), []).append(record)
     summary = {}
     for key, group in grouped.items():
-        cases = {name: {"ms": statistics.median(r["cases"][name]["fastest_ms"] for r in group),
+        cases = {name: {"ms": STATISTICS[statistic]([r["cases"][name]["fastest_ms"] for r in group]),
                         "faces": group[-1]["cases"][name]["faces"]} for name in group[0]["cases"]}
         summary[key] = {"impl": group[0]["impl"], "versions": group[0]["versions"],
                         "engine": group[0].get("engine", ""), "rounds": len(group), "cases": cases}
@@ -105,7 +110,7 @@ def summarize(records: Sequence[dict], versus: str = None) -> Dict[Tuple[str, in
 
 
 def markdown(summary: Dict[Tuple[str, int], dict], command: str, load: str, notes: Sequence[str], repeat: int,
-             versus: str = None) -> str:
+             versus: str = None, statistic: str = "min") -> str:
     """The report: machine, method, then one row per environment and thread count."""
     info = machine_info()
     first = next(iter(summary.values()), {"cases": {}})
@@ -114,7 +119,8 @@ def markdown(summary: Dict[Tuple[str, int], dict], command: str, load: str, note
              f"Command: `{command}`", "",
              f"Machine: {info['cpu_model']}, {info['cpu_count']} cores, {info['cpu_mhz']} MHz, CPU flags: "
              f"{cpu_flags()}; {info['platform']}, Python {info['python']}; load average before/after: {load}.", "",
-             f"Each cell: ms per detection (fps), the fastest of {repeat} calls in a round, median over rounds "
+             f"Each cell: ms per detection (fps), the fastest of {repeat} calls in a round, then the "
+             f"{'fastest' if statistic == 'min' else 'median'} over rounds "
              "(portraits: median over the images of that figure); 'x facenet' = facenet-pytorch's ms / this row's ms "
              "at the same thread count" + (f", 'x {versus}' likewise against that row" if versus else "")
              + ", measured in this run.",
@@ -187,6 +193,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=9, help="timed calls per case and round (default 9)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per child process")
+    parser.add_argument("--statistic", choices=sorted(STATISTICS), default="min",
+                        help="over rounds, of each round's fastest call (default %(default)s)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "compare_envs.md")
     args = parser.parse_args(argv)
     envs = [(label, python, "fastmtcnn", engine_args)
@@ -200,7 +208,8 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     command = "python -m bench.envs.compare_envs " + " ".join(argv if argv is not None else sys.argv[1:])
     load = f"{load_before:.2f} / {load_after:.2f}, {time.time() - started:.0f} s in all"
-    report = markdown(summarize(records, args.versus), command, load, notes, args.repeat, args.versus)
+    report = markdown(summarize(records, args.versus, args.statistic), command, load, notes, args.repeat, args.versus,
+                      args.statistic)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     args.out.with_suffix(".json").write_text(json.dumps({"machine": machine_info(), "records": records}, indent=1))
