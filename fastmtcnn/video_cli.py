@@ -24,8 +24,7 @@ import numpy as np
 from .commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
 from .detector import Detector
 from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, DEFAULT_SCENE_CHANGE, FaceTracker, TrackedFaces,
-                    VideoSourceError,
-                    frame_count, open_capture, read_frames)
+                    VideoSourceError, frame_count, open_capture, read_frames)
 
 #: Codec (FourCC) written for each --draw file extension; all three ship with opencv-python's FFmpeg.
 DRAW_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
