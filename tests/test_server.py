@@ -4,12 +4,9 @@ Everything runs on 127.0.0.1, every request loop is bounded in count and time.
 """
 import json
 import logging
-import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -30,6 +27,7 @@ from fastmtcnn.server import ServerConfig, create_app  # noqa: E402
 from fastmtcnn.server import detection  # noqa: E402
 from fastmtcnn.server.connections import guarded_protocol  # noqa: E402
 from test_image_header import bombs  # noqa: E402
+from bench.load.load_test import Server, free_port, proc_status  # noqa: E402  (the load tools' server runner)
 
 ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
 GROUP = FIXTURES / "group_640x480.jpg"
@@ -113,12 +111,6 @@ def _wait_ready(client, seconds=90):
     raise AssertionError("server did not become ready")
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LiveServer:
     """`create_app(config)` on a real Uvicorn (with the service's own protocol class) in a thread on 127.0.0.1.
 
@@ -128,7 +120,7 @@ class LiveServer:
     def __init__(self, config):
         self.config = config
         self.app = create_app(config)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         protocol = guarded_protocol(config.header_timeout, config.max_connections, config.retry_after)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, http=protocol,
@@ -378,6 +370,10 @@ def test_metrics_and_access_log(client, caplog):
     with caplog.at_level(logging.INFO, logger="fastmtcnn.access"):
         client.post("/v1/detect", content=ASTRONAUT.read_bytes(), headers={"content-type": "image/jpeg"})
         client.post("/v1/detect", content=b"junk", headers={"content-type": "image/jpeg"})
+        # the server thread writes a request's line after sending its answer: wait for both lines
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum(r.name == "fastmtcnn.access" for r in caplog.records) < 2:
+            time.sleep(0.01)
     lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "fastmtcnn.access"]
     assert [line["status"] for line in lines[-2:]] == [200, 422]
     assert all({"method", "path", "status", "latency_ms", "bytes"} <= set(line) for line in lines)
@@ -391,43 +387,6 @@ def test_metrics_and_access_log(client, caplog):
 
 
 # ---------------------------------------------------------------------------------------------- real uvicorn
-def _start_server(port, *args):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "fastmtcnn", "serve", "--host", "127.0.0.1", "--port", str(port),
-                                "--log-level", "warning", *args], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=env)
-    end = time.monotonic() + 90
-    with httpx.Client(timeout=2) as http:
-        while time.monotonic() < end:
-            assert process.poll() is None, "server exited"
-            try:
-                if http.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not become ready")
-
-
-def _stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _load(url, bodies, expected, clients, seconds, max_requests=2000):
     """`clients` threads posting random bodies for `seconds`; returns (statuses, latencies, mismatches, errors)."""
     stop_at = time.monotonic() + seconds
@@ -476,9 +435,9 @@ def test_real_uvicorn_load_overload_stop_and_restart(detector, images):
     bodies = {name: _encode(image) for name, image in images.items() if name != "group"}
     bodies["group"] = GROUP.read_bytes()
     expected = {name: _faces_json(detector.detect(body)) for name, body in bodies.items()}
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/v1/detect"
-    process = _start_server(port, "--workers", "2", "--queue-size", "6")  # capacity 8
+    server = Server(port, "--workers", "2", "--queue-size", "6").start()  # capacity 8
     try:
         # below the queue limit: 8 clients, every answer 200 and equal to the serial result
         threads, (statuses, latencies, mismatches, errors) = _load(url, bodies, expected, clients=8, seconds=4)
@@ -486,7 +445,7 @@ def test_real_uvicorn_load_overload_stop_and_restart(detector, images):
         total = sum(statuses.values())
         latencies.sort()
         print(f"load 8 clients: {total} requests, {total / 4:.1f} req/s, p50 {latencies[len(latencies) // 2] * 1000:.0f}"
-              f" ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, peak RSS {_peak_rss_mb(process.pid):.0f} MB")
+              f" ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, peak RSS {proc_status(server.pid, 'VmHWM'):.0f} MB")
         assert statuses == {200: total} and total > 10 and not mismatches and not errors
 
         # above it: 24 clients, only 200s and 503s, every 200 still correct
@@ -499,22 +458,22 @@ def test_real_uvicorn_load_overload_stop_and_restart(detector, images):
         # stop mid-load: clients get clean connection errors (or answers), no hangs
         threads, (statuses, _, mismatches, errors) = _load(url, bodies, expected, clients=8, seconds=4)
         time.sleep(1.0)
-        process.kill()
-        process.wait(timeout=10)
+        server.process.kill()
+        server.process.wait(timeout=10)
         _join(threads, 30)
         print(f"killed mid-load: statuses {statuses}, client errors {sorted(set(errors))} x {len(errors)}")
         assert errors and set(errors) <= {"ConnectError", "ReadError", "RemoteProtocolError", "WriteError"}
         assert set(statuses) <= {200} and not mismatches
 
         # restart on the same port: requests succeed again
-        process = _start_server(port, "--workers", "2", "--queue-size", "6")
+        server.start()
         with httpx.Client(timeout=10) as http:
             for name in sorted(bodies):
                 response = http.post(url, content=bodies[name], headers={"content-type": "image/jpeg"})
                 assert response.status_code == 200 and response.json()["faces"] == expected[name]
             assert http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     finally:
-        _stop(process)
+        server.stop()
 
 
 def test_unexpected_server_errors_are_json_500_and_bad_images_never_are(client):
@@ -702,8 +661,8 @@ def test_case5_multipart_with_many_parts_is_refused_without_stalling_the_loop(cl
 
 
 def test_sigterm_during_a_long_detection_exits_within_seconds():
-    port = _free_port()
-    process = _start_server(port, "--workers", "2", "--timeout", "120")
+    port = free_port()
+    server = Server(port, "--workers", "2", "--timeout", "120").start()
     try:
         def post():
             try:
@@ -715,12 +674,12 @@ def test_sigterm_during_a_long_detection_exits_within_seconds():
         client_thread = threading.Thread(target=post, daemon=True)
         client_thread.start()
         time.sleep(2.0)
-        assert process.poll() is None
+        assert server.process.poll() is None
         started = time.perf_counter()
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=30)
         elapsed = time.perf_counter() - started
         print(f"SIGTERM mid-detection: exited in {elapsed:.1f} s")
         assert elapsed < 15
     finally:
-        _stop(process)
+        server.stop()
