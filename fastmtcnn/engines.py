@@ -14,15 +14,23 @@ factory that decides which engine runs:
 Each thread's `Cascade` makes its own `OpenVINONetwork`: an infer request on a compiled model it does not
 share while it runs (`CompiledPool`: compiled once, reused by later networks of the same net, precision and
 threads).
+
+OpenVINO keeps the compiled models in a cache folder (OpenVINO's CACHE_DIR, keyed by a hash of the model, its
+settings and OpenVINO's version), so later processes load them instead of compiling: `cache_dir()` says where,
+the user's cache folder by default (`~/.cache/fastmtcnn/openvino` on Linux), `FASTMTCNN_CACHE_DIR=<folder>`
+moves it and `FASTMTCNN_CACHE_DIR=off` (or `Detector(cache_dir=False)`) turns it off. Nothing else is written.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Protocol, Tuple
+from pathlib import Path
+from typing import Dict, List, Optional, Protocol, Tuple, Union
 
 import cv2
 import numpy as np
@@ -35,6 +43,9 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "opencv", "openvino")
 PRECISIONS = ("f32", "bf16")
 INSTALL_HINT = 'pip install "fastmtcnn[openvino]"'
+#: Environment variable: the OpenVINO compiled-model cache folder, or "off" for none.
+CACHE_ENV = "FASTMTCNN_CACHE_DIR"
+_OFF = ("", "0", "off", "false", "no", "none")
 
 
 class Network(Protocol):
@@ -73,9 +84,10 @@ class OpenVINONetwork:
     the next `forward` overwrites (see `Network`).
     """
 
-    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None):
+    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None,
+                 cache: Optional[str] = None):
         self.spec = spec
-        pool = _pool(spec, precision, threads, weights_dir)
+        pool = _pool(spec, precision, threads, weights_dir, cache)
         compiled = pool.take()
         weakref.finalize(self, pool.give_back, compiled)
         self._request = compiled.create_infer_request()
@@ -99,11 +111,12 @@ class Engine:
     threads: int
     reason: str = ""
     weights_dir: Optional[str] = None  # det1/det2/det3 .prototxt + .caffemodel; None = the shipped weights
+    cache: Optional[str] = None  # OpenVINO's compiled-model cache folder; None = no cache (see `cache_dir`)
 
     def network(self, spec: NetSpec) -> Network:
         """A new network of this engine (one per thread)."""
         if self.backend == "openvino":
-            return OpenVINONetwork(spec, self.precision, self.threads, self.weights_dir)
+            return OpenVINONetwork(spec, self.precision, self.threads, self.weights_dir, self.cache)
         return OpenCVNetwork(spec, self.weights_dir)
 
     def describe(self) -> str:
@@ -113,8 +126,10 @@ class Engine:
         return f"opencv {cv2.__version__}, {self.precision}"
 
 
-def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Optional[int] = None) -> Engine:
-    """The engine for these settings (see the module docstring). `num_threads` None: OpenCV's current count."""
+def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Optional[int] = None,
+                  cache: Union[str, bool, None] = None) -> Engine:
+    """The engine for these settings (see the module docstring). `num_threads` None: OpenCV's current count.
+    `cache`: OpenVINO's compiled-model cache folder; None = `cache_dir()` (the default), False = no cache."""
     if backend not in BACKENDS:
         raise SettingsError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if precision not in PRECISIONS:
@@ -134,8 +149,28 @@ def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Op
     if precision == "bf16" and not native_bf16():
         log.warning("precision='bf16' asked for, but this CPU has no native BF16 (flags avx512_bf16/amx_bf16 "
                     "absent; OpenVINO would run float32 anyway): running f32")
-        return Engine("openvino", "f32", threads, reason + "; bf16 fell back to f32 (no native BF16 on this CPU)")
-    return Engine("openvino", precision, threads, reason)
+        reason, precision = reason + "; bf16 fell back to f32 (no native BF16 on this CPU)", "f32"
+    folder = cache_dir() if cache is None or cache is True else (str(cache) if cache else None)
+    return Engine("openvino", precision, threads, reason, cache=folder)
+
+
+def user_cache_root() -> Path:
+    """The platform's per-user cache folder: %LOCALAPPDATA% (Windows), ~/Library/Caches (macOS),
+    $XDG_CACHE_HOME or ~/.cache (elsewhere)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def cache_dir() -> Optional[str]:
+    """The default compiled-model cache folder: $FASTMTCNN_CACHE_DIR (None when it says "off"), else
+    <user cache folder>/fastmtcnn/openvino."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in _OFF else value
+    return str(user_cache_root() / "fastmtcnn" / "openvino")
 
 
 # ------------------------------------------------------------------------------------ OpenVINO, once per process
@@ -199,8 +234,10 @@ class CompiledPool:
     reuses a free model or compiles one (as OpenCV DNN builds a `Net` per thread).
     """
 
-    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None):
+    def __init__(self, spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None,
+                 cache: Optional[str] = None):
         self.spec, self.precision, self.threads, self.weights_dir = spec, precision, threads, weights_dir
+        self.cache = cache
         self.compiled = 0  # models compiled so far
         self._free: List = []
         self._lock = threading.Lock()
@@ -212,21 +249,39 @@ class CompiledPool:
             self.compiled += 1
         core = _core()
         model = core.read_model(onnx_model(self.spec, self.weights_dir))  # ONNX declares N (and P-Net's H, W) dynamic
-        return core.compile_model(model, "CPU", compile_config(self.precision, self.threads))
+        config = compile_config(self.precision, self.threads)
+        if self.cache is not None and _writable_folder(self.cache):
+            config["CACHE_DIR"] = self.cache  # a later process loads the compiled model instead of compiling it
+        return core.compile_model(model, "CPU", config)
 
     def give_back(self, compiled) -> None:
         with self._lock:
             self._free.append(compiled)
 
 
+@functools.lru_cache(maxsize=None)
+def _writable_folder(folder: str) -> bool:
+    """Create the cache folder (once per process); False, with a logged warning, when that fails."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"{folder} is not writable")
+    except OSError as error:
+        log.warning("OpenVINO model cache off: cannot use %s (%s); set %s to another folder or to 'off'",
+                    folder, error, CACHE_ENV)
+        return False
+    return True
+
+
 _pools_lock = threading.Lock()
-_pools: Dict[Tuple[NetSpec, str, int, Optional[str]], CompiledPool] = {}
+_pools: Dict[Tuple, CompiledPool] = {}
 
 
-def _pool(spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None) -> CompiledPool:
+def _pool(spec: NetSpec, precision: str, threads: int, weights_dir: Optional[str] = None,
+          cache: Optional[str] = None) -> CompiledPool:
     with _pools_lock:
-        return _pools.setdefault((spec, precision, threads, weights_dir),
-                                 CompiledPool(spec, precision, threads, weights_dir))
+        return _pools.setdefault((spec, precision, threads, weights_dir, cache),
+                                 CompiledPool(spec, precision, threads, weights_dir, cache))
 
 
 # ------------------------------------------------------------------------------------ what `auto` picks, and why

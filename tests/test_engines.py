@@ -111,6 +111,49 @@ def test_openvino_compiles_once_per_live_network_and_reuses_models():
     assert engines._pool(PNET, "f32", threads) is pool
 
 
+# ------------------------------------------------------------------------------------ compiled-model cache
+@pytest.mark.parametrize("env, expected", [("off", None), ("OFF", None), ("0", None), ("", None),
+                                           ("/some/folder", "/some/folder")])
+def test_cache_folder_follows_the_environment(monkeypatch, env, expected):
+    monkeypatch.setenv(engines.CACHE_ENV, env)
+    assert engines.cache_dir() == expected
+
+
+def test_cache_folder_defaults_to_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv(engines.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(engines.sys, "platform", "linux")
+    assert engines.cache_dir() == str(tmp_path / "fastmtcnn" / "openvino")
+
+
+@needs_openvino
+def test_openvino_cache_is_written_only_where_asked(monkeypatch, tmp_path):
+    """Detector(cache_dir=folder) fills that folder (a later process loads from it); cache_dir=False and
+    FASTMTCNN_CACHE_DIR=off write nothing, and OpenCV DNN never has a cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
+    monkeypatch.setenv(engines.CACHE_ENV, "off")
+    assert Detector(backend="openvino", num_threads=5).engine.cache is None
+    monkeypatch.delenv(engines.CACHE_ENV)
+    assert Detector(backend="openvino", num_threads=5, cache_dir=False).engine.cache is None
+    assert Detector(backend="opencv").engine.cache is None
+    assert not (tmp_path / "user").exists()
+    folder = tmp_path / "models"
+    detector = Detector(backend="openvino", num_threads=5, cache_dir=str(folder))  # 5 threads: fresh pools
+    assert detector.engine.cache == str(folder)
+    assert len(list(folder.glob("*.blob"))) == 3  # the three nets
+    assert len(detector.detect(cv2.imread(str(SHIPPED[0])))) > 0
+
+
+@needs_openvino
+def test_an_unwritable_cache_folder_turns_the_cache_off(tmp_path, caplog):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="fastmtcnn.engines"):
+        detector = Detector(backend="openvino", num_threads=6, cache_dir=str(blocker / "cache"))
+    assert "OpenVINO model cache off" in caplog.text
+    assert len(detector.detect(cv2.imread(str(SHIPPED[0])))) > 0
+
+
 @needs_openvino
 @pytest.mark.parametrize("threads", [1, 2])
 def test_openvino_honours_threads_in_one_unpinned_stream(threads):

@@ -1,0 +1,88 @@
+"""Cold start: import fastmtcnn + `Detector()` + the first VGA detection, each in a fresh process, with and without
+OpenVINO's compiled-model cache, interleaved.
+
+    python -m bench.cold_start [--rounds 10] [--backend openvino]
+
+One thread (OMP/Numba/OpenVINO pinned). The cache lives in a temporary folder that one unreported process fills
+first; the Numba kernel cache is warm (a first unreported process per mode). Each round starts one process per
+mode in a rotated order; the report gives each mode's median over rounds and the ratio of the medians.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from .machine import REPO_ROOT, image_source
+
+#: Run in the child: times the three steps from interpreter start (the import is timed from the first line).
+CHILD = r"""
+import time
+start = time.perf_counter()
+import cv2
+import fastmtcnn
+imported = time.perf_counter()
+detector = fastmtcnn.Detector(backend={backend!r}, num_threads=1)
+built = time.perf_counter()
+image = cv2.imread({image!r})
+faces = detector.detect(image)
+done = time.perf_counter()
+import json
+print(json.dumps({{"import": imported - start, "detector": built - imported, "detect": done - built,
+                  "total": done - start, "faces": len(faces), "cache": detector.engine.cache}}))
+"""
+
+
+def one_process(backend: str, cache: str) -> dict:
+    """A fresh interpreter's timings (seconds); `cache` is FASTMTCNN_CACHE_DIR ("off" = none)."""
+    env = dict(os.environ, FASTMTCNN_CACHE_DIR=cache)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = "1"
+    code = CHILD.format(backend=backend, image=str(image_source("vga").path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run(rounds: int, backend: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="fastmtcnn-cache-") as folder:
+        modes = {"no cache": "off", "cache": folder}
+        for cache in modes.values():  # warm the Numba kernel cache and fill the model cache, unreported
+            one_process(backend, cache)
+        records = {mode: [] for mode in modes}
+        names = list(modes)
+        for number in range(rounds):
+            for mode in names[number % 2:] + names[:number % 2]:
+                records[mode].append(one_process(backend, modes[mode]))
+    return records
+
+
+def report(records: dict, backend: str) -> str:
+    lines = [f"cold start, backend {backend}, 1 thread, {len(next(iter(records.values())))} fresh processes per mode "
+             "(median s; import / Detector() / first detection / total)"]
+    medians = {}
+    for mode, rows in records.items():
+        parts = {key: statistics.median(row[key] for row in rows) for key in ("import", "detector", "detect", "total")}
+        medians[mode] = parts["total"]
+        lines.append(f"  {mode:9s} {parts['import']:.3f} / {parts['detector']:.3f} / {parts['detect']:.3f} / "
+                     f"{parts['total']:.3f}  (total min {min(r['total'] for r in rows):.3f}, "
+                     f"max {max(r['total'] for r in rows):.3f})")
+    if len(medians) == 2:
+        lines.append(f"  no cache / cache: {medians['no cache'] / medians['cache']:.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--backend", default="openvino", choices=("openvino", "opencv"))
+    args = parser.parse_args(argv)
+    print(report(run(args.rounds, args.backend), args.backend))
+
+
+if __name__ == "__main__":
+    main()
