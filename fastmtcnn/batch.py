@@ -20,7 +20,8 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
   k = face index in the record (0 = highest score); the image's folder under INPUT_DIR is kept. When two
   images of one folder share a stem (a.jpg, a.png), their crops use the full name (a.jpg_0.png). The record
   then lists its crops ("crops": [...], relative to DIR). Crops are written before their record.
-- `--workers N` (N > 1): N processes ('spawn' context), each with one Detector on one thread. Results are
+- `--workers N` (N > 1): N processes ('spawn' context), each with one Detector on one thread; `--workers auto`:
+  one per usable core (the throughput mode: one image in flight per core). Results are
   still written in sorted path order, so the output does not depend on N. A worker that dies (a crash in
   native code, the OOM killer) is replaced; the image that killed it gets an error record.
   `--workers 1` (default) detects in this process with OpenCV's default threads.
@@ -47,6 +48,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple
 from .commands import Subcommands, add_command, add_detector_options, engine_from_args
 from .engines import choose_engine
 from .image_input import find_images
+from .runtime import usable_cores
 from .settings import CascadeSettings
 
 def crop_names(paths: Sequence[str]) -> Dict[str, str]:
@@ -344,6 +346,16 @@ def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers:
     return summary
 
 
+def _workers(text: str) -> int:
+    """--workers: a positive count, or "auto" = one per usable core."""
+    if text == "auto":
+        return usable_cores()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes or 'auto', got {text!r}") from None
+
+
 def batch_command(args: argparse.Namespace) -> int:
     try:
         summary = run_batch(args.input_dir, args.out, crops=args.crops, workers=args.workers,
@@ -370,8 +382,9 @@ def add_batch_command(commands: Subcommands) -> argparse.ArgumentParser:
     batch.add_argument("--out", type=Path, required=True, help="JSONL output, appended to (resume)")
     batch.add_argument("--crops", type=Path, help="also write ArcFace-aligned crops <stem>_<k>.png here")
     batch.add_argument("--crop-size", type=int, default=112, help="side of the aligned crops in pixels")
-    batch.add_argument("--workers", type=int, default=1,
-                       help="processes (1: in this process); output order does not depend on it")
+    batch.add_argument("--workers", type=_workers, default=1,
+                       help="processes (1: in this process; auto: one per usable core, each on 1 thread, the "
+                            "throughput mode); output order does not depend on it")
     add_detector_options(batch, threads=False)
     batch.add_argument("--fsync", action="store_true", help="os.fsync after every record (slower, crash-safe)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")

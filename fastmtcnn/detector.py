@@ -103,6 +103,8 @@ class Detector:
         cache_dir: OpenVINO's compiled-model cache (later processes load the nets instead of compiling them):
             None = $FASTMTCNN_CACHE_DIR, else the user's cache folder (~/.cache/fastmtcnn/openvino on Linux);
             a folder; or False for no cache. OpenCV DNN writes nothing.
+        shape_buckets: pad P-Net levels and round R-Net/O-Net batches to a few shapes (same faces; OpenVINO
+            prepares kernels once per shape, so mixed image sizes stay fast). None = on for OpenVINO only.
 
     The accepted ranges are `CascadeSettings`'; a value outside them raises `SettingsError` (a ValueError).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.
@@ -112,7 +114,8 @@ class Detector:
                  scale_factor: float = 0.709, nms_thresholds: Sequence[float] = DEFAULT_NMS_THRESHOLDS,
                  num_threads: Optional[int] = None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
                  *, settings: Optional[CascadeSettings] = None, backend: str = "auto", precision: str = "f32",
-                 weights: Optional[str] = None, cache_dir: Union[str, bool, None] = None):
+                 weights: Optional[str] = None, cache_dir: Union[str, bool, None] = None,
+                 shape_buckets: Optional[bool] = None):
         from_keywords = CascadeSettings.create(min_face_size, thresholds, scale_factor, nms_thresholds,
                                                max_image_pixels)
         if settings is not None and from_keywords != CascadeSettings():
@@ -120,7 +123,7 @@ class Detector:
         self.settings = settings if settings is not None else from_keywords
         if num_threads is not None:
             set_num_threads(num_threads)
-        self.engine = dataclasses.replace(choose_engine(backend, precision, num_threads, cache_dir),
+        self.engine = dataclasses.replace(choose_engine(backend, precision, num_threads, cache_dir, shape_buckets),
                                           weights_dir=None if weights is None else str(weights))
         self._local = threading.local()
         self._cascade()  # build and warm the nets and kernels now, not on the first request

@@ -22,6 +22,7 @@ moves it and `FASTMTCNN_CACHE_DIR=off` (or `Detector(cache_dir=False)`) turns it
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -36,7 +37,8 @@ import cv2
 import numpy as np
 
 from .errors import SettingsError
-from .nets import NetSpec, onnx_model
+from .nets import NetSpec, input_name, onnx_model
+from .onnx_export import POOL_MASK
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ INSTALL_HINT = 'pip install "fastmtcnn[openvino]"'
 #: Environment variable: the OpenVINO compiled-model cache folder, or "off" for none.
 CACHE_ENV = "FASTMTCNN_CACHE_DIR"
 _OFF = ("", "0", "off", "false", "no", "none")
+#: Engines whose networks see bucketed shapes by default (OpenVINO prepares kernels per input shape).
+BUCKETED_BACKENDS = ("openvino",)
 
 
 class Network(Protocol):
@@ -60,7 +64,8 @@ class Network(Protocol):
 
     spec: NetSpec
 
-    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
+    def forward(self, blob: np.ndarray, mask: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
+        """`mask`: float32 (1, 1, H - 2, W - 2), P-Net with `spec.pool_mask` only (0 = in the image)."""
         ...
 
 
@@ -70,9 +75,12 @@ class OpenCVNetwork:
     def __init__(self, spec: NetSpec, weights_dir: Optional[str] = None):
         self.spec = spec
         self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_model(spec, weights_dir), dtype=np.uint8))
+        self._input = input_name(spec, weights_dir) if spec.pool_mask else ""  # two inputs: set them by name
 
-    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
-        self.net.setInput(blob)
+    def forward(self, blob: np.ndarray, mask: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
+        self.net.setInput(blob, self._input)
+        if mask is not None:
+            self.net.setInput(mask, POOL_MASK)
         return tuple(self.net.forward(list(self.spec.outputs)))
 
 
@@ -94,9 +102,11 @@ class OpenVINONetwork:
         self._outputs = tuple(compiled.output(name) for name in spec.outputs)
         self._tensor = _openvino().Tensor
 
-    def forward(self, blob: np.ndarray) -> Tuple[np.ndarray, ...]:
+    def forward(self, blob: np.ndarray, mask: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
         request = self._request
-        request.set_input_tensor(self._tensor(np.ascontiguousarray(blob, dtype=np.float32), shared_memory=True))
+        request.set_input_tensor(0, self._tensor(np.ascontiguousarray(blob, dtype=np.float32), shared_memory=True))
+        if mask is not None:
+            request.set_input_tensor(1, self._tensor(np.ascontiguousarray(mask, dtype=np.float32), shared_memory=True))
         request.infer()
         return tuple(request.get_tensor(output).data for output in self._outputs)
 
@@ -112,6 +122,7 @@ class Engine:
     reason: str = ""
     weights_dir: Optional[str] = None  # det1/det2/det3 .prototxt + .caffemodel; None = the shipped weights
     cache: Optional[str] = None  # OpenVINO's compiled-model cache folder; None = no cache (see `cache_dir`)
+    buckets: bool = False  # P-Net levels and crop batches in a few shapes (`pipeline.ShapeBuckets`)
 
     def network(self, spec: NetSpec) -> Network:
         """A new network of this engine (one per thread)."""
@@ -127,9 +138,17 @@ class Engine:
 
 
 def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Optional[int] = None,
-                  cache: Union[str, bool, None] = None) -> Engine:
+                  cache: Union[str, bool, None] = None, buckets: Optional[bool] = None) -> Engine:
     """The engine for these settings (see the module docstring). `num_threads` None: OpenCV's current count.
-    `cache`: OpenVINO's compiled-model cache folder; None = `cache_dir()` (the default), False = no cache."""
+    `cache`: OpenVINO's compiled-model cache folder; None = `cache_dir()` (the default), False = no cache.
+    `buckets`: the networks see a few shapes (`pipeline.ShapeBuckets`); None = where it pays (OpenVINO)."""
+    engine = _choose_engine(backend, precision, num_threads, cache)
+    wanted = engine.backend in BUCKETED_BACKENDS if buckets is None else bool(buckets)
+    return dataclasses.replace(engine, buckets=wanted)
+
+
+def _choose_engine(backend: str, precision: str, num_threads: Optional[int],
+                   cache: Union[str, bool, None]) -> Engine:
     if backend not in BACKENDS:
         raise SettingsError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if precision not in PRECISIONS:

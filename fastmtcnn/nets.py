@@ -30,14 +30,18 @@ _CHANNEL_MAPS: Dict[Tuple[str, int], Tuple[int, int, int]] = {
 
 @dataclass(frozen=True)
 class NetSpec:
-    """One stage: weight file stem, output blob names (score first) and fixed input size (None = any)."""
+    """One stage: weight file stem, output blob names (score first), input size (P-Net: the smallest; any
+    larger H, W), and for P-Net whether it takes a pool mask as a second input (padded levels, see `onnx_export`)."""
 
     stem: str
     outputs: Tuple[str, ...]
     input_size: int
+    pool_mask: bool = False
 
 
 PNET = NetSpec("det1", ("prob1", "conv4-2"), 12)
+#: P-Net for levels padded to a few sizes: forward(blob, mask), see `pipeline.ShapeBuckets`.
+PNET_PADDED = NetSpec("det1", ("prob1", "conv4-2"), 12, pool_mask=True)
 RNET = NetSpec("det2", ("prob1", "conv5-2"), 24)
 ONET = NetSpec("det3", ("prob1", "conv6-2", "conv6-3"), 48)
 
@@ -87,9 +91,20 @@ def onnx_model(spec: NetSpec, weights_dir: Optional[str] = None) -> bytes:
     return _onnx_model(spec, str(folder.resolve()), tuple(path.stat().st_mtime_ns for path in files))
 
 
+def input_name(spec: NetSpec, weights_dir: Optional[str] = None) -> str:
+    """The name of the image input of a stage's model (the prototxt's input, "data" in the authors' files)."""
+    return _input_name(spec.stem, None if weights_dir is None else str(Path(weights_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=None)
+def _input_name(stem: str, weights_dir: Optional[str]) -> str:
+    prototxt, caffemodel = weight_files(stem, weights_dir)
+    return load_caffe(prototxt.decode("utf-8"), caffemodel).input_name
+
+
 @functools.lru_cache(maxsize=None)
 def _onnx_model(spec: NetSpec, weights_dir: Optional[str], stamp: Optional[Tuple[int, ...]]) -> bytes:
     prototxt, caffemodel = weight_files(spec.stem, weights_dir)
     net = load_caffe(prototxt.decode("utf-8"), caffemodel)
-    return caffe_to_onnx(net, transpose_spatial=True, dynamic_spatial=spec is PNET)
+    return caffe_to_onnx(net, transpose_spatial=True, dynamic_spatial=spec.stem == PNET.stem, pool_mask=spec.pool_mask)
 

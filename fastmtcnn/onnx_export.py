@@ -12,7 +12,7 @@ the transposed outputs of the original, i.e. score maps in image orientation.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +23,8 @@ OPSET = 13
 IR_VERSION = 7
 _FLOAT, _INT64 = 1, 7
 _ATTR_INT, _ATTR_INTS = 2, 7
+#: Name of the optional mask input (`caffe_to_onnx(pool_mask=True)`).
+POOL_MASK = "pool_mask"
 
 
 # ------------------------------------------------------------------------------------ ONNX messages
@@ -74,8 +76,9 @@ def _window_attributes(window: Window, transpose: bool) -> List[bytes]:
 class _GraphBuilder:
     """Accumulates nodes and initializers; maps each Caffe blob name to its current ONNX tensor."""
 
-    def __init__(self, net: CaffeNet, transpose: bool):
+    def __init__(self, net: CaffeNet, transpose: bool, pool_mask: Optional[str] = None):
         self.net, self.transpose = net, transpose
+        self.pool_mask = pool_mask  # an extra input added to the first pooling layer's input, then None
         self.shapes = infer_shapes(net)
         self.nodes: List[bytes] = []
         self.initializers: List[bytes] = []
@@ -113,6 +116,10 @@ class _GraphBuilder:
                                 _window_attributes(conv_window(layer), self.transpose)))
 
     def _pooling(self, layer: CaffeLayer, source: str, output: str) -> None:
+        if self.pool_mask is not None:
+            masked = self.fresh(f"{layer.name}/masked")
+            self.nodes.append(_node("Add", [source, self.pool_mask], [masked], masked))
+            source, self.pool_mask = masked, None
         attributes = _window_attributes(pool_window(layer), self.transpose) + [_attribute_int("ceil_mode", 1)]
         self.nodes.append(_node("MaxPool", [source], [output], layer.name, attributes))
 
@@ -141,7 +148,7 @@ class _GraphBuilder:
         self.nodes.append(_node("Softmax", [source], [output], layer.name,
                                 [_attribute_int("axis", softmax_axis(layer))]))
 
-    def graph(self, input_dims: Sequence, outputs: Sequence[str]) -> bytes:
+    def graph(self, input_dims: Sequence, outputs: Sequence[str], extra_inputs: Sequence[bytes] = ()) -> bytes:
         output_infos = []
         for name in outputs:
             tensor = self.tensor_of[name]
@@ -152,16 +159,21 @@ class _GraphBuilder:
         body += pb.string_field(2, self.net.name)
         body += b"".join(pb.bytes_field(5, tensor) for tensor in self.initializers)
         body += pb.bytes_field(11, _value_info(self.net.input_name, input_dims))
+        body += b"".join(pb.bytes_field(11, info) for info in extra_inputs)
         return body + b"".join(pb.bytes_field(12, info) for info in output_infos)
 
 
-def caffe_to_onnx(net: CaffeNet, transpose_spatial: bool = False, dynamic_spatial: bool = False) -> bytes:
+def caffe_to_onnx(net: CaffeNet, transpose_spatial: bool = False, dynamic_spatial: bool = False,
+                  pool_mask: bool = False) -> bytes:
     """Serialized ONNX ModelProto (opset 13) computing the same function as the Caffe net.
 
     dynamic_spatial=True declares H and W symbolic (for fully convolutional nets such as P-Net);
-    the batch dimension is always symbolic. Raises CaffeImportError naming an unsupported layer.
+    the batch dimension is always symbolic. pool_mask=True adds a second input "pool_mask" (1, 1, h, w), added
+    to the first pooling layer's input: 0 keeps a value, a large negative number keeps it out of every max (so
+    a padded image pools as the unpadded one, whose last ceil-mode window is partial).
+    Raises CaffeImportError naming an unsupported layer.
     """
-    builder = _GraphBuilder(net, transpose_spatial)
+    builder = _GraphBuilder(net, transpose_spatial, POOL_MASK if pool_mask else None)
     for layer in net.layers:
         if layer.type not in ("Convolution", "Pooling", "PReLU", "ReLU", "InnerProduct", "Softmax", "Dropout"):
             raise CaffeImportError(f"layer {layer.name!r}: type {layer.type!r} has no ONNX conversion")
@@ -170,4 +182,5 @@ def caffe_to_onnx(net: CaffeNet, transpose_spatial: bool = False, dynamic_spatia
     if transpose_spatial:
         height, width = width, height
     dims: Tuple = ("N", channels, "H", "W") if dynamic_spatial else ("N", channels, height, width)
-    return _model(builder.graph(dims, net.output_names()))
+    extra = [_value_info(POOL_MASK, (1, 1, "MH", "MW"))] if pool_mask else []
+    return _model(builder.graph(dims, net.output_names(), extra))

@@ -20,7 +20,7 @@ import numpy as np
 from . import kernels
 from .deadline import NO_DEADLINE, Deadline
 from .engines import Engine, Network, choose_engine
-from .nets import ONET, PNET, RNET
+from .nets import ONET, PNET, PNET_PADDED, RNET
 from .settings import CascadeSettings
 
 _EMPTY_BOXES = np.zeros((0, 4), np.float32)
@@ -46,6 +46,38 @@ class StageCaps:
 
 
 STAGE_CAPS = StageCaps()
+
+#: Added to P-Net's first-layer output where a padded level has no image (keeps it out of every max pool).
+_OUTSIDE = np.float32(-1e30)
+
+
+@dataclass(frozen=True)
+class ShapeBuckets:
+    """The few shapes the networks see when `Engine.buckets` is on, whatever the image size.
+
+    OpenVINO prepares kernels for every new input shape (1.5-6 ms per P-Net level, 3-9 ms per R-Net/O-Net batch
+    size, measured); real traffic, whose photos come in many sizes, would pay it on most requests. With buckets
+    each P-Net level is padded (bottom, right) to a multiple of `side` pixels, with a pool mask that keeps the
+    padding out of P-Net's ceil-mode max pool, so the score and offset maps over the level are exactly the
+    unpadded ones (the rest is cut off); R-Net/O-Net batches of more than `small` crops are rounded up to a
+    multiple of `batch` (up to powers of two below it), the extra crops' outputs cut off.
+    """
+
+    side: int = 16
+    batch: int = 16
+    small: int = 8
+
+    def level(self, height: int, width: int) -> Tuple[int, int]:
+        """(height, width) a level of that size is padded to."""
+        return -(-height // self.side) * self.side, -(-width // self.side) * self.side
+
+    def crops(self, count: int, most: int) -> int:
+        """The batch size `count` crops are forwarded in (at most `most`)."""
+        rounded = 1 << (count - 1).bit_length() if count <= self.small else -(-count // self.batch) * self.batch
+        return min(rounded, most)
+
+
+SHAPE_BUCKETS = ShapeBuckets()
 
 
 def best_scores(scores: np.ndarray, cap: int) -> np.ndarray:
@@ -74,10 +106,15 @@ class Cascade:
         self.settings = settings
         self.caps = caps
         self.engine = engine or choose_engine("opencv")
-        self.pnet, self.rnet, self.onet = (self.engine.network(spec) for spec in (PNET, RNET, ONET))
+        self.buckets = SHAPE_BUCKETS if self.engine.buckets else None
+        self.pnet, self.rnet, self.onet = (self.engine.network(spec) for spec in (self._pnet_spec, RNET, ONET))
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._pyramid = np.empty(0, np.float32)  # reused storage of the pyramid level blobs
         self._warm_up()
+
+    @property
+    def _pnet_spec(self):
+        return PNET if self.buckets is None else PNET_PADDED
 
     def _warm_up(self) -> None:
         """Run every stage once on synthetic data: compiles the kernels and sizes OpenCV's buffers."""
@@ -94,8 +131,9 @@ class Cascade:
     def shrink_buffers(self) -> None:
         """Free what a large image made P-Net's OpenCV buffers grow to: OpenCV keeps them at their largest size
         until the network is dropped, so P-Net is rebuilt (tens of ms) and run once on a 12x12 input."""
-        self.pnet = self.engine.network(PNET)  # the same engine and weights
-        self.pnet.forward(np.zeros((1, 3, 12, 12), np.float32))
+        self.pnet = self.engine.network(self._pnet_spec)  # the same engine and weights
+        self._pyramid = np.empty(0, np.float32)
+        self._forward_level(np.zeros((1, 3, 12, 12), np.float32))
 
     # ------------------------------------------------------------------------------ stage 1: P-Net
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:
@@ -109,7 +147,7 @@ class Cascade:
             deadline.check()
             blob = self._level_blob(*kernels.pyramid_level_size(height, width, scale))
             kernels.resize_normalize_into(image, channels, blob[0])
-            prob, reg = self.pnet.forward(blob)  # views valid until the next forward: read them now (no copies)
+            prob, reg = self._forward_level(blob)  # views valid until the next forward: read them now (no copies)
             level = kernels.candidates_from_scores(prob[0, 1], reg[0], scale, self.settings.thresholds[0])
             if len(level[1]) > self.caps.pnet_level:
                 level = tuple(part[best_scores(level[1], self.caps.pnet_level)] for part in level)
@@ -121,11 +159,32 @@ class Cascade:
 
     def _level_blob(self, level_h: int, level_w: int) -> np.ndarray:
         """A float32 (1, 3, level_h, level_w) view of the cascade's one pyramid buffer (grown when too small);
-        each level overwrites the previous one, whose outputs have been read by then."""
-        size = 3 * level_h * level_w
+        each level overwrites the previous one, whose outputs have been read by then. With buckets the view is
+        the top-left corner of a zeroed (1, 3, padded_h, padded_w) blob (`_forward_level` forwards that)."""
+        padded_h, padded_w = (level_h, level_w) if self.buckets is None else self.buckets.level(level_h, level_w)
+        size = 3 * padded_h * padded_w
         if self._pyramid.size < size:
             self._pyramid = np.empty(size, np.float32)
-        return self._pyramid[:size].reshape(1, 3, level_h, level_w)
+        blob = self._pyramid[:size].reshape(1, 3, padded_h, padded_w)
+        if self.buckets is None:
+            return blob
+        blob[:, :, level_h:] = 0
+        blob[:, :, :level_h, level_w:] = 0
+        return blob[:, :, :level_h, :level_w]
+
+    def _forward_level(self, level: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """P-Net on one level blob (from `_level_blob`): (prob (1, 2, h, w), offsets (1, 4, h, w)) views. With
+        buckets, the padded blob around `level` runs with a mask of the padding, and the maps are cut to the level."""
+        if self.buckets is None:
+            return self.pnet.forward(level)
+        level_h, level_w = level.shape[2:]
+        padded_h, padded_w = self.buckets.level(level_h, level_w)
+        blob = self._pyramid[:3 * padded_h * padded_w].reshape(1, 3, padded_h, padded_w)
+        mask = np.zeros((1, 1, padded_h - 2, padded_w - 2), np.float32)
+        mask[:, :, level_h - 2:] = _OUTSIDE
+        mask[:, :, :, level_w - 2:] = _OUTSIDE
+        map_h, map_w = -(-(level_h - 2) // 2) - 4, -(-(level_w - 2) // 2) - 4  # conv 3, pool 2 ceil, conv 3, conv 3
+        return tuple(output[:, :, :map_h, :map_w] for output in self.pnet.forward(blob, mask))
 
     def _merge_levels(self, boxes: List[np.ndarray], scores: List[np.ndarray], offsets: List[np.ndarray]) -> np.ndarray:
         if not boxes:
@@ -174,19 +233,27 @@ class Cascade:
         the next forward may overwrite them (`Network`)."""
         size, step = network.spec.input_size, self.settings.max_batch
         if size not in self._crops:
-            self._crops[size] = np.empty((step, 3, size, size), np.float32)
+            self._crops[size] = np.zeros((step, 3, size, size), np.float32)  # zeros: rounded-up batches read past n
         blob = self._crops[size]
         if len(boxes) <= step:  # one forward: its outputs are read once, by the caller, before the next forward
             deadline.check()
             kernels.crop_resize_normalize(image, boxes, channels, blob)
-            return network.forward(blob[:len(boxes)])
+            return self._forward_batch(network, blob, len(boxes))
         chunks = []
         for start in range(0, len(boxes), step):
             deadline.check()
             chunk = boxes[start:start + step]
             kernels.crop_resize_normalize(image, chunk, channels, blob)
-            chunks.append([output.copy() for output in network.forward(blob[:len(chunk)])])
+            chunks.append([output.copy() for output in self._forward_batch(network, blob, len(chunk))])
         return tuple(np.concatenate([chunk[k] for chunk in chunks]) for k in range(len(chunks[0])))
+
+    def _forward_batch(self, network: Network, blob: np.ndarray, count: int) -> Tuple[np.ndarray, ...]:
+        """The outputs of the first `count` crops of `blob`, forwarded in a bucketed batch size when buckets are on
+        (each crop's outputs depend on that crop alone)."""
+        if self.buckets is None:
+            return network.forward(blob[:count])
+        outputs = network.forward(blob[:self.buckets.crops(count, len(blob))])
+        return tuple(output[:count] for output in outputs)
 
     # ------------------------------------------------------------------------------ all stages
     def run(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE) -> CascadeResult:

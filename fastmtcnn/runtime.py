@@ -1,6 +1,7 @@
 """Process-wide runtime facts and knobs: thread counts, library versions, the CPU features that set the speed."""
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from typing import List
@@ -20,6 +21,14 @@ def set_num_threads(num_threads: int) -> None:
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
     cv2.setNumThreads(num_threads)
     numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, else the CPU count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def cpu_flags() -> List[str]:

@@ -239,3 +239,15 @@ def test_bad_arguments_and_foreign_output(folder, tmp_path, capsys):
     assert cli_main(["batch", str(folder), "--out", str(foreign), "--quiet"]) == 2
     with pytest.raises(SystemExit):
         cli_main(["batch", str(folder)])  # --out is required
+
+
+def test_workers_auto_is_one_process_per_usable_core():
+    import argparse
+
+    from fastmtcnn.batch import _workers
+    from fastmtcnn.runtime import usable_cores
+
+    assert _workers("auto") == usable_cores() >= 1
+    assert _workers("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="'auto'"):
+        _workers("many")

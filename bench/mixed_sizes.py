@@ -1,0 +1,114 @@
+"""Real traffic is not one photo size: a stream of shared photos at many sizes against the same stream at one size.
+
+    python -m bench.mixed_sizes [--rounds 3] [--images 200] [--sizes 50] [--min-face 20]
+
+The stream: `--images` shared photos (300-W Helen, dlib, bench, Sun CVPR'13; cycled), each resized (INTER_AREA /
+INTER_CUBIC) to one of `--sizes` sizes of about VGA's area (widths 400-880 px, height = 307200 / width, so the work
+per image stays about that of VGA), or all to 640x480 for the one-size stream. Each (engine, stream, shape mode) runs
+in a fresh process (OpenVINO prepares kernels per input shape once per compiled model, so a process that has seen
+the sizes before would hide the cost), 1 thread pinned, rounds interleaved in a rotated order; a process times the
+whole stream once after building its detector on the one-size stream's first image, and reports ms per image.
+Shape modes: "today" = every P-Net level and R-Net/O-Net batch in its own shape; "buckets" = P-Net levels padded
+to a few sizes and crop batches rounded up (`fastmtcnn.pipeline.ShapeBuckets`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+from .machine import REPO_ROOT, SHARED_BENCH, SHARED_DATA
+
+VGA = (640, 480)
+
+
+def stream_sources(count: int) -> List[str]:
+    """`count` shared photo paths, cycled: Helen, dlib, the bench photos, then Sun CVPR'13."""
+    paths: List[str] = []
+    for listing in ("landmarks_300w_helen_train_subset.jsonl", "detection_dlib_faces.jsonl"):
+        paths += [str(SHARED_DATA / json.loads(line)["image"]) for line in (SHARED_DATA / listing).read_text().splitlines()]
+    paths += sorted(str(p) for p in SHARED_BENCH.glob("*_vga.jpg"))
+    sun = (SHARED_DATA / "landmarks_sun_cvpr13.jsonl").read_text().splitlines()[:40]
+    paths += [str(SHARED_DATA / json.loads(line)["image"]) for line in sun]
+    return [paths[k % len(paths)] for k in range(count)]
+
+
+def stream_sizes(count: int, sizes: int) -> List[tuple]:
+    """(width, height) of each image: `sizes` sizes of about VGA's area, dealt round-robin after a shuffle-free
+    stride so that neighbours differ."""
+    table = [(w, round(VGA[0] * VGA[1] / w)) for w in (400 + (480 * k) // max(sizes - 1, 1) for k in range(sizes))]
+    return [table[(k * 7) % sizes] for k in range(count)]
+
+
+CHILD = r"""
+import json, sys, time, dataclasses
+import cv2
+import numpy as np
+import fastmtcnn
+from fastmtcnn import pipeline
+spec = json.loads(sys.argv[1])
+images = []
+for path, (w, h) in zip(spec["paths"], spec["sizes"]):
+    image = cv2.imread(path)
+    shrink = w * h < image.shape[0] * image.shape[1]
+    images.append(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC))
+detector = fastmtcnn.Detector(backend=spec["backend"], num_threads=1, min_face_size=spec["min_face"],
+                              cache_dir=False, shape_buckets=spec["buckets"])
+first = cv2.resize(cv2.imread(spec["paths"][0]), tuple(spec["warm"]), interpolation=cv2.INTER_AREA)
+detector.detect(first)
+faces = 0
+start = time.perf_counter()
+for image in images:
+    faces += len(detector.detect(image))
+elapsed = time.perf_counter() - start
+print(json.dumps({"ms_per_image": 1000 * elapsed / len(images), "faces": faces}))
+"""
+
+
+def one_process(backend: str, paths: List[str], sizes: List[tuple], buckets: bool, min_face: float) -> dict:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = "1"
+    spec = {"backend": backend, "paths": paths, "sizes": sizes, "buckets": buckets, "min_face": min_face,
+            "warm": list(VGA)}
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, cwd=REPO_ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--sizes", type=int, default=50)
+    parser.add_argument("--min-face", type=float, default=20.0)
+    parser.add_argument("--backends", nargs="+", default=["openvino", "opencv"])
+    parser.add_argument("--modes", nargs="+", default=["today", "buckets"])
+    args = parser.parse_args(argv)
+    paths = stream_sources(args.images)
+    streams = {"one size": [VGA] * args.images, "mixed": stream_sizes(args.images, args.sizes)}
+    cases = [(b, s, m) for b in args.backends for s in streams for m in args.modes]
+    records = {case: [] for case in cases}
+    for number in range(args.rounds):
+        shift = number % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            backend, stream, mode = case
+            records[case].append(one_process(backend, paths, streams[stream], mode == "buckets", args.min_face))
+    print(f"{args.images} images, {len(set(streams['mixed']))} sizes, min face {args.min_face:g}, 1 thread, "
+          f"{args.rounds} rounds (median ms per image; faces found)")
+    for backend in args.backends:
+        for mode in args.modes:
+            row = {s: statistics.median(r["ms_per_image"] for r in records[(backend, s, mode)]) for s in streams}
+            faces = {s: records[(backend, s, mode)][0]["faces"] for s in streams}
+            print(f"  {backend:8s} {mode:7s} one size {row['one size']:.1f} ms ({faces['one size']} faces), "
+                  f"mixed {row['mixed']:.1f} ms ({faces['mixed']} faces), mixed / one size "
+                  f"{row['mixed'] / row['one size']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
