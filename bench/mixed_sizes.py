@@ -7,7 +7,9 @@ INTER_CUBIC) to one of `--sizes` sizes of about VGA's area (widths 400-880 px, h
 per image stays about that of VGA), or all to 640x480 for the one-size stream. Each (engine, stream, shape mode) runs
 in a fresh process (OpenVINO prepares kernels per input shape once per compiled model, so a process that has seen
 the sizes before would hide the cost), 1 thread pinned, rounds interleaved in a rotated order; a process times the
-whole stream once after building its detector on the one-size stream's first image, and reports ms per image.
+whole stream once after building its detector on the one-size stream's first image, and reports ms per image:
+the process's CPU time (with 1 thread every forward runs on the calling thread, so this is the work done, and it
+stays readable on a machine shared with other jobs) and the wall time.
 Shape modes: "today" = every P-Net level and R-Net/O-Net batch in its own shape; "buckets" = P-Net levels padded
 to a few sizes and crop batches rounded up (`fastmtcnn.pipeline.ShapeBuckets`).
 """
@@ -62,11 +64,12 @@ detector = fastmtcnn.Detector(backend=spec["backend"], num_threads=1, min_face_s
 first = cv2.resize(cv2.imread(spec["paths"][0]), tuple(spec["warm"]), interpolation=cv2.INTER_AREA)
 detector.detect(first)
 faces = 0
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for image in images:
     faces += len(detector.detect(image))
-elapsed = time.perf_counter() - start
-print(json.dumps({"ms_per_image": 1000 * elapsed / len(images), "faces": faces}))
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"ms_per_image": 1000 * elapsed / len(images), "cpu_ms_per_image": 1000 * cpu / len(images),
+                  "faces": faces}))
 """
 
 
@@ -99,15 +102,17 @@ def main(argv=None) -> None:
         for case in cases[shift:] + cases[:shift]:
             backend, stream, mode = case
             records[case].append(one_process(backend, paths, streams[stream], mode == "buckets", args.min_face))
+    load = os.getloadavg()[0]
     print(f"{args.images} images, {len(set(streams['mixed']))} sizes, min face {args.min_face:g}, 1 thread, "
-          f"{args.rounds} rounds (median ms per image; faces found)")
+          f"{args.rounds} rounds, load average {load:.1f} at the end (median ms per image; faces found)")
     for backend in args.backends:
         for mode in args.modes:
-            row = {s: statistics.median(r["ms_per_image"] for r in records[(backend, s, mode)]) for s in streams}
-            faces = {s: records[(backend, s, mode)][0]["faces"] for s in streams}
-            print(f"  {backend:8s} {mode:7s} one size {row['one size']:.1f} ms ({faces['one size']} faces), "
-                  f"mixed {row['mixed']:.1f} ms ({faces['mixed']} faces), mixed / one size "
-                  f"{row['mixed'] / row['one size']:.3f}")
+            for key in ("cpu_ms_per_image", "ms_per_image"):
+                row = {s: statistics.median(r[key] for r in records[(backend, s, mode)]) for s in streams}
+                faces = {s: records[(backend, s, mode)][0]["faces"] for s in streams}
+                print(f"  {backend:8s} {mode:7s} {key:16s} one size {row['one size']:.1f} ({faces['one size']} "
+                      f"faces), mixed {row['mixed']:.1f} ({faces['mixed']} faces), mixed / one size "
+                      f"{row['mixed'] / row['one size']:.3f}")
 
 
 if __name__ == "__main__":
