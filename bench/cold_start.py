@@ -10,14 +10,10 @@ mode in a rotated order; the report gives each mode's median over rounds and the
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 
-from .machine import REPO_ROOT, image_source
+from .machine import image_source, run_child
 
 #: Run in the child: times the three steps from interpreter start (the import is timed from the first line).
 CHILD = r"""
@@ -39,13 +35,7 @@ print(json.dumps({{"import": imported - start, "detector": built - imported, "de
 
 def one_process(backend: str, cache: str) -> dict:
     """A fresh interpreter's timings (seconds); `cache` is FASTMTCNN_CACHE_DIR ("off" = none)."""
-    env = dict(os.environ, FASTMTCNN_CACHE_DIR=cache)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[var] = "1"
-    code = CHILD.format(backend=backend, image=str(image_source("vga").path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(CHILD.format(backend=backend, image=str(image_source("vga").path)), FASTMTCNN_CACHE_DIR=cache)
 
 
 def run(rounds: int, backend: str) -> dict:

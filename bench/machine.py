@@ -8,6 +8,8 @@ import json
 import os
 import platform
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
@@ -28,6 +30,19 @@ IMAGES = {
     "vga": ("dlib_2007_007763_vga.jpg", REPO_ROOT / "tests" / "fixtures" / "group_640x480.jpg", None),
     "1080p": ("dlib_2007_007763_1080p.jpg", REPO_ROOT / "examples" / "astronaut.jpg", (1440, 1080)),
 }
+
+
+#: Environment variables that pin the math libraries' and Numba's threads.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def run_child(code: str, *args: str, **env: str) -> dict:
+    """Run `code` in a fresh interpreter (repository root as the working folder, every THREAD_VARS pinned to 1,
+    `env` added) and return the JSON object its last output line prints."""
+    environment = dict(os.environ, **{var: "1" for var in THREAD_VARS}, **env)
+    out = subprocess.run([sys.executable, "-c", code, *args], env=environment, cwd=REPO_ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 class ImageSource(NamedTuple):

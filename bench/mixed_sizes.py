@@ -19,12 +19,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 from typing import List
 
-from .machine import REPO_ROOT, SHARED_BENCH, SHARED_DATA
+from .machine import SHARED_BENCH, SHARED_DATA, run_child
 
 VGA = (640, 480)
 
@@ -74,14 +71,9 @@ print(json.dumps({"ms_per_image": 1000 * elapsed / len(images), "cpu_ms_per_imag
 
 
 def one_process(backend: str, paths: List[str], sizes: List[tuple], buckets: bool, min_face: float) -> dict:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[var] = "1"
     spec = {"backend": backend, "paths": paths, "sizes": sizes, "buckets": buckets, "min_face": min_face,
             "warm": list(VGA)}
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, cwd=REPO_ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(CHILD, json.dumps(spec))
 
 
 def main(argv=None) -> None:

@@ -18,14 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import cv2
 
-from .machine import REPO_ROOT
+from .machine import run_child
 from .mixed_sizes import VGA, stream_sources
 
 CHILD = r"""
@@ -71,13 +69,7 @@ print(json.dumps({"rate": (len(stamps) - 1) / wall, "faces": faces, "cpu_per_wal
 
 
 def one_process(folder: str, backend: str, mode: str, workers: int) -> dict:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[var] = "1"
-    spec = {"folder": folder, "backend": backend, "mode": mode, "workers": workers}
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, cwd=REPO_ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(CHILD, json.dumps({"folder": folder, "backend": backend, "mode": mode, "workers": workers}))
 
 
 def write_images(folder: Path, count: int) -> None:

@@ -104,7 +104,7 @@ class Detector:
             None = $FASTMTCNN_CACHE_DIR, else the user's cache folder (~/.cache/fastmtcnn/openvino on Linux);
             a folder; or False for no cache. OpenCV DNN writes nothing.
         shape_buckets: pad P-Net levels and round R-Net/O-Net batches to a few shapes (same faces; OpenVINO
-            prepares kernels once per shape, so mixed image sizes stay fast). None = on for OpenVINO only.
+            prepares kernels once per shape). None = off: measured, it costs more than it saves (README Engines).
 
     The accepted ranges are `CascadeSettings`'; a value outside them raises `SettingsError` (a ValueError).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.

@@ -53,10 +53,10 @@ _OUTSIDE = np.float32(-1e30)
 
 @dataclass(frozen=True)
 class ShapeBuckets:
-    """The few shapes the networks see when `Engine.buckets` is on, whatever the image size.
+    """The few shapes the networks see when `Engine.buckets` is on (opt-in), whatever the image size.
 
-    OpenVINO prepares kernels for every new input shape (1.5-6 ms per P-Net level, 3-9 ms per R-Net/O-Net batch
-    size, measured); real traffic, whose photos come in many sizes, would pay it on most requests. With buckets
+    OpenVINO prepares kernels for every new input shape (1.5-10 ms per P-Net level, 3-9 ms per R-Net/O-Net batch
+    size, measured); real traffic, whose photos come in many sizes, pays it on first sight of each. With buckets
     each P-Net level is padded (bottom, right) to a multiple of `side` pixels, with a pool mask that keeps the
     padding out of P-Net's ceil-mode max pool, so the score and offset maps over the level are exactly the
     unpadded ones (the rest is cut off); R-Net/O-Net batches of more than `small` crops are rounded up to a

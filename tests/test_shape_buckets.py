@@ -27,12 +27,12 @@ def test_bucket_sizes():
     assert buckets.crops(97, 100) == 100  # never above the batch buffer
 
 
-def test_buckets_are_on_where_they_pay():
+def test_buckets_are_opt_in():
     assert not engines.choose_engine("opencv").buckets
     assert engines.choose_engine("opencv", buckets=True).buckets
     if openvino_installed():
-        assert engines.choose_engine("openvino").buckets
-        assert not Detector(backend="openvino", shape_buckets=False).engine.buckets
+        assert not engines.choose_engine("openvino").buckets
+        assert Detector(backend="openvino", shape_buckets=True).engine.buckets
 
 
 @pytest.mark.parametrize("backend", ENGINES)

@@ -75,6 +75,7 @@ def run_child(python: str, impl: str, threads: int, repeat: int, cases: Sequence
                *engine_args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fastmtcnn from this source tree
+    # (BENCH_CLOCK, set by --clock, reaches the child through os.environ)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -196,7 +197,10 @@ def main(argv=None) -> int:
     parser.add_argument("--statistic", choices=sorted(STATISTICS), default="min",
                         help="over rounds, of each round's fastest call (default %(default)s)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "compare_envs.md")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or each child's CPU time (1 thread: the work, on a machine others keep busy)")
     args = parser.parse_args(argv)
+    os.environ["BENCH_CLOCK"] = args.clock
     envs = [(label, python, "fastmtcnn", engine_args)
             for label, python, engine_args in (args.env or [("current", sys.executable, [])])]
     if args.facenet:
