@@ -16,7 +16,8 @@ from fastmtcnn.engines import OpenCVNetwork as Network  # noqa: E402
 from fastmtcnn.nets import ONET, PNET, RNET  # noqa: E402
 from fastmtcnn.training import cli as train_cli  # noqa: E402
 from fastmtcnn.training.export import export_net, load_net  # noqa: E402
-from fastmtcnn.training.loop import TrainConfig, train  # noqa: E402
+from fastmtcnn.training import loop  # noqa: E402
+from fastmtcnn.training.loop import TrainConfig, split_validation, train  # noqa: E402
 from fastmtcnn.training.loss import hard_sample_mean, multitask_loss  # noqa: E402
 from fastmtcnn.training.nets import HeadOutputs, build_net  # noqa: E402
 from fastmtcnn.training.samples import LANDMARK, NEGATIVE, PART, POSITIVE, Quota, stage_samples  # noqa: E402
@@ -104,10 +105,11 @@ def _tiny_samples(stage, count=2):
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     samples = _tiny_samples("pnet")
-    config = dict(batch_size=16, lr=0.01, seed=3)
+    config = dict(batch_size=16, lr=0.01, seed=3, patience=None)
     straight = build_net("pnet", torch.Generator().manual_seed(0))
     train(straight, samples, TrainConfig(epochs=3, **config))
-    steps_per_epoch = -(-int(len(samples) * 0.95 + 0.5) // 16)
+    train_index, _ = split_validation(samples, 0.05, 3)
+    steps_per_epoch = loop.steps_per_epoch(samples, train_index, TrainConfig(**config), has_landmarks=False)
     batches = []
 
     def interrupt(n, terms):  # Ctrl-C in the middle of the third epoch
@@ -136,7 +138,7 @@ def test_tiny_training_end_to_end(tmp_path, capsys):
               "faces": [{"box": f.box, "landmarks": f.landmarks}
                         for f in Detector().detect(str(REPO_ROOT / "examples" / "astronaut.jpg"))]}]
     data = tmp_path / "tiny.jsonl"
-    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines * 3))  # one of the 6 held out
     out = tmp_path / "weights"
     from fastmtcnn.cli import main
 

@@ -2,8 +2,9 @@
 
     python -m fastmtcnn.training.plots RUN_DIR [RUN_DIR ...] --out curves.png
 
-One panel per stage: per-epoch training loss (solid) and validation loss (dashed) of every run, from each
-run's train_summary.json; the runs' folder names label the lines.
+One panel per stage: per-epoch training (solid) and validation (dashed) values of every run, from each run's
+train_summary.json: losses, and the validation metrics (nme, recall, fp_rate); folder names label the lines.
+`fastmtcnn train` writes RUN_DIR/curves.png itself at the end of a run.
 """
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss"
             epochs = [record["epoch"] + 1 for record in history]
             for key_index, key in enumerate(keys):
                 color = f"C{index * len(keys) + key_index}"
-                axis.plot(epochs, [r[f"train_{key}"] for r in history], "-o", color=color, ms=3,
-                          label=f"{name} train {key}")
-                if history and f"val_{key}" in history[0]:
-                    axis.plot(epochs, [r[f"val_{key}"] for r in history], "--", color=color,
+                if f"train_{key}" in history[0]:
+                    axis.plot(epochs, [r[f"train_{key}"] for r in history], "-o", color=color, ms=3,
+                              label=f"{name} train {key}")
+                if f"val_{key}" in history[0]:
+                    axis.plot(epochs, [r[f"val_{key}"] for r in history], "--s", color=color, ms=3,
                               label=f"{name} val {key}")
         axis.set_title(stage)
         axis.set_xlabel("epoch")
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description="Loss curves of fastmtcnn training runs.")
     parser.add_argument("runs", nargs="+", type=Path, help="folders written by fastmtcnn train")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
-    parser.add_argument("--keys", default="loss", help="comma-separated: loss, cls, box, landmark, accuracy")
+    parser.add_argument("--keys", default="loss", help="comma-separated: loss, cls, box, landmark, accuracy, nme, recall, fp_rate")
     args = parser.parse_args(argv)
     print(plot_runs(args.runs, args.out, args.keys.split(",")))
 

@@ -73,8 +73,12 @@ class SampleSet:
                          self.mined[keep])
 
     def save(self, path: Path) -> None:
-        np.savez(path, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks,
-                 mined=self.mined)
+        """Write an .npz through a temporary file and a rename (an interrupted save leaves no cache)."""
+        temporary = Path(f"{path}.tmp")
+        with open(temporary, "wb") as handle:
+            np.savez(handle, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks,
+                     mined=self.mined)
+        temporary.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> "SampleSet":
