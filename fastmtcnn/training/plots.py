@@ -23,40 +23,37 @@ def read_histories(run_dir: Path) -> Dict[str, List[Dict[str, float]]]:
 
 
 def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss",)) -> Path:
-    """Write a PNG with one panel per stage trained in any of the runs; returns its path."""
+    """Write a PNG with one column per stage trained in any of the runs and one row per key (a key's
+    train_ and val_ values; keys absent from a run are left out); returns its path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = {Path(run).name: read_histories(Path(run)) for run in run_dirs}
-    stages = [stage for stage in STAGES if any(stage in histories for histories in runs.values())]
+    stages = [stage for stage in STAGES if any(histories.get(stage) for histories in runs.values())]
     if not stages:
         raise ValueError("no trained stage in these runs: pass folders written by `fastmtcnn train`")
-    figure, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.4), squeeze=False)
-    for axis, stage in zip(axes[0], stages):
-        for index, (name, histories) in enumerate(runs.items()):
-            history = histories.get(stage, [])
-            if not history:
-                continue
-            epochs = [record["epoch"] + 1 for record in history]
-            for key_index, key in enumerate(keys):
-                color = f"C{index * len(keys) + key_index}"
-                if f"train_{key}" in history[0]:
-                    axis.plot(epochs, [r[f"train_{key}"] for r in history], "-o", color=color, ms=3,
-                              label=f"{name} train {key}")
-                if f"val_{key}" in history[0]:
-                    axis.plot(epochs, [r[f"val_{key}"] for r in history], "--s", color=color, ms=3,
-                              label=f"{name} val {key}")
-        axis.set_title(stage)
-        axis.set_xlabel("epoch")
-        axis.xaxis.get_major_locator().set_params(integer=True)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+    figure, axes = plt.subplots(len(keys), len(stages), figsize=(4.2 * len(stages), 3.0 * len(keys)), squeeze=False)
+    for row, key in enumerate(keys):
+        for axis, stage in zip(axes[row], stages):
+            for index, (name, histories) in enumerate(runs.items()):
+                history = histories.get(stage, [])
+                epochs = [record["epoch"] + 1 for record in history]
+                for prefix, style in (("train", "-o"), ("val", "--s")):
+                    if history and f"{prefix}_{key}" in history[0]:
+                        axis.plot(epochs, [r[f"{prefix}_{key}"] for r in history], style, color=f"C{index}", ms=3,
+                                  label=f"{name} {prefix}")
+            axis.set_title(f"{stage} {key}")
+            axis.set_xlabel("epoch")
+            axis.xaxis.get_major_locator().set_params(integer=True)
+            axis.grid(alpha=0.3)
+            if axis.lines:
+                axis.legend(fontsize=7)
     figure.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    figure.savefig(out, dpi=100)
     plt.close(figure)
     return out
 
