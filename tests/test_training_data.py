@@ -216,3 +216,26 @@ def test_detector_loads_a_weights_folder(tmp_path):
     assert len(shipped) > 0
     np.testing.assert_array_equal(shipped.boxes, copied.boxes)
     np.testing.assert_array_equal(shipped.landmarks, copied.landmarks)
+
+
+def test_parallel_mining_gives_the_serial_samples(tmp_path):
+    """Two worker processes, each with its own mining cascade, cut exactly the samples one process cuts."""
+    import cv2
+
+    from fastmtcnn import Detector
+    from fastmtcnn.training.samples import Mining
+
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    faces = Detector(min_face_size=20).detect(image)
+    group = FaceRecord(str(FIXTURES / "group_640x480.jpg"), faces.boxes, faces.landmarks, np.zeros(len(faces), bool))
+    records = [group, _face_record(tmp_path), group] + synthetic_backgrounds(2, seed=0)
+    mining = Mining("rnet", None, min_face_size=20)
+    serial = stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=mining)
+    steps = []
+    parallel = stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=mining, workers=2,
+                             progress=steps.append)
+    assert len(steps) == len(records) and serial.mined.any()
+    for name in ("images", "kinds", "offsets", "landmarks", "mined"):
+        np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
+    with pytest.raises(ValueError, match="Mining"):
+        stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=lambda image, boxes: boxes, workers=2)

@@ -27,7 +27,7 @@ OHEM_OFF = ("off", "none", "0", "1")
 #: landmark task alone at a low rate improves the shipped landmarks on held-out faces; the paper's alphas at
 #: lr 0.01 for 10 epochs made them worse, and the training set's boxes (one large centred face per image,
 #: drawn tighter than MTCNN's) move P-Net/R-Net away from the box convention of other sets.
-FINE_TUNE = {"stages": ["onet"], "epochs": [4, 4, 4], "optimizer": "sgd", "lr": 0.001, "alphas": (0.0, 0.0, 1.0),
+FINE_TUNE = {"stages": ["onet"], "epochs": [3, 3, 3], "optimizer": "sgd", "lr": 0.001, "alphas": (0.0, 0.0, 1.0),
              "warmup": 0, "patience": 1, "per_image": 1.0}
 #: Defaults from scratch: every stage, the paper's alphas, Adam with warm-up (SGD at lr 0.01 to 0.05 left
 #: R-Net on the all-negative solution where Adam 0.003 reached 74% recall in one short epoch,
@@ -79,7 +79,7 @@ def add_train_command(commands) -> None:
                         help="stages to train, in cascade order (default: onet for a fine-tune, all from scratch)")
     parser.add_argument("--init", default="shipped", help="initial weights: shipped, scratch or a weights folder")
     parser.add_argument("--epochs", type=_epochs, default=None,
-                        help="most epochs: N for every stage, or P,R,O (default 4 fine-tune, 10,8,8 scratch)")
+                        help="most epochs: N for every stage, or P,R,O (default 3 fine-tune, 10,8,8 scratch)")
     parser.add_argument("--patience", type=int, default=None,
                         help="stop a stage after this many epochs without a better validation score "
                              "(default 1 fine-tune, 3 scratch)")
@@ -119,6 +119,8 @@ def add_train_command(commands) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and shuffling")
     parser.add_argument("--device", default="cpu", help="torch device for training (e.g. cuda; mining runs on CPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch, OpenCV and Numba threads")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes that cut and mine the samples (one OpenCV thread each)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=train_command)
 
@@ -179,8 +181,8 @@ def train_command(args: argparse.Namespace) -> int:
     from .samples import PAPER_RATIO, Quota
     from .stages import DEFAULT_QUOTAS, CascadeTraining, train_cascade
 
-    if args.threads < 1:
-        raise ValueError("--threads must be >= 1")
+    if args.threads < 1 or args.workers < 1:
+        raise ValueError("--threads and --workers must be >= 1")
     resolve_defaults(args)
     torch.set_num_threads(args.threads)
     set_num_threads(args.threads)
@@ -195,7 +197,8 @@ def train_command(args: argparse.Namespace) -> int:
               for stage, q in DEFAULT_QUOTAS.items()}
     plan = CascadeTraining(stages=args.stages, init=args.init, configs=configs, quotas=quotas,
                            mining_min_face=args.mining_min_face, backgrounds=args.backgrounds, max_samples=args.max_samples,
-                           max_images=args.max_images, val_fraction=args.val_fraction, seed=args.seed)
+                           max_images=args.max_images, val_fraction=args.val_fraction, workers=args.workers,
+                           seed=args.seed)
     started = time.perf_counter()
     summary = train_cascade(_records(args), args.out, plan, _progress_factory(not args.no_progress))
     print(f"{summary['images']} training images, {summary['validation_images']} held out for validation")

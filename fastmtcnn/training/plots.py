@@ -17,14 +17,20 @@ STAGES = ("pnet", "rnet", "onet")
 
 
 def read_histories(run_dir: Path) -> Dict[str, List[Dict[str, float]]]:
-    """{stage: per-epoch records} of one run folder."""
+    """{stage: per-epoch records} of one run folder; the validation metrics of the initial weights, when
+    the summary has them, come first as epoch -1 (drawn at 0)."""
     summary = json.loads((Path(run_dir) / "train_summary.json").read_text())
-    return {stage: result["history"] for stage, result in summary["stages"].items()}
+    histories = {}
+    for stage, result in summary["stages"].items():
+        before = [dict({f"val_{key}": value for key, value in result["before"].items()}, epoch=-1)] \
+            if result.get("before") else []
+        histories[stage] = before + result["history"]
+    return histories
 
 
 def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss",)) -> Path:
     """Write a PNG with one column per stage trained in any of the runs and one row per key (a key's
-    train_ and val_ values; keys absent from a run are left out); returns its path."""
+    train_ and val_ values by epoch, 0 = the initial weights; keys absent from a run are left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,11 +47,11 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, keys: Sequence[str] = ("loss"
                 history = histories.get(stage, [])
                 epochs = [record["epoch"] + 1 for record in history]
                 for prefix, style in (("train", "-o"), ("val", "--s")):
-                    if history and f"{prefix}_{key}" in history[0]:
-                        axis.plot(epochs, [r[f"{prefix}_{key}"] for r in history], style, color=f"C{index}", ms=3,
-                                  label=f"{name} {prefix}")
+                    points = [(e, r[f"{prefix}_{key}"]) for e, r in zip(epochs, history) if f"{prefix}_{key}" in r]
+                    if points:
+                        axis.plot(*zip(*points), style, color=f"C{index}", ms=3, label=f"{name} {prefix}")
             axis.set_title(f"{stage} {key}")
-            axis.set_xlabel("epoch")
+            axis.set_xlabel("epoch (0: initial weights)")
             axis.xaxis.get_major_locator().set_params(integer=True)
             axis.grid(alpha=0.3)
             if axis.lines:

@@ -24,7 +24,7 @@ from .export import export_net, load_net, publish_weights
 from .loop import History, TrainConfig, train
 from .nets import STEMS, build_net
 from .readers import FaceRecord, split_records
-from .samples import Quota, SampleSet, cascade_proposer, stage_samples, synthetic_backgrounds
+from .samples import Mining, Quota, SampleSet, stage_samples, synthetic_backgrounds
 
 STAGES = ("pnet", "rnet", "onet")
 #: P-Net and R-Net as released have no landmark head, so they get no landmark faces (3 : 1 : 1).
@@ -49,6 +49,7 @@ class CascadeTraining:
     max_samples: Optional[int] = None  # a seeded random subset per stage (quick experiments)
     max_images: Optional[int] = None  # train on the first N images that are not held out
     val_fraction: float = 0.1  # share of the images held out for validation (at most 600 images)
+    workers: int = 1  # processes cutting and mining samples
     seed: int = 0
 
     def __post_init__(self):
@@ -145,10 +146,10 @@ def _stage_samples(records: Sequence[FaceRecord], stage: str, plan: CascadeTrain
     if cache.exists():
         samples = SampleSet.load(cache)
     else:
-        propose = None if stage == "pnet" else cascade_proposer(stage, str(work), plan.mining_min_face,
-                                                                   plan.mining_thresholds)
+        mining = None if stage == "pnet" else Mining(stage, str(work), plan.mining_min_face, plan.mining_thresholds)
         update = progress(stage, phase, len(records)) if progress else None
         seed = plan.seed + STAGES.index(stage) + (100 if phase != "samples" else 0)
-        samples = stage_samples(records, stage, plan.quotas.get(stage, DEFAULT_QUOTAS[stage]), seed, propose, update)
+        samples = stage_samples(records, stage, plan.quotas.get(stage, DEFAULT_QUOTAS[stage]), seed, mining, update,
+                                plan.workers)
         samples.save(cache)
     return samples if phase != "samples" else samples.subset(plan.max_samples, plan.seed)
