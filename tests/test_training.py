@@ -309,3 +309,20 @@ def test_interrupted_run_resumes_and_never_publishes_a_partial_set(tmp_path, mon
     assert set(summary["stages"]) == {"pnet", "rnet"}
     Detector(weights=str(out), min_face_size=40).detect(cv2.imread(str(FIXTURES / "group_640x480.jpg")))
     assert not list(out.glob(".export-*")) and not list(out.glob(".publish-*"))
+
+
+def test_ohem_study_curves(tmp_path):
+    """The Fig. 3 study: both arms, every seed, one validation loss per epoch, and its picture."""
+    pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install '.[train]'")
+    from fastmtcnn.training import ohem_study
+
+    (tmp_path / "samples").mkdir()
+    _tiny_samples("pnet", count=3).save(tmp_path / "samples" / "pnet.npz")
+    _tiny_samples("pnet", count=1).save(tmp_path / "samples" / "pnet_val.npz")
+    ohem_study.main([str(tmp_path), "--stage", "pnet", "--seeds", "0,1", "--epochs", "2", "--lr", "0.01",
+                     "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "s.png")])
+    study = json.loads((tmp_path / "s.json").read_text())
+    assert set(study["curves"]) == {"OHEM 0.7", "no OHEM"} and study["seeds"] == [0, 1]
+    assert all(len(runs) == 2 and all(len(curve) == 2 for curve in runs) for runs in study["curves"].values())
+    assert study["curves"]["OHEM 0.7"] != study["curves"]["no OHEM"]
+    assert cv2.imread(str(tmp_path / "s.png")).shape[2] == 3
