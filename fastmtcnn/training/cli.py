@@ -89,6 +89,9 @@ def add_train_command(commands) -> None:
                         help="share of the images held out for validation (seeded, by image, at most 600)")
     parser.add_argument("--no-mix", action="store_true",
                         help="shuffle samples freely instead of every batch in the paper's 3:1:1:2 mix")
+    parser.add_argument("--keep-convention", action="store_true",
+                        help="keep the initial O-Net's point convention: landmark targets are moved by its mean "
+                             "offset on the training crops, so only the scatter of the points is trained")
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out bad annotation lines (counted) instead of stopping at the first one")
     parser.add_argument("--batch-size", type=int, default=384, help="mini-batch size")
@@ -190,7 +193,7 @@ def train_command(args: argparse.Namespace) -> int:
                                   optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
                                   ohem=args.ohem, seed=args.seed, device=args.device, warmup_steps=args.warmup,
                                   patience=args.patience, mix=None if args.no_mix else PAPER_RATIO,
-                                  keep_initial=args.init != "scratch",
+                                  keep_initial=args.init != "scratch", keep_convention=args.keep_convention,
                                   alphas=CLASSIFICATION_ONLY if args.classification_only else args.alphas or alphas)
                for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))

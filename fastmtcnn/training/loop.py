@@ -47,6 +47,7 @@ class TrainConfig:
     mix: Optional[Tuple[int, int, int, int]] = PAPER_RATIO  # every batch in this neg:pos:part:landmark mix; None: shuffled
     patience: Optional[int] = 2  # stop after this many epochs without a better validation score; None: never
     keep_initial: bool = False  # fine-tuning: keep the initial weights unless validation improves on them
+    keep_convention: bool = False  # landmark targets moved by the initial net's mean offset (see point_convention)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -73,6 +74,7 @@ class History:
     before: Dict[str, float] = field(default_factory=dict)
     best_epoch: Optional[int] = None
     stopped_early: bool = False
+    convention_shift: List[float] = field(default_factory=lambda: [0.0] * 10)  # see point_convention
 
     @property
     def kept_initial(self) -> bool:
@@ -166,6 +168,31 @@ def _batch(samples: SampleSet, index: np.ndarray, device: str = "cpu") -> Tuple[
     return tuple(torch.from_numpy(array).to(device) for array in arrays)
 
 
+def point_convention(net: MTCNNNet, samples: SampleSet, index: np.ndarray, batch_size: int = 1024,
+                     device: str = "cpu") -> np.ndarray:
+    """float32 (10,): the mean of (prediction - target) of `net` over the landmark faces among `index`, in box
+    fractions (zeros when there are none or the net has no landmark head). Added to the targets, it keeps the
+    net's point convention (where it puts an eye centre, a mouth corner) and trains only the scatter around
+    it, for data annotated with another convention."""
+    marked = index[samples.kinds[index] == LANDMARK]
+    if net.landmarks_blob is None or not len(marked):
+        return np.zeros(10, np.float32)
+    net.eval()
+    with torch.no_grad():
+        predicted = np.concatenate([net(torch.from_numpy(to_caffe_orientation(samples.images[part])).to(device))
+                                    .landmarks.cpu().numpy()
+                                    for part in np.array_split(marked, max(1, len(marked) // batch_size))])
+    net.train()
+    return (predicted - samples.landmarks[marked]).mean(axis=0).astype(np.float32)
+
+
+def _with_convention(samples: SampleSet, shift: np.ndarray) -> SampleSet:
+    """A copy of `samples` whose landmark targets are moved by `shift` (10,)."""
+    points = samples.landmarks.copy()
+    points[samples.kinds == LANDMARK] += shift
+    return SampleSet(samples.images, samples.kinds, samples.offsets, points, samples.mined)
+
+
 def _save_checkpoint(path: Path, net, optimizer, schedule, epoch: int, history: History, config: TrainConfig,
                      best: Dict):
     state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
@@ -196,6 +223,10 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
     else:
         train_index, val_index = np.arange(len(samples)), np.arange(len(validation))
     has_landmarks = net.landmarks_blob is not None
+    shift = np.zeros(10, np.float32)
+    if config.keep_convention:  # from the initial weights, also on resume (the checkpoint is loaded below)
+        shift = point_convention(net, samples, train_index, device=config.device)
+        samples, validation = _with_convention(samples, shift), _with_convention(validation, shift)
     useful = trained_kinds(config.alphas, has_landmarks)
     if not np.isin(samples.kinds[train_index], useful).any():
         raise ValueError(f"{net.stage}: no training sample carries a loss with alphas {config.alphas} "
@@ -208,7 +239,7 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
     def measure() -> Dict[str, float]:
         return stage_metrics(net, validation, val_index, config.alphas, threshold, device=config.device)
 
-    history, first_epoch = History(), 0
+    history, first_epoch = History(convention_shift=shift.tolist()), 0
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, map_location=config.device, weights_only=False)
         net.load_state_dict(state["model"])

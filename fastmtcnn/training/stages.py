@@ -126,7 +126,7 @@ def _stage_summary(before: Dict, samples: SampleSet, validation: SampleSet, conf
     return {"samples": samples.counts(), "validation_samples": validation.counts(), "config": asdict(config),
             "history": history.epochs, "before": history.before, "after": history.best(),
             "best_epoch": history.best_epoch, "kept_initial": history.kept_initial,
-            "stopped_early": history.stopped_early,
+            "stopped_early": history.stopped_early, "convention_shift": history.convention_shift,
             **{key: before.get(key, 0.0) + value for key, value in phases.items()}}
 
 
