@@ -9,6 +9,7 @@ After a request over `SHRINK_AFTER_BYTES`, P-Net's buffers are shrunk and glibc 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import ctypes.util
 import threading
 import time
@@ -51,7 +52,8 @@ class Workers:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.default_settings = config.settings()
-        self.engine = choose_engine(config.backend, config.precision, config.threads)  # fails before serving
+        self.engine = dataclasses.replace(choose_engine(config.backend, config.precision, config.threads),
+                                          weights_dir=config.weights)  # fails before serving
         self.pool: Optional[ThreadPoolExecutor] = None
         self.stopping = threading.Event()
         self._local = threading.local()
