@@ -48,6 +48,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple
 from .commands import (EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Subcommands, add_command, add_detector_options,
                        engine_from_args)
 from .engines import choose_engine
+from .nets import check_weights
 from .image_input import IMAGE_EXTENSIONS, find_images
 from .settings import CascadeSettings
 
@@ -323,6 +324,7 @@ def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers:
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     choose_engine(backend, precision)  # a bad or missing engine fails here, before any worker starts
+    check_weights(None if weights is None else str(weights))  # and a bad weights folder
     config = WorkerConfig(CascadeSettings(min_face_size=min_face_size), str(input_dir),
                           str(crops) if crops else None, int(crop_size), 1 if workers > 1 else num_threads,
                           backend, precision, None if weights is None else str(weights))

@@ -23,6 +23,7 @@ from .detector import Faces
 from .drawing import draw_faces
 from .errors import DatasetError, ImageError
 from .evaluation.cli import add_eval_command
+from .image_codecs import decodable_formats
 from .image_input import load_image
 from .runtime import versions
 from .server.command import add_serve_command
@@ -102,6 +103,7 @@ class _PrintVersions(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         print(versions())
+        print(f"image formats this OpenCV decodes: {', '.join(decodable_formats())}")
         parser.exit()
 
 
@@ -128,7 +130,8 @@ COMMANDS = (add_detect_command, add_batch_command, add_video_command, add_serve_
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastmtcnn", description="Fast, faithful MTCNN face detection on CPU.")
     parser.add_argument("--version", action=_PrintVersions, help="print the versions of fastmtcnn, OpenCV, "
-                        "NumPy and Numba and the CPU's speed-relevant flags, and exit")
+                        "NumPy and Numba, the CPU's speed-relevant flags, the engine and the image formats this "
+                        "OpenCV decodes, and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(commands)

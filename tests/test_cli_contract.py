@@ -57,6 +57,13 @@ def test_exit_2_a_setting_out_of_range_prints_the_range_and_the_value_as_given(c
     assert "min_face_size must be a number in [4, 100000]" in err and err.rstrip().endswith("got 2")
 
 
+@pytest.mark.parametrize("command", ["detect", "batch", "video", "eval", "serve"])
+def test_exit_2_every_command_that_builds_a_detector_takes_weights(command, inputs, tmp_path, capsys):
+    args = inputs.get(command, [])[:1] + (["--out", str(tmp_path / "r.jsonl")] if command == "batch" else [])
+    assert main([command, *args, "--weights", str(tmp_path / "no_weights")]) == EXIT_USAGE
+    assert f"weights folder {tmp_path / 'no_weights'} lacks" in _one_error_line(capsys)
+
+
 @pytest.mark.parametrize("command", ["detect", "batch", "video", "eval", "serve", "train"])
 def test_exit_2_argparse_usage_errors(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -119,7 +126,9 @@ def test_help_shows_the_accepted_ranges_and_no_doubled_percent(capsys):
 def test_version_has_no_nested_parentheses(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
-    for line in capsys.readouterr().out.splitlines():
+    out = capsys.readouterr().out
+    assert "image formats this OpenCV decodes: JPEG, PNG" in out
+    for line in out.splitlines():
         depth = 0
         for char in line:
             depth += {"(": 1, ")": -1}.get(char, 0)

@@ -24,7 +24,7 @@ from ..engines import choose_engine
 from ..errors import ImageSizeUnknown, ImageTooLarge, SettingsError, UnsupportedImage
 from ..image_header import read_image_size
 from ..image_input import decode_image
-from ..nets import channel_map
+from ..nets import channel_map, check_weights
 from ..pipeline import Cascade
 from ..settings import CascadeSettings
 from .config import ServerConfig, request_bytes
@@ -54,6 +54,7 @@ class Workers:
         self.default_settings = config.settings()
         self.engine = dataclasses.replace(choose_engine(config.backend, config.precision, config.threads),
                                           weights_dir=config.weights)  # fails before serving
+        check_weights(config.weights)  # a bad --weights folder fails before serving too
         self.pool: Optional[ThreadPoolExecutor] = None
         self.stopping = threading.Event()
         self._local = threading.local()
