@@ -19,5 +19,6 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 __all__ = ["CascadeSettings", "DetectionCancelled", "Detector", "Face", "Faces", "FastMTCNNError", "ImageError",
-           "ImageFileNotFound", "ImageSizeUnknown", "ImageTooLarge", "ImageTruncated", "SettingsError", "UnsupportedImage", "align",
+           "ImageFileNotFound", "ImageSizeUnknown", "ImageTooLarge", "ImageTruncated", "SettingsError",
+           "UnsupportedImage", "align",
            "crop_face", "set_num_threads", "__version__"]

@@ -1,12 +1,12 @@
 """Checking and decoding what users pass as an image, with errors that say what to pass instead.
 
 Accepted: uint8 arrays (H, W) gray, (H, W, 1), (H, W, 3) BGR or RGB, (H, W, 4) BGRA or RGBA; a path to an
-image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, PNM/PAM and the other formats whose
-header `image_header` reads and the running OpenCV decodes, `image_codecs.decodable_formats()`: GIF only from
-opencv-python 4.11; see `IMAGE_EXTENSIONS` for files). Truncated files are refused before decoding. Files and bytes are decoded by OpenCV, so they are
-always BGR whatever `color` says. `load_image` is the one place an image is checked: it returns a `LoadedImage`,
-which `Detector.detect` takes without checking again. Also here: `find_images`, the folder walk that batch jobs
-and Ray Data share.
+image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, PNM/PAM and the other formats whose header
+`image_header` reads and the running OpenCV decodes, `image_codecs.decodable_formats()`: GIF only from
+opencv-python 4.11; see `IMAGE_EXTENSIONS` for files). Truncated files are refused before decoding. Files and
+bytes are decoded by OpenCV, so they are always BGR whatever `color` says. `load_image` is the one place an image
+is checked: it returns a `LoadedImage`, which `Detector.detect` takes without checking again. Also here:
+`find_images`, the folder walk that batch jobs and Ray Data share.
 """
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ import numpy as np
 from .commands import (EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Subcommands, add_command, add_detector_options,
                        detector_from_args, report_error)
 from .drawing import draw_tracks
-from .video import DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, DEFAULT_SCENE_CHANGE, FaceTracker, TrackedFaces
+from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, DEFAULT_SCENE_CHANGE, FaceTracker, TrackedFaces,
+                    VideoSourceError)
 from .video_input import STDERR_LOCK, VideoInput
 
 #: Codec (FourCC) written for each --draw file extension; all three ship with opencv-python's FFmpeg.
@@ -176,7 +177,8 @@ def add_video_command(commands: Subcommands) -> argparse.ArgumentParser:
     video.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="FRACTION",
                        help="tracked boxes grow by this fraction of their side on each side before R-Net, >= 0")
     video.add_argument("--scene-change", type=float, default=DEFAULT_SCENE_CHANGE, metavar="LEVELS",
-                       help="grey levels (0 to 255) an 8x8 cell must change by to look for new faces at once (0 = off: new "
+                       help="grey levels (0 to 255) an 8x8 cell must change by to look for new faces at once "
+                            "(0 = off: new "
                             "faces wait for the next scheduled full pass)")
     video.add_argument("--smooth", action="store_true", help="One-Euro smoothing of boxes and landmarks")
     add_detector_options(video)
