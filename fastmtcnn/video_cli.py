@@ -104,7 +104,7 @@ def run_video(source: VideoInput, tracker: FaceTracker, out: TextIO, draw: Optio
               progress: bool = True, max_frames: Optional[int] = None) -> int:
     """Track faces through `source`, one JSON line per frame to `out` (see the module doc); returns the number of
     lines. The drawn video and the progress bar are closed however the loop ends (Ctrl-C too)."""
-    bar = _Progress(max_frames or source.expected, progress)
+    bar = _Progress(min((n for n in (max_frames, source.expected) if n), default=None), progress)
     drawn = _DrawnVideo(draw, source.fps) if draw is not None else None
     frames, next_index = source.frames(), 0
     try:

@@ -24,6 +24,8 @@ from .video import Frame, VideoSourceError, frame_count
 
 #: Held while fd 2 points at a capture file: progress output takes it so it is never swallowed.
 STDERR_LOCK = threading.RLock()
+#: Most bytes of native log lines kept (the newest quarter is kept when it is reached).
+MAX_LOG_BYTES = 64 * 1024
 _LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*(global\s+\S+:\d+\s+\S+\s+)?")
 
 
@@ -44,7 +46,18 @@ class NativeLog:
     def __exit__(self, *exc) -> None:
         os.dup2(self._saved, 2)
         os.close(self._saved)
+        self._keep_the_tail()
         STDERR_LOCK.release()
+
+    def _keep_the_tail(self) -> None:
+        """Bound the file: a stream with a decode warning on every frame would otherwise grow it for hours."""
+        size = os.fstat(self._file.fileno()).st_size
+        if size > MAX_LOG_BYTES:
+            self._file.seek(size - MAX_LOG_BYTES // 4)
+            tail = self._file.read()
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(tail[tail.find(b"\n") + 1:])  # from the first whole line
 
     def lines(self, limit: int = 2) -> List[str]:
         """The last `limit` distinct log messages, prefixes (`[ WARN:0@0.03] global file.cpp:12 open`) removed."""
