@@ -15,7 +15,8 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
   Errors are results too: a re-run does not retry them (delete those lines to retry).
 - Each record is appended and flushed as soon as it is known (`--fsync` also forces it to disk), so an
   interruption loses at most the images in flight.
-- Unreadable or corrupt images give an "error" record and the run goes on.
+- Unreadable, truncated or corrupt images give an "error" record and the run goes on. An image the decoder
+  decodes while complaining about damaged data (libjpeg's "Corrupt JPEG data: ...") gets a "warning".
 - `--crops DIR`: ArcFace 112 x 112 aligned crops (`fastmtcnn.alignment.align`) as DIR/<folder>/<stem>_<k>.png,
   k = face index in the record (0 = highest score); the image's folder under INPUT_DIR is kept. When two
   images of one folder share a stem (a.jpg, a.png), their crops use the full name (a.jpg_0.png). The record
@@ -132,6 +133,7 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
 
     from .alignment import align
     from .image_input import LoadedImage, decode_image
+    from .native_log import NativeLog
 
     path, crop_name = task
     config, detector = _worker.config, _worker.detector
@@ -141,10 +143,13 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
         except OSError as error:
             return {"path": path, "error": f"cannot read {path}: {error.strerror or error}"}
         # messages name the relative path, so records do not depend on where INPUT_DIR is
-        image = decode_image(data, config.settings.max_image_pixels, source=path)
+        with NativeLog() as log:  # one decode at a time in this process: libjpeg's complaints are caught
+            image = decode_image(data, config.settings.max_image_pixels, source=path)
         faces = detector.detect(LoadedImage(image, "bgr"))
         record: Dict[str, Any] = {"path": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
                                   "faces": faces.to_list()}
+        if log.damage_warning():
+            record["warning"] = log.damage_warning()
         if config.crops is not None:
             names = []
             for k, points in enumerate(faces.landmarks):

@@ -25,6 +25,7 @@ from .errors import DatasetError, ImageError
 from .evaluation.cli import add_eval_command
 from .image_codecs import decodable_formats
 from .image_input import load_image
+from .native_log import NativeLog
 from .runtime import versions
 from .server.command import add_serve_command
 from .training.cli import add_train_command
@@ -55,9 +56,11 @@ def draw_targets(out: Optional[Path], images: Sequence[str]) -> Dict[str, Path]:
     return {path: out / f"{names[relative[path]]}_faces.jpg" for path in images}
 
 
-def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
+def _print_faces(image_path: str, faces: Faces, as_json: bool, warning: Optional[str]) -> None:
+    if warning:
+        print(f"fastmtcnn: warning: {image_path}: {warning}", file=sys.stderr)
     if as_json:
-        print(json.dumps({"image": image_path, "faces": faces.to_list()}))
+        print(json.dumps({"image": image_path, "faces": faces.to_list(), **({"warning": warning} if warning else {})}))
         return
     print(f"{image_path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
     for face in faces:
@@ -79,13 +82,14 @@ def detect_command(args: argparse.Namespace) -> int:
     failures: List[str] = []
     for image_path in args.images:
         try:
-            image = load_image(image_path, max_pixels=detector.max_image_pixels)
+            with NativeLog() as log:  # the decoder's own complaints (libjpeg) become our warning line
+                image = load_image(image_path, max_pixels=detector.max_image_pixels)
             faces = detector.detect(image)
         except ImageError as error:
             failures.append(image_path)
             _fail(image_path, str(error), args.json)
             continue
-        _print_faces(image_path, faces, args.json)
+        _print_faces(image_path, faces, args.json, log.damage_warning())
         target = targets.get(image_path)
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)

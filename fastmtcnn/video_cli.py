@@ -31,7 +31,8 @@ from .commands import (EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Subcommands
 from .drawing import draw_tracks
 from .video import (DEFAULT_MARGIN, DEFAULT_REDETECT_EVERY, DEFAULT_SCENE_CHANGE, FaceTracker, TrackedFaces,
                     VideoSourceError)
-from .video_input import STDERR_LOCK, VideoInput
+from .native_log import STDERR_LOCK
+from .video_input import VideoInput
 
 #: Codec (FourCC) written for each --draw file extension; all three ship with opencv-python's FFmpeg.
 DRAW_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}

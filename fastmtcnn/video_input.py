@@ -1,18 +1,14 @@
 """Video sources for `fastmtcnn video`: a file, a camera index or a stream URL, with errors in our own words.
 
 OpenCV and FFmpeg write their own log lines to the process's stderr (`[ WARN:0@0.03] ... can't open camera by
-index`, `moov atom not found`); `NativeLog` catches them on file descriptor 2 while the source is opened or read,
-and `VideoInput` turns them into one-line `VideoSourceError`s. `VideoInput.frames()` reads every frame, or with
+index`, `moov atom not found`); a `fastmtcnn.native_log.NativeLog` catches them while the source is opened or
+read, and `VideoInput` turns them into one-line `VideoSourceError`s. `VideoInput.frames()` reads every frame, or with
 `realtime=True` the newest one only (a reader thread keeps the source at its own pace, a file at its frame rate;
 frames the consumer was too slow for are dropped and counted). After the frames, `end_error()` says whether the
 source ended early: a truncated or corrupt file, a camera or stream that dropped.
 """
 from __future__ import annotations
 
-import os
-import re
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,64 +16,8 @@ from typing import Iterator, List, Optional, Union
 
 import cv2
 
+from .native_log import NativeLog
 from .video import Frame, VideoSourceError, frame_count
-
-#: Held while fd 2 points at a capture file: progress output takes it so it is never swallowed.
-STDERR_LOCK = threading.RLock()
-#: Most bytes of native log lines kept (the newest quarter is kept when it is reached).
-MAX_LOG_BYTES = 64 * 1024
-_LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*(global\s+\S+:\d+\s+\S+\s+)?")
-
-
-class NativeLog:
-    """Lines written to file descriptor 2 (OpenCV's logger, FFmpeg) inside `with log:` blocks, kept, not shown."""
-
-    def __init__(self):
-        self._file = tempfile.TemporaryFile()
-        self._saved: Optional[int] = None
-
-    def __enter__(self) -> "NativeLog":
-        STDERR_LOCK.acquire()
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        os.dup2(self._file.fileno(), 2)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        self._keep_the_tail()
-        STDERR_LOCK.release()
-
-    def _keep_the_tail(self) -> None:
-        """Bound the file: a stream with a decode warning on every frame would otherwise grow it for hours."""
-        size = os.fstat(self._file.fileno()).st_size
-        if size > MAX_LOG_BYTES:
-            self._file.seek(size - MAX_LOG_BYTES // 4)
-            tail = self._file.read()
-            self._file.seek(0)
-            self._file.truncate()
-            self._file.write(tail[tail.find(b"\n") + 1:])  # from the first whole line
-
-    def lines(self, limit: int = 2) -> List[str]:
-        """The last `limit` distinct log messages, prefixes (`[ WARN:0@0.03] global file.cpp:12 open`) removed."""
-        self._file.seek(0)
-        text = self._file.read().decode("utf-8", "replace")
-        found: List[str] = []
-        for line in text.splitlines():
-            if line.startswith("["):  # a log line; continuation lines (tracebacks of OpenCV exceptions) are not
-                message = _LOG_PREFIX.sub("", line).strip()
-                if message and not message.endswith(":") and message not in found:  # "...: raised exception:"
-                    found.append(message)
-        return found[-limit:]
-
-    def said(self) -> str:
-        lines = self.lines()
-        return f" (OpenCV/FFmpeg: {'; '.join(lines)})" if lines else ""
-
-    def close(self) -> None:
-        self._file.close()
-
 
 class VideoInput:
     """An opened video source: `text` is a camera index ("0"), a URL ("rtsp://...") or a file path."""

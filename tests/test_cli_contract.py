@@ -133,3 +133,20 @@ def test_version_has_no_nested_parentheses(capsys):
         for char in line:
             depth += {"(": 1, ")": -1}.get(char, 0)
             assert depth <= 1, line
+
+
+def test_decoder_complaints_become_our_warning_not_raw_lines(tmp_path, capfd):
+    data = ASTRONAUT.read_bytes()
+    middle = len(data) // 2  # damaged scan data, end-of-image marker kept: decoded with a libjpeg complaint
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(data[:middle] + b"\xff\xd0" * 50 + b"\x00" * 500 + data[middle + 600:])
+    assert main(["detect", str(damaged), "--json"]) == EXIT_OK
+    captured = capfd.readouterr()
+    record = json.loads(captured.out)
+    assert record["faces"] and "the decoder reported damaged data (Corrupt JPEG data" in record["warning"]
+    assert captured.err.startswith(f"fastmtcnn: warning: {damaged}: the decoder") and captured.err.count("\n") == 1
+    (tmp_path / "photos").mkdir()
+    shutil.copy(damaged, tmp_path / "photos" / "d.jpg")
+    assert main(["batch", str(tmp_path / "photos"), "--out", str(tmp_path / "r.jsonl"), "--quiet"]) == EXIT_OK
+    assert "Corrupt JPEG data" in json.loads((tmp_path / "r.jsonl").read_text())["warning"]
+    assert "Corrupt JPEG" not in capfd.readouterr().err

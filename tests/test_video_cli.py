@@ -6,7 +6,8 @@ import pytest
 
 import video_clips
 from fastmtcnn.cli import main
-from fastmtcnn.video_input import NativeLog, VideoInput
+from fastmtcnn.native_log import NativeLog
+from fastmtcnn.video_input import VideoInput
 
 
 @pytest.fixture(scope="module")
