@@ -12,6 +12,8 @@ import math
 import threading
 import time
 from contextlib import asynccontextmanager
+from functools import lru_cache
+from importlib import resources
 from types import SimpleNamespace
 from typing import Any, Dict, Optional, Tuple
 
@@ -32,8 +34,22 @@ from .responses import ApiError, send_error
 access_log = logging.getLogger("fastmtcnn.access")
 log = logging.getLogger("fastmtcnn.server")
 
+#: The web page's files (fastmtcnn/server/static/): path -> (file name, media type).
+PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+              "/static/page.css": ("page.css", "text/css; charset=utf-8"),
+              "/static/page.js": ("page.js", "text/javascript; charset=utf-8")}
+#: Everything the page loads comes from this server; it connects to this server only (fetch and WebSocket).
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+                                           "media-src 'self' blob: mediastream:; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+
 ROUTES = {"/v1/detect": ("POST",), "/healthz": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"),
-          "/metrics": ("GET", "HEAD")}
+          "/metrics": ("GET", "HEAD"), **{path: ("GET", "HEAD") for path in PAGE_FILES}}
+
+
+@lru_cache(maxsize=None)
+def _page_file(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
 def _parse_min_face_size(value: Optional[str]) -> Optional[float]:
@@ -163,6 +179,11 @@ class Service:
     async def metrics_endpoint(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    async def page(self, request: Request) -> Response:
+        """The web page (`/`) and its script and style sheet, from the package's static/ folder."""
+        name, media_type = PAGE_FILES[request.url.path]
+        return Response(_page_file(name), media_type=media_type, headers=PAGE_HEADERS)
+
 
 class ErrorsAndAccessLog:
     """ASGI middleware, the one error path: JSON errors for anything raised, plus one JSON access-log line
@@ -245,7 +266,8 @@ def create_app(config: Optional[ServerConfig] = None) -> ErrorsAndAccessLog:
     router = Router(routes=[Route("/v1/detect", service.detect, methods=["POST"]),
                             Route("/healthz", service.healthz, methods=["GET"]),
                             Route("/readyz", service.readyz, methods=["GET"]),
-                            Route("/metrics", service.metrics_endpoint, methods=["GET"])],
+                            Route("/metrics", service.metrics_endpoint, methods=["GET"]),
+                            *[Route(path, service.page, methods=["GET"]) for path in PAGE_FILES]],
                     lifespan=lifespan)
     return ErrorsAndAccessLog(router, service)
 
