@@ -6,8 +6,11 @@ Selenium, against a real `fastmtcnn serve` on 127.0.0.1.
   faces with stable ids come back over the /v1/stream WebSocket for >= 95 % of the frames.
 
 Screenshots go to a temporary folder, and to docs/img/ (the README's pictures) with FASTMTCNN_SCREENSHOTS=docs/img.
-The tests skip, saying what to install, where there is no browser, driver or Selenium.
+The tests skip, saying what to install, where there is no browser, driver or Selenium (they fail instead with
+FASTMTCNN_REQUIRE_BROWSER=1, as in CI).
 """
+import base64
+import importlib.util
 import json
 import os
 import re
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import FIXTURES, REPO_ROOT
 
 httpx = pytest.importorskip("httpx", reason="the browser tests need httpx (in the test extra)")
 pytest.importorskip("starlette", reason="the browser tests need the server extra: pip install '.[server]'")
@@ -28,11 +31,13 @@ pytest.importorskip("starlette", reason="the browser tests need the server extra
 from bench.load.load_test import Server, free_port  # noqa: E402  (the load tools' server runner)
 
 ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
+GROUP = FIXTURES / "group_640x480.jpg"
 CHROMIUM = next(filter(None, map(shutil.which, ["chromium", "chromium-browser"])), None)
 CHROMEDRIVER = shutil.which("chromedriver")
 INSTALL = "apt-get install chromium chromium-driver && pip install '.[browser]'"
 CLIP_SIZE = (640, 480)      # width, height of the fake camera's clip
 CLIP_FRAMES = 60            # one pass right and back (4 px a frame), so the looping clip has no jump
+CLIP_FPS = 5                # 20 px/s: a head moving, slow enough for a busy machine sending 2 frames/s
 FACE_SIDE = 300             # the example image's side in the clip (its face is then ~52 px wide)
 ASTRONAUT_FACE_TOP_LEFT = (178.8, 58.8)  # x1, y1 of the face box in examples/astronaut.jpg (512x512)
 
@@ -50,9 +55,14 @@ def _save_screenshot(driver, tmp_path: Path, name: str) -> None:
 
 def _browser(*arguments: str):
     """Headless Chromium through the system chromedriver (no driver or browser download); skips without one."""
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip(f"no browser: the browser tests need Chromium and its driver ({INSTALL})")
-    webdriver = pytest.importorskip("selenium.webdriver", reason=f"the browser tests need Selenium ({INSTALL})")
+    missing = [name for name, found in [("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER),
+                                        ("selenium", importlib.util.find_spec("selenium"))] if not found]
+    if missing:
+        message = f"no browser: the browser tests need {', '.join(missing)} ({INSTALL})"
+        if os.environ.get("FASTMTCNN_REQUIRE_BROWSER"):  # CI installs them: a skip there would hide the tests
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -178,6 +188,22 @@ def test_uploaded_image_draws_the_faces_of_v1_detect(server, browser, tmp_path):
     assert "0 faces found" in browser.find_element("id", "picture").get_attribute("aria-label")
 
 
+def test_dropped_png_draws_the_faces_of_v1_detect(server, browser):
+    png = cv2.imencode(".png", cv2.imread(str(GROUP)))[1].tobytes()
+    with httpx.Client(timeout=30) as http:
+        expected = http.post(f"{server.url}/v1/detect", content=png, headers={"content-type": "image/png"}).json()
+    assert len(expected["faces"]) >= 3
+    browser.get(server.url + "/")
+    browser.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));"
+        "const files = new DataTransfer();"
+        "files.items.add(new File([bytes], 'group.png', {type: 'image/png'}));"
+        "document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: files}));",
+        base64.b64encode(png).decode())
+    _assert_drawn_like(_wait_for(browser, "window.fastmtcnn.drawn"), expected)
+    assert f"{len(expected['faces'])} faces found" in browser.find_element("id", "status").text
+
+
 def test_every_control_has_a_label_and_is_reachable_by_keyboard(server, browser):
     browser.get(server.url + "/")
     unlabelled = browser.execute_script(
@@ -216,7 +242,7 @@ def write_y4m_clip(path: Path) -> Path:
     width, height = CLIP_SIZE
     face = cv2.resize(cv2.imread(str(ASTRONAUT)), (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_AREA)
     with open(path, "wb") as clip:
-        clip.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        clip.write(f"YUV4MPEG2 W{width} H{height} F{CLIP_FPS}:1 Ip A1:1 C420jpeg\n".encode())
         for x, y in _clip_positions():
             frame = np.full((height, width, 3), 110, np.uint8)
             frame[y:y + FACE_SIDE, x:x + FACE_SIDE] = face
@@ -242,21 +268,23 @@ def test_webcam_mode_streams_tracked_faces_with_stable_ids(server, tmp_path):
 
     answers = stream["answers"]
     assert [answer["frame"] for answer in answers] == list(range(len(answers))), "one answer per frame, in order"
-    tracked = [answer for answer in answers
-               if answer["type"] == "faces" and any(isinstance(face["id"], int) for face in answer["faces"])]
-    share = len(tracked) / len(answers)
-    print("faces per frame:", "".join(str(len(answer["faces"])) for answer in answers))
-    print(f"webcam: {len(answers)} frames sent, {len(tracked)} answered with tracked faces ({share:.1%}); "
-          f"types {Counter(answer['type'] for answer in answers)}")
-    assert share >= 0.95
-    ids = Counter(face["id"] for answer in tracked for face in answer["faces"])
-    _, count = ids.most_common(1)[0]
-    assert count >= 0.9 * len(tracked), f"the face's id changed: ids seen {dict(ids)}"
-    # every tracked box is the moving face: its top on the line the face moves along, its left side on the path
+    # the moving face: a box whose top is on the line the face moves along and whose left side is on its path
     scale = FACE_SIDE / 512
     xs = [x + ASTRONAUT_FACE_TOP_LEFT[0] * scale for x, _ in _clip_positions()]
     face_top = _clip_positions()[0][1] + ASTRONAUT_FACE_TOP_LEFT[1] * scale
-    for answer in tracked:
-        for face in answer["faces"]:
-            assert abs(face["box"][1] - face_top) < 10 and min(xs) - 10 < face["box"][0] < max(xs) + 10, face
+
+    def the_face(face):
+        x1, y1 = face["box"][:2]
+        return isinstance(face["id"], int) and abs(y1 - face_top) < 10 and min(xs) - 10 < x1 < max(xs) + 10
+
+    ids = [[face["id"] for face in answer.get("faces", []) if the_face(face)] for answer in answers]
+    tracked = sum(1 for found in ids if len(found) == 1)
+    others = sum(1 for answer in answers for face in answer.get("faces", []) if not the_face(face))
+    print("id@x1 per frame:", " ".join(",".join(f"{face['id']}@{face['box'][0]:.0f}" for face in answer["faces"]) or "-"
+                                       for answer in answers))
+    print(f"webcam: {len(answers)} frames sent, {tracked} answered with the face tracked "
+          f"({tracked / len(answers):.1%}), {others} other boxes; types {Counter(a['type'] for a in answers)}")
+    assert tracked >= 0.95 * len(answers)
+    main_id, count = Counter(found[0] for found in ids if found).most_common(1)[0]
+    assert count >= 0.9 * tracked, f"the face's id changed: {ids}"
     assert drawn["source"] == "webcam" and (drawn["width"], drawn["height"]) == CLIP_SIZE

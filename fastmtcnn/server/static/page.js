@@ -4,7 +4,7 @@
 // What was drawn last is kept on window.fastmtcnn (for the browser tests, and for anyone with a console):
 //   drawn:  {source: "image" | "webcam", width, height, faces: [{box: [x1, y1, x2, y2], score, landmarks, id}]}
 //           in the image's pixels (the canvas has the image's size, so these are the canvas coordinates too)
-//   stream: {sent, answers: [{frame, type, faces: [{id, box}]}]}  (the last MAX_ANSWERS answers of the webcam)
+//   stream: {sent, answers: [{frame, type, faces: [{id, box, score}]}]}  (the last MAX_ANSWERS answers of the webcam)
 "use strict";
 
 const MAX_ANSWERS = 1000;
@@ -160,7 +160,8 @@ function openStream() {
   socket.onclose = (event) => {
     if (webcam && webcam.socket === socket) {
       stopWebcam();
-      setStatus(`The stream closed (code ${event.code}${event.reason ? ": " + event.reason : ""}).`);
+      const why = event.reason || (event.code === 1006 ? "refused or connection lost" : "");
+      setStatus(`The stream closed (code ${event.code}${why ? ": " + why : ""}).`);
     }
   };
 }
@@ -189,7 +190,7 @@ function onStreamAnswer(socket, answer) {
   webcam.frames.delete(answer.frame);
   const faces = answer.faces || [];
   page.stream.answers.push({ frame: answer.frame, type: answer.type,
-                             faces: faces.map((face) => ({ id: face.id, box: face.box })) });
+                             faces: faces.map((face) => ({ id: face.id, box: face.box, score: face.score })) });
   if (page.stream.answers.length > MAX_ANSWERS) page.stream.answers.shift();
   showAnswer(answer, sent ? performance.now() - sent.sentAt : 0);
   if (answer.type === "faces" && sent) {
