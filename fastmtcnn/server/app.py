@@ -28,6 +28,7 @@ from .config import ServerConfig
 from .detection import Workers, request_settings
 from .metrics import Metrics
 from .multipart import check_content_type, extract_image, read_body
+from .openapi import openapi_document
 from .query import parse_query
 from .responses import ApiError, send_error
 from .stream import Streams
@@ -36,7 +37,7 @@ access_log = logging.getLogger("fastmtcnn.access")
 log = logging.getLogger("fastmtcnn.server")
 
 ROUTES = {"/v1/detect": ("POST",), "/v1/stream": ("GET",), "/healthz": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"),
-          "/metrics": ("GET", "HEAD")}
+          "/metrics": ("GET", "HEAD"), "/openapi.json": ("GET", "HEAD")}
 
 
 class Service:
@@ -48,6 +49,7 @@ class Service:
         self.workers = Workers(config)
         self.metrics = Metrics(self.slots, self.workers.engine)
         self.streams = Streams(self)
+        self.openapi_document = openapi_document(self.config, ROUTES)  # fails here if a route is undocumented
         self.ready = False
         self.warmup_error: Optional[str] = None
 
@@ -142,6 +144,7 @@ class Service:
                 self.slots.release()
 
     async def stream_without_upgrade(self, request: Request) -> Response:
+        request_settings(self.config, *parse_query(request.query_params), stream=True)  # a bad query: 400/422
         raise ApiError(426, "upgrade_required", "/v1/stream is a WebSocket: connect with a WebSocket client "
                                                 "(ws://HOST:PORT/v1/stream), then send one binary message per frame",
                        {"Upgrade": "websocket", "Connection": "Upgrade"})
@@ -154,6 +157,9 @@ class Service:
         if self.ready:
             return JSONResponse({"status": "ready", "workers": self.config.workers})
         raise ApiError(503, "not_ready", self.warmup_error or "warming up", self.retry_after)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.openapi_document)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -218,7 +224,7 @@ def _check_route(scope: Dict[str, Any]) -> None:
     methods = ROUTES.get(scope.get("path", ""))
     if methods is None:
         raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use POST /v1/detect, "
-                                         "WebSocket /v1/stream, GET /healthz, /readyz or /metrics")
+                                         "WebSocket /v1/stream, GET /healthz, /readyz, /metrics or /openapi.json")
     if scope.get("method") not in methods:
         raise ApiError(405, "method_not_allowed", f"{scope.get('path')} takes {', '.join(methods)}",
                        {"Allow": ", ".join(methods)})
@@ -242,7 +248,8 @@ def create_app(config: Optional[ServerConfig] = None) -> ErrorsAndAccessLog:
                             WebSocketRoute("/v1/stream", service.streams.endpoint),
                             Route("/healthz", service.healthz, methods=["GET"]),
                             Route("/readyz", service.readyz, methods=["GET"]),
-                            Route("/metrics", service.metrics_endpoint, methods=["GET"])],
+                            Route("/metrics", service.metrics_endpoint, methods=["GET"]),
+                            Route("/openapi.json", service.openapi, methods=["GET"])],
                     lifespan=lifespan)
     return ErrorsAndAccessLog(router, service)
 
