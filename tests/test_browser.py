@@ -28,7 +28,7 @@ from conftest import FIXTURES, REPO_ROOT
 httpx = pytest.importorskip("httpx", reason="the browser tests need httpx (in the test extra)")
 pytest.importorskip("starlette", reason="the browser tests need the server extra: pip install '.[server]'")
 
-from bench.load.load_test import Server, free_port  # noqa: E402  (the load tools' server runner)
+from bench.load.http_load import Server, free_port  # noqa: E402  (the load tools' server runner)
 
 ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
 GROUP = FIXTURES / "group_640x480.jpg"

@@ -27,7 +27,7 @@ from fastmtcnn.server import ServerConfig, create_app  # noqa: E402
 from fastmtcnn.server import detection  # noqa: E402
 from fastmtcnn.server.app import uvicorn_options  # noqa: E402
 from test_image_header import bombs  # noqa: E402
-from bench.load.load_test import Server, free_port, proc_status  # noqa: E402  (the load tools' server runner)
+from bench.load.http_load import Server, free_port, proc_status  # noqa: E402  (the load tools' server runner)
 
 ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
 GROUP = FIXTURES / "group_640x480.jpg"
@@ -227,6 +227,20 @@ def test_query_parameters_reuse_the_workers_cascades(client, monkeypatch):
         assert response.json()["faces"] == _faces_json(Detector(**kwargs).detect(data))
     default = client.post("/v1/detect", content=data, headers={"content-type": "image/jpeg"})
     assert default.json()["faces"] == _faces_json(Detector().detect(data))  # settings were put back
+
+
+def test_unknown_query_parameters_get_400_naming_the_known_ones(client):
+    data = ASTRONAUT.read_bytes()
+    for params in ({"foo": "1"}, {"min_face_size": "40", "minfacesize": "40"}, {"threshold": "0.6,0.7,0.7"}):
+        response = client.post("/v1/detect", params=params, content=data, headers={"content-type": "image/jpeg"})
+        _assert_error(response, 400)
+        error = response.json()["error"]
+        assert error["code"] == "unknown_parameter" and response.headers["x-error-code"] == "unknown_parameter"
+        assert "min_face_size" in error["message"] and "thresholds" in error["message"]
+        assert repr(sorted(set(params) - {"min_face_size"})[0]) in error["message"]
+    ok = client.post("/v1/detect", params={"min_face_size": "40", "thresholds": "0.6,0.7,0.7"}, content=data,
+                     headers={"content-type": "image/jpeg"})
+    assert ok.status_code == 200
 
 
 def test_gif_content_type_is_accepted_like_octet_stream(client, images):
@@ -810,6 +824,7 @@ def test_stream_cap_bad_query_and_plain_get_are_refused_before_the_handshake(str
         return response.status_code, body["error"]["code"], response.headers
 
     assert refused("?min_face_size=big")[:2] == (400, "bad_query")
+    assert refused("?fps=10")[:2] == (400, "unknown_parameter")
     assert refused("?thresholds=0.6,0.7,2")[:2] == (422, "bad_parameter")
     with _ws_connect(stream_server), _ws_connect(stream_server):
         assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 2)

@@ -30,6 +30,7 @@ from .config import ServerConfig
 from .detection import Workers, request_settings
 from .metrics import Metrics
 from .multipart import check_content_type, extract_image, read_body
+from .openapi import openapi_document
 from .query import parse_query
 from .responses import ApiError, send_error
 from .stream import Streams
@@ -47,7 +48,8 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' b
                 "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 ROUTES = {"/v1/detect": ("POST",), "/v1/stream": ("GET",), "/healthz": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"),
-          "/metrics": ("GET", "HEAD"), **{path: ("GET", "HEAD") for path in PAGE_FILES}}
+          "/metrics": ("GET", "HEAD"), "/openapi.json": ("GET", "HEAD"),
+          **{path: ("GET", "HEAD") for path in PAGE_FILES}}
 
 
 @lru_cache(maxsize=None)
@@ -64,6 +66,7 @@ class Service:
         self.workers = Workers(config)
         self.metrics = Metrics(self.slots, self.workers.engine)
         self.streams = Streams(self)
+        self.openapi_document = openapi_document(self.config, ROUTES)  # fails here if a route is undocumented
         self.ready = False
         self.warmup_error: Optional[str] = None
 
@@ -158,6 +161,7 @@ class Service:
                 self.slots.release()
 
     async def stream_without_upgrade(self, request: Request) -> Response:
+        request_settings(self.config, *parse_query(request.query_params), stream=True)  # a bad query: 400/422
         raise ApiError(426, "upgrade_required", "/v1/stream is a WebSocket: connect with a WebSocket client "
                                                 "(ws://HOST:PORT/v1/stream), then send one binary message per frame",
                        {"Upgrade": "websocket", "Connection": "Upgrade"})
@@ -170,6 +174,9 @@ class Service:
         if self.ready:
             return JSONResponse({"status": "ready", "workers": self.config.workers})
         raise ApiError(503, "not_ready", self.warmup_error or "warming up", self.retry_after)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.openapi_document)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -239,7 +246,7 @@ def _check_route(scope: Dict[str, Any]) -> None:
     methods = ROUTES.get(scope.get("path", ""))
     if methods is None:
         raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use POST /v1/detect, "
-                                         "WebSocket /v1/stream, GET /healthz, /readyz or /metrics")
+                                         "WebSocket /v1/stream, GET /healthz, /readyz, /metrics or /openapi.json")
     if scope.get("method") not in methods:
         raise ApiError(405, "method_not_allowed", f"{scope.get('path')} takes {', '.join(methods)}",
                        {"Allow": ", ".join(methods)})
@@ -264,6 +271,7 @@ def create_app(config: Optional[ServerConfig] = None) -> ErrorsAndAccessLog:
                             Route("/healthz", service.healthz, methods=["GET"]),
                             Route("/readyz", service.readyz, methods=["GET"]),
                             Route("/metrics", service.metrics_endpoint, methods=["GET"]),
+                            Route("/openapi.json", service.openapi, methods=["GET"]),
                             *[Route(path, service.page, methods=["GET"]) for path in PAGE_FILES]],
                     lifespan=lifespan)
     return ErrorsAndAccessLog(router, service)

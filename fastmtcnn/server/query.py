@@ -5,6 +5,9 @@ from typing import Mapping, Optional, Tuple
 
 from .responses import ApiError
 
+#: The query parameters /v1/detect and /v1/stream take; any other one gets a 400 naming these.
+KNOWN_PARAMETERS = ("min_face_size", "thresholds")
+
 
 def _parse_min_face_size(value: Optional[str]) -> Optional[float]:
     if value is None:
@@ -26,6 +29,12 @@ def _parse_thresholds(value: Optional[str]) -> Optional[Tuple[float, ...]]:
 
 
 def parse_query(query: Mapping[str, str]) -> Tuple[Optional[float], Optional[Tuple[float, ...]]]:
-    """(min_face_size, thresholds) of a query, None where absent; ApiError 400 for a value that is no number.
-    Ranges are checked by `ServerConfig.settings` (422)."""
+    """(min_face_size, thresholds) of a query, None where absent; ApiError 400 for an unknown parameter or a
+    value that is no number. Ranges are checked by `ServerConfig.settings` (422)."""
+    unknown = sorted(set(query) - set(KNOWN_PARAMETERS))
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise ApiError(400, "unknown_parameter", f"unknown query parameter {names}: the known ones are "
+                                                 f"{' and '.join(KNOWN_PARAMETERS)} (e.g. ?min_face_size=40"
+                                                 "&thresholds=0.6,0.7,0.7)")
     return _parse_min_face_size(query.get("min_face_size")), _parse_thresholds(query.get("thresholds"))
