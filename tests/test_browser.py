@@ -227,6 +227,11 @@ def test_every_control_has_a_label_and_is_reachable_by_keyboard(server, browser)
 
 
 # ---------------------------------------------------------------------------------------------- webcam (fake camera)
+def _metric(server, name: str) -> float:
+    text = httpx.get(server.url + "/metrics", timeout=10).text
+    return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+
 def _clip_positions():
     """Top-left corner of the example image in each clip frame: right then back, on one horizontal line."""
     width, height = CLIP_SIZE
@@ -261,8 +266,23 @@ def test_webcam_mode_streams_tracked_faces_with_stable_ids(server, tmp_path):
         stream = driver.execute_script("return window.fastmtcnn.stream;")
         drawn = driver.execute_script("return window.fastmtcnn.drawn;")
         _save_screenshot(driver, tmp_path, "page_webcam.png")
-        driver.find_element("id", "webcam").click()
+        assert _metric(server, "fastmtcnn_streams_open") == 1
+        opened = _metric(server, "fastmtcnn_streams_total")
+
+        # a new setting reconnects with it (a stream's settings are fixed): no face is 300 px wide
+        size = driver.find_element("id", "min-face-size")
+        size.clear()
+        size.send_keys("300\ue004")  # Tab: the change event
+        _wait_for(driver, "window.fastmtcnn.stream.answers.slice(-5).every((a) => a.faces.length === 0)")
+        assert _metric(server, "fastmtcnn_streams_total") == opened + 1
+        assert _metric(server, "fastmtcnn_streams_open") == 1
+
+        driver.find_element("id", "webcam").click()  # stop: the page closes its stream, the server lets it go
         assert driver.find_element("id", "webcam").get_attribute("aria-pressed") == "false"
+        end = time.monotonic() + 10
+        while _metric(server, "fastmtcnn_streams_open") and time.monotonic() < end:
+            time.sleep(0.1)
+        assert _metric(server, "fastmtcnn_streams_open") == 0
     finally:
         driver.quit()
 
