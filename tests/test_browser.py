@@ -204,6 +204,18 @@ def test_dropped_png_draws_the_faces_of_v1_detect(server, browser):
     assert f"{len(expected['faces'])} faces found" in browser.find_element("id", "status").text
 
 
+def test_a_file_that_is_no_image_shows_the_servers_error(server, browser, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    browser.get(server.url + "/")
+    browser.find_element("id", "file").send_keys(str(text))
+    status = _wait_for(browser, "document.getElementById('status').textContent.startsWith('Error') && "
+                                "document.getElementById('status').textContent")
+    assert status.startswith("Error 415 unsupported_media_type: Content-Type 'text/plain' is not supported"), status
+    assert json.loads(browser.find_element("id", "json").text)["error"]["code"] == "unsupported_media_type"
+    assert browser.execute_script("return window.fastmtcnn.drawn;") is None
+
+
 def test_every_control_has_a_label_and_is_reachable_by_keyboard(server, browser):
     browser.get(server.url + "/")
     unlabelled = browser.execute_script(

@@ -17,6 +17,7 @@ const page = { drawn: null, stream: { sent: 0, answers: [] } };
 window.fastmtcnn = page;
 
 let pickedImage = null; // the Blob of the last picked or dropped image
+let imageRequests = 0;  // numbers the /v1/detect requests: only the newest one's answer is shown
 let webcam = null;      // {media, socket, frames: Map(frame number -> canvas sent), next, timer} while running
 
 // ---------------------------------------------------------------------------------------------- settings
@@ -97,6 +98,7 @@ async function detectImage(blob) {
   pickedImage = blob;
   $("detect").disabled = false;
   setStatus(`Detecting faces in ${blob.name || "the image"}…`);
+  const request = ++imageRequests;
   const started = performance.now();
   let response, answer;
   try {
@@ -104,9 +106,10 @@ async function detectImage(blob) {
       method: "POST", headers: { "Content-Type": blob.type || "application/octet-stream" }, body: blob });
     answer = await response.json();
   } catch (error) {
-    setStatus(`The request failed: ${error.message}`);
+    if (request === imageRequests) setStatus(`The request failed: ${error.message}`);
     return;
   }
+  if (request !== imageRequests) return; // a newer request (other settings or image) is on its way
   showAnswer(answer, performance.now() - started);
   if (!response.ok) {
     setStatus(errorText(answer, response.status));
@@ -118,6 +121,7 @@ async function detectImage(blob) {
   } catch (error) {
     picture = null;
   }
+  if (request !== imageRequests) return;
   draw("image", picture, answer.image.width, answer.image.height, answer.faces);
   const shown = picture ? "" : " (this browser cannot display the format: boxes only)";
   setStatus(`${answer.faces.length} face${answer.faces.length === 1 ? "" : "s"} found${shown}.`);
