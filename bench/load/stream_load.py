@@ -104,6 +104,7 @@ async def one_stream(url: str, frames: List[bytes], fps: float, duration: float,
     answers: Dict[int, Dict[str, Any]] = {}
     duplicates = 0
     sent = 0
+    send_wait = 0.0  # seconds inside ws.send: TCP back-pressure when the server reads slower than we send
     async with connect(url, max_size=None, open_timeout=30, close_timeout=5) as ws:
         async def receive() -> None:
             nonlocal duplicates
@@ -115,7 +116,9 @@ async def one_stream(url: str, frames: List[bytes], fps: float, duration: float,
         receiver = asyncio.create_task(receive())
         start = time.monotonic()
         while time.monotonic() - start < duration:
+            before = time.monotonic()
             await ws.send(frames[sent % len(frames)])
+            send_wait += time.monotonic() - before
             sent += 1
             await asyncio.sleep(max(0.0, start + sent / fps - time.monotonic()))
         end = time.monotonic() + drain
@@ -125,8 +128,11 @@ async def one_stream(url: str, frames: List[bytes], fps: float, duration: float,
     kinds = collections.Counter(a["type"] if a["type"] != "dropped" else "dropped:" + a["reason"]
                                 for a in answers.values())
     kinds.update("error:" + a["error"]["code"] for a in answers.values() if a["type"] == "error")
-    track_ms = sorted(a["timing_ms"]["total"] for a in answers.values() if a["type"] == "faces")
+    faces = [a for a in answers.values() if a["type"] == "faces"]
+    track_ms = sorted(a["timing_ms"]["total"] for a in faces)
     return {"sent": sent, "answered": len(answers), "duplicates": duplicates, "kinds": dict(kinds),
+            "send_wait_s": send_wait, "full_passes": sum(a["full_pass"] for a in faces),
+            "steps_ms": {step: [a["timing_ms"][step] for a in faces] for step in ("queue", "decode", "track")},
             "ids": len({f["id"] for a in answers.values() if a["type"] == "faces" for f in a["faces"]}),
             "latency_ms_p50": track_ms[len(track_ms) // 2] if track_ms else None}
 
@@ -135,6 +141,10 @@ async def run_streams(url: str, streams: int, fps: float, duration: float, drain
     frames = pan_frames()
     ws_url = url.replace("http://", "ws://", 1) + "/v1/stream"
     return await asyncio.gather(*(one_stream(ws_url, frames, fps, duration, drain) for _ in range(streams)))
+
+
+def _median(values: List[float]) -> Optional[float]:
+    return round(sorted(values)[len(values) // 2], 1) if values else None
 
 
 def check(url: str, pid: Optional[int], port: int, args: argparse.Namespace) -> Dict[str, Any]:
@@ -164,11 +174,16 @@ def check(url: str, pid: Optional[int], port: int, args: argparse.Namespace) -> 
     latencies = sorted(watch.latencies)
     report = {
         "streams": args.streams, "fps": args.fps, "duration_s": args.duration, "elapsed_s": round(elapsed, 1),
-        "frames_sent": sent, "frames_answered": answered, "unanswered": sent - answered,
+        "frames_sent": sent, "frames_planned": int(args.streams * args.fps * args.duration),
+        "send_wait_s_median": round(sorted(r["send_wait_s"] for r in results)[len(results) // 2], 1),
+        "frames_answered": answered, "unanswered": sent - answered,
         "duplicate_answers": sum(r["duplicates"] for r in results), "answers": dict(kinds),
         "faces_per_stream_min": min(r["kinds"].get("faces", 0) for r in results),
         "faces_per_second": round(kinds["faces"] / args.duration, 1),
         "frame_latency_ms_p50_median": sorted(r["latency_ms_p50"] or 0 for r in results)[len(results) // 2],
+        "full_passes": sum(r["full_passes"] for r in results),
+        "step_ms_p50": {step: _median([v for r in results for v in r["steps_ms"][step]])
+                        for step in ("queue", "decode", "track")},
         "metrics_delta": delta, "metrics_match": {k: v for k, v in client_side.items() if v} ==
         {k: v for k, v in server_side.items() if v},
         "healthz_polls": len(latencies), "healthz_failures": len(watch.failures),
