@@ -866,3 +866,13 @@ def test_the_readme_stream_client_example_prints_tracked_faces(stream_server, tm
     lines = run.stdout.splitlines()
     assert len(lines) == 12 and all(line.startswith(f"frame {n}: [(") for n, line in enumerate(lines)), lines
     assert {line.split("[(", 1)[1].split(",", 1)[0] for line in lines} <= {"0", "1"}  # ids stay 0 and 1
+
+
+def test_stream_load_tool_runs_and_checks_its_bounds(stream_server, capsys):
+    from bench.load.stream_load import main as stream_load
+
+    assert stream_load(["--url", stream_server.url, "--streams", "2", "--fps", "5", "--duration", "2",
+                        "--drain", "20"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames_sent"] == report["frames_answered"] >= 16 and report["metrics_match"]
+    assert report["streams_open_after"] == 0 and report["healthz_failures"] == 0

@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect
 from .http_load import GROUP, Server, free_port, proc_status
 
 
-def pan_frames(count: int = 30, step: int = 6) -> List[bytes]:
+def pan_frames(count: int = 60, step: int = 2) -> List[bytes]:
     """JPEGs (quality 85) of the 640x480 group photo panning `step` px a frame and back: faces that move."""
     group = cv2.imread(str(GROUP))
     frames = []
@@ -132,6 +132,7 @@ async def one_stream(url: str, frames: List[bytes], fps: float, duration: float,
     track_ms = sorted(a["timing_ms"]["total"] for a in faces)
     return {"sent": sent, "answered": len(answers), "duplicates": duplicates, "kinds": dict(kinds),
             "send_wait_s": send_wait, "full_passes": sum(a["full_pass"] for a in faces),
+            "with_faces": sum(bool(a["faces"]) for a in faces),
             "steps_ms": {step: [a["timing_ms"][step] for a in faces] for step in ("queue", "decode", "track")},
             "ids": len({f["id"] for a in answers.values() if a["type"] == "faces" for f in a["faces"]}),
             "latency_ms_p50": track_ms[len(track_ms) // 2] if track_ms else None}
@@ -182,6 +183,7 @@ def check(url: str, pid: Optional[int], port: int, args: argparse.Namespace) -> 
         "faces_per_second": round(kinds["faces"] / args.duration, 1),
         "frame_latency_ms_p50_median": sorted(r["latency_ms_p50"] or 0 for r in results)[len(results) // 2],
         "full_passes": sum(r["full_passes"] for r in results),
+        "answers_with_faces": sum(r["with_faces"] for r in results),
         "step_ms_p50": {step: _median([v for r in results for v in r["steps_ms"][step]])
                         for step in ("queue", "decode", "track")},
         "metrics_delta": delta, "metrics_match": {k: v for k, v in client_side.items() if v} ==
