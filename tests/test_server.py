@@ -849,3 +849,30 @@ def test_stream_client_leaving_mid_frame_frees_everything(stream_server, crossin
     assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
     assert _wait_for(lambda: service.slots.snapshot() == (0, 0, 0))
     assert 'reason="disconnected"' in stream_server.get("/metrics").text
+
+
+def test_the_readme_stream_client_example_prints_tracked_faces(stream_server, tmp_path):
+    import subprocess
+    import sys
+
+    from video_clips import crossing, write_clip
+
+    clip = write_clip(crossing(60), tmp_path / "crossing.avi")
+    url = f"ws://127.0.0.1:{stream_server.port}/v1/stream?min_face_size=30"
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "examples" / "stream_client.py"), str(clip), "--url", url,
+                          "--fps", "6", "--frames", "12"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert len(lines) == 12 and all(line.startswith(f"frame {n}: [(") for n, line in enumerate(lines)), lines
+    assert {line.split("[(", 1)[1].split(",", 1)[0] for line in lines} <= {"0", "1"}  # ids stay 0 and 1
+
+
+def test_stream_load_tool_runs_and_checks_its_bounds(stream_server, capsys):
+    from bench.load.stream_load import main as stream_load
+
+    assert stream_load(["--url", stream_server.url, "--streams", "2", "--fps", "5", "--duration", "2",
+                        "--drain", "20"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames_sent"] == report["frames_answered"] >= 16 and report["metrics_match"]
+    assert report["streams_open_after"] == 0 and report["healthz_failures"] == 0

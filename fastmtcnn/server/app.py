@@ -292,10 +292,13 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
 def uvicorn_options(config: ServerConfig) -> Dict[str, Any]:
     """uvicorn.run/uvicorn.Config keywords for `config`: the guarded h11 protocol, keep-alive, WebSocket limits
     (a message over twice `stream_max_frame_bytes` closes its stream with 1009; up to that it gets an error
-    answer), graceful shutdown."""
+    answer), graceful shutdown. WebSocket compression (permessage-deflate) is off: frames are JPEG/PNG/WebP,
+    which do not compress, and deflating them cost ~40x the CPU of sending them (16 streams of 100 kB frames
+    here: 6.2 s of CPU per 1,600 frames with it, 0.15 s without)."""
     from .connections import guarded_protocol
 
     protocol = guarded_protocol(config.header_timeout, config.max_connections, config.retry_after)
     return dict(host=config.host, port=config.port, access_log=False, http=protocol, limit_concurrency=None,
                 timeout_keep_alive=math.ceil(config.keep_alive_timeout), ws_max_size=2 * config.stream_max_frame_bytes,
+                ws_per_message_deflate=False,
                 timeout_graceful_shutdown=5, lifespan="on")

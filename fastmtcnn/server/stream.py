@@ -12,8 +12,9 @@ Bounds: at most `max_streams` open streams (more are refused before the handshak
 /v1/detect, or where the server has no denial responses, close code 1013 with the error as reason); per stream
 `stream_max_fps` frames a second (a 1 s burst; more: dropped "rate_limit"), `stream_max_frame_bytes` per message
 and `stream_max_pixels` per frame (errors 413); one frame in work plus the newest waiting: a waiting frame that a
-newer one replaces, or one that finds every request slot busy, is dropped "busy". Frames not answered because the
-client left are counted as dropped "disconnected" in /metrics (the client is gone: nothing is sent).
+newer one replaces, or one that finds every request slot busy, is dropped "busy". A stream's turn on a worker
+takes the newest frame when it starts, so with many streams queued for few workers the answers stay fresh. Frames
+not answered because the client left are counted as dropped "disconnected" in /metrics (nothing is sent).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from typing import Any, Dict, Optional, Tuple
 
 from starlette.responses import JSONResponse
@@ -92,6 +94,14 @@ async def refuse(websocket: WebSocket, error: ApiError) -> None:
         await websocket.close(CLOSE_TRY_AGAIN if error.status == 503 else 1008, reason)
 
 
+class TurnError(Exception):
+    """A frame's turn failed: the frame number and the ApiError to answer it with."""
+
+    def __init__(self, frame: int, error: ApiError):
+        super().__init__(error.message)
+        self.frame, self.error = frame, error
+
+
 class Streams:
     """The /v1/stream route: admission (`max_streams`), then one `StreamSession` per accepted connection."""
 
@@ -136,8 +146,10 @@ class Streams:
 
 
 class StreamSession:
-    """One connection: a receiver (rate and size checks, the one waiting frame) and a processor (one frame in
-    work on a worker thread), both on the event loop; the tracker runs on the worker threads."""
+    """One connection: a receiver (rate and size checks, keeps the newest frame waiting) and a processor (one turn
+    on a worker thread at a time), both on the event loop. A turn takes the newest waiting frame when it starts
+    on its worker, not when it was queued: with more streams than workers the turns queue up, and the frame
+    tracked is then the freshest one, not one that has waited its turn in the queue."""
 
     def __init__(self, streams: Streams, websocket: WebSocket, settings: CascadeSettings):
         self.service, self.detectors, self.websocket, self.settings = \
@@ -145,12 +157,19 @@ class StreamSession:
         self.config, self.metrics = self.service.config, self.service.metrics
         self.rate = FrameRate(self.config.stream_max_fps)
         self.tracker: Optional[FaceTracker] = None  # built with the first frame, on a worker thread
-        self.waiting: Optional[Tuple[int, bytes, float]] = None  # (frame, data, arrival) of the newest frame
+        self._waiting: Optional[Tuple[int, bytes, float]] = None  # (frame, data, arrival) of the newest frame
+        self._waiting_lock = threading.Lock()  # the event loop puts frames, a worker thread takes them
         self.wakeup = asyncio.Event()
         self.send_lock = asyncio.Lock()
         self.opened = time.monotonic()
         self.frames = 0
         self.client_gone = False
+
+    def _swap_waiting(self, frame: Optional[Tuple[int, bytes, float]]) -> Optional[Tuple[int, bytes, float]]:
+        """Put `frame` (or None) as the waiting one; returns the one it replaces."""
+        with self._waiting_lock:
+            previous, self._waiting = self._waiting, frame
+        return previous
 
     async def run(self) -> None:
         processor = asyncio.create_task(self._process())
@@ -160,9 +179,8 @@ class StreamSession:
             self.client_gone = True
             processor.cancel()
             await asyncio.gather(processor, return_exceptions=True)
-            if self.waiting is not None:
+            if self._swap_waiting(None) is not None:
                 self.metrics.stream_frame("dropped", "disconnected")
-                self.waiting = None
 
     # -- the receiver
     async def _receive(self) -> None:
@@ -184,9 +202,9 @@ class StreamSession:
             elif not data:
                 await self._error(frame, ApiError(422, "empty_image", "the image is empty (0 bytes)"))
             else:
-                if self.waiting is not None:  # replaced by a newer one before its turn
-                    await self._drop(self.waiting[0], "busy")
-                self.waiting = (frame, data, arrived)
+                replaced = self._swap_waiting((frame, data, arrived))
+                if replaced is not None:  # a newer frame came before its turn
+                    await self._drop(replaced[0], "busy")
                 self.wakeup.set()
 
     # -- the processor
@@ -194,54 +212,74 @@ class StreamSession:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
-            if self.waiting is not None:
-                frame, data, arrived = self.waiting
-                self.waiting = None
-                await self._answer(frame, data, arrived)
+            if self._waiting is not None:
+                await self._take_turn()
 
-    async def _answer(self, frame: int, data: bytes, arrived: float) -> None:
+    async def _take_turn(self) -> None:
+        """One frame through the tracker on a worker thread (the newest when the turn starts), answered."""
         if not self.service.slots.try_acquire():
-            await self._drop(frame, "busy")
+            replaced = self._swap_waiting(None)
+            if replaced is not None:
+                await self._drop(replaced[0], "busy")
             return
         try:
-            future = self.service.submit(self._track, data, arrived, time.perf_counter())
+            future = self.service.submit(self._turn, time.perf_counter())
         except ApiError as error:
             self.service.slots.release()
-            await self._error(frame, error)
+            replaced = self._swap_waiting(None)
+            if replaced is not None:
+                await self._error(replaced[0], error)
             return
+        frame: Optional[int] = None
         try:
-            answer = await asyncio.wrap_future(future)
-        except asyncio.CancelledError:  # the client left with this frame in work
-            self.metrics.stream_frame("dropped", "disconnected")
+            frame, answer = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:  # the client left with this turn queued (its frame stays waiting: run()
+            if not future.cancel():     # counts it) or running: its frame, if it took one, is counted when done
+                future.add_done_callback(self._count_lost_turn)
             raise
-        except ApiError as error:
-            await self._error(frame, error)
+        except TurnError as failed:
+            await self._error(failed.frame, failed.error)
             return
-        except Exception as error:  # a bug: logged, reported like /v1/detect's 500, the stream goes on
-            log.exception("stream frame failed")
-            await self._error(frame, ApiError(500, "internal_error", type(error).__name__))
+        if answer is None:  # nothing was waiting any more
             return
-        answer["timing_ms"]["total"] = round((time.monotonic() - arrived) * 1000, 3)
+        answer["timing_ms"]["total"] = round((time.monotonic() - answer.pop("arrived")) * 1000, 3)
         if await self._send({"type": "faces", "frame": frame, **answer}):
             self.metrics.stream_frame("answered")
         else:
             self.metrics.stream_frame("dropped", "disconnected")
 
-    def _track(self, data: bytes, arrived: float, queued_at: float) -> Dict[str, Any]:
-        """The job (a worker thread): decode with /v1/detect's checks, then the stream's tracker."""
+    def _count_lost_turn(self, future: Future) -> None:
+        """A turn that ran for a client that had left: its frame is counted as dropped (disconnected)."""
+        failed = future.exception()
+        if isinstance(failed, TurnError) or (failed is None and future.result()[0] is not None):
+            self.metrics.stream_frame("dropped", "disconnected")
+
+    def _turn(self, queued_at: float) -> Tuple[Optional[int], Optional[Dict[str, Any]]]:
+        """The job (a worker thread): the newest waiting frame, decoded with /v1/detect's checks, through the
+        stream's tracker; (frame, answer), or (None, None) when no frame waits. Failures: TurnError."""
         started = time.perf_counter()
-        pixels, _ = self.service.workers.decode(data, self.settings, source="frame")
-        decoded = time.perf_counter()
-        if self.tracker is None:
-            self.tracker = FaceTracker(self.detectors.get(self.settings))
-        faces = self.tracker.update(pixels, timestamp=arrived - self.opened)
+        taken = self._swap_waiting(None)
+        if taken is None:
+            return None, None
+        frame, data, arrived = taken
+        try:
+            pixels, _ = self.service.workers.decode(data, self.settings, source="frame")
+            decoded = time.perf_counter()
+            if self.tracker is None:
+                self.tracker = FaceTracker(self.detectors.get(self.settings))
+            record = self.tracker.update(pixels, timestamp=arrived - self.opened).to_record()
+        except ApiError as error:
+            raise TurnError(frame, error) from None
+        except Exception as error:  # a bug: logged, reported like /v1/detect's 500, the stream goes on
+            log.exception("stream frame failed")
+            raise TurnError(frame, ApiError(500, "internal_error", type(error).__name__)) from None
         done = time.perf_counter()
-        record = faces.to_record()
-        return {"full_pass": record["full_pass"], "faces": record["faces"],
-                "image": {"width": int(pixels.shape[1]), "height": int(pixels.shape[0])},
-                "timing_ms": {"queue": round((started - queued_at) * 1000, 3),
-                              "decode": round((decoded - started) * 1000, 3),
-                              "track": round((done - decoded) * 1000, 3)}}
+        return frame, {"full_pass": record["full_pass"], "faces": record["faces"],
+                       "image": {"width": int(pixels.shape[1]), "height": int(pixels.shape[0])},
+                       "timing_ms": {"queue": round((started - queued_at) * 1000, 3),
+                                     "decode": round((decoded - started) * 1000, 3),
+                                     "track": round((done - decoded) * 1000, 3)},
+                       "arrived": arrived}
 
     # -- answers
     async def _drop(self, frame: int, reason: str) -> None:
