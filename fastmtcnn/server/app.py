@@ -245,8 +245,9 @@ def _check_route(scope: Dict[str, Any]) -> None:
     """ApiError 404 for an unknown path, 405 (with Allow) for a method the path does not take."""
     methods = ROUTES.get(scope.get("path", ""))
     if methods is None:
-        raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use POST /v1/detect, "
-                                         "WebSocket /v1/stream, GET /healthz, /readyz, /metrics or /openapi.json")
+        raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use GET / (the web page), "
+                                         "POST /v1/detect, WebSocket /v1/stream, GET /healthz, /readyz, /metrics or "
+                                         "/openapi.json")
     if scope.get("method") not in methods:
         raise ApiError(405, "method_not_allowed", f"{scope.get('path')} takes {', '.join(methods)}",
                        {"Allow": ", ".join(methods)})
