@@ -11,9 +11,9 @@ import logging
 import math
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
 from starlette.requests import ClientDisconnect, Request
