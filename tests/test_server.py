@@ -839,6 +839,26 @@ def test_stream_cap_bad_query_and_plain_get_are_refused_before_the_handshake(str
     assert 'fastmtcnn_streams_refused_total{code="too_many_streams"} 1' in stream_server.get("/metrics").text
 
 
+def test_streams_with_too_many_different_settings_are_refused(stream_server, monkeypatch):
+    """Each setting in use keeps a Detector (networks per worker thread): their number is bounded."""
+    from websockets.exceptions import InvalidStatus
+
+    monkeypatch.setattr(stream_server.app.state.service.streams.detectors, "limit", 1)
+    with _ws_connect(stream_server, "?min_face_size=30") as first:
+        first.send(GROUP.read_bytes())
+        assert json.loads(first.recv(timeout=30))["type"] == "faces"
+        with pytest.raises(InvalidStatus) as caught:
+            _ws_connect(stream_server, "?min_face_size=40").close()
+        assert caught.value.response.status_code == 503
+        assert json.loads(caught.value.response.body)["error"]["code"] == "too_many_settings"
+        with _ws_connect(stream_server, "?min_face_size=30"):  # the same setting shares its detector
+            pass
+    assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
+    with _ws_connect(stream_server, "?min_face_size=40") as other:  # free again once the first closed
+        other.send(GROUP.read_bytes())
+        assert json.loads(other.recv(timeout=30))["type"] == "faces"
+
+
 def test_stream_client_leaving_mid_frame_frees_everything(stream_server, crossing_jpegs):
     """A client that sends frames and drops the TCP connection without a close frame: the stream closes, the
     frame in work and the waiting one are counted as dropped (disconnected), slots and gauges go back to 0."""
@@ -849,7 +869,7 @@ def test_stream_client_leaving_mid_frame_frees_everything(stream_server, crossin
         ws.socket.shutdown(socket.SHUT_RDWR)  # no closing handshake
     assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
     assert _wait_for(lambda: service.slots.snapshot() == (0, 0, 0))
-    assert 'reason="disconnected"' in stream_server.get("/metrics").text
+    assert _wait_for(lambda: 'reason="disconnected"' in stream_server.get("/metrics").text)
 
 
 def test_the_readme_stream_client_example_prints_tracked_faces(stream_server, tmp_path):

@@ -11,11 +11,11 @@ import logging
 import math
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import resources
 from types import SimpleNamespace
-from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
 from starlette.requests import ClientDisconnect, Request

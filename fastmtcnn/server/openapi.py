@@ -134,7 +134,8 @@ def _stream(config: ServerConfig) -> Schema:
             "400": _error("unknown query parameter or a value that is no number"),
             "422": _error("a parameter out of range"),
             "426": _error("a plain HTTP request: connect with a WebSocket client", False),
-            "503": _error("not ready, or the server holds its limit of streams", True),
+            "503": _error("not ready, the server holds its limit of streams, or open streams use its limit of "
+                          "different settings", True),
             "default": _OTHER_ERRORS}}}
 
 

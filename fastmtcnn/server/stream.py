@@ -62,24 +62,48 @@ class FrameRate:
 
 class TrackerDetectors:
     """The `Detector` of each stream setting, shared by the streams that use it (a Detector is thread-safe and
-    keeps per-thread networks). Up to `keep` settings are kept once their streams close (least recently used
-    first out); built on a worker thread, never the event loop."""
+    keeps per-thread networks, ~11 MB per worker thread that ran it). At most `limit` settings are in use at
+    once (a stream asking for another one is refused), and up to `keep` unused ones stay built (least recently
+    used out), so their memory is bounded whatever the clients ask. Detectors are built on a worker thread."""
 
-    def __init__(self, engine: Any, keep: int = 4):
-        self.engine, self.keep = engine, keep
+    def __init__(self, engine: Any, limit: int = 8, keep: int = 4):
+        self.engine, self.limit, self.keep = engine, limit, keep
         self._lock = threading.Lock()
+        self._users: Dict[CascadeSettings, int] = {}
         self._detectors: "OrderedDict[CascadeSettings, Detector]" = OrderedDict()
 
+    def reserve(self, settings: CascadeSettings, retry_after: Dict[str, str]) -> None:
+        """Count a stream on `settings` (its detector is built later, by `get`); ApiError 503 beyond `limit`."""
+        with self._lock:
+            if settings not in self._users and len(self._users) >= self.limit:
+                raise ApiError(503, "too_many_settings", f"open streams use {self.limit} different settings "
+                                                         "already: use the ones others use (or the defaults), or "
+                                                         "retry later", retry_after)
+            self._users[settings] = self._users.get(settings, 0) + 1
+
+    def release(self, settings: CascadeSettings) -> None:
+        with self._lock:
+            self._users[settings] -= 1
+            if not self._users[settings]:
+                del self._users[settings]
+            self._evict()
+
     def get(self, settings: CascadeSettings) -> Detector:
+        """The detector of a reserved setting (built on first use: call it on a worker thread)."""
         with self._lock:
             detector = self._detectors.pop(settings, None)
             if detector is None:
                 detector = Detector(settings=settings, backend=self.engine.backend, precision=self.engine.precision,
                                     weights=self.engine.weights_dir)
             self._detectors[settings] = detector
-            while len(self._detectors) > self.keep:
-                self._detectors.popitem(last=False)  # streams still using it keep their reference
+            self._evict()
             return detector
+
+    def _evict(self) -> None:
+        """Drop the least recently used detectors no stream uses, beyond `keep` of them (lock held)."""
+        idle = [settings for settings in self._detectors if settings not in self._users]
+        for settings in idle[:max(0, len(idle) - self.keep)]:
+            del self._detectors[settings]
 
 
 async def refuse(websocket: WebSocket, error: ApiError) -> None:
@@ -120,6 +144,7 @@ class Streams:
         if self.open >= config.max_streams:
             raise ApiError(503, "too_many_streams", f"the server holds its limit of {config.max_streams} streams, "
                                                     "retry later", service.retry_after)
+        self.detectors.reserve(settings, service.retry_after)
         return settings
 
     async def endpoint(self, websocket: WebSocket) -> None:
@@ -141,6 +166,7 @@ class Streams:
                 await websocket.close(CLOSE_INTERNAL, "internal_error")
         finally:
             self.open -= 1
+            self.detectors.release(settings)
             self.service.metrics.stream_closed()
             session.log_end()
 
