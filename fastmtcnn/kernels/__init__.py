@@ -24,12 +24,13 @@ Conventions (shared with the rest of the package):
 Arrays come in and go out as float32; float64 is only used for scalars (so that MATLAB's double
 arithmetic is mirrored where it decides an integer, e.g. ``fix``) and for O(n) scratch in ``nms``.
 """
-from .boxes import (NMS_GRID_MIN_BOXES, PNET_CELL, PNET_STRIDE, calibrate, candidates_from_scores,
+from .boxes import (NMS_GRID_MIN_BOXES, PNET_CELL, PNET_STRIDE, calibrate, candidates_from_scores, iou_matrix,
                     landmarks_in_boxes, nms, output_faces, square, truncate_boxes)
 from .resample import (PIXEL_MEAN, PIXEL_SCALE, ZERO_PIXEL, axis_weights, crop_resize_normalize, pyramid_level_size,
                        pyramid_scales, resize_normalize_into, uses_area_tables)
 
 __all__ = ["NMS_GRID_MIN_BOXES", "PIXEL_MEAN", "PIXEL_SCALE", "PNET_CELL", "PNET_STRIDE", "ZERO_PIXEL",
-           "axis_weights", "calibrate", "candidates_from_scores", "crop_resize_normalize", "landmarks_in_boxes", "nms",
+           "axis_weights", "calibrate", "candidates_from_scores", "crop_resize_normalize", "iou_matrix",
+           "landmarks_in_boxes", "nms",
            "output_faces", "pyramid_level_size", "pyramid_scales", "resize_normalize_into", "square", "truncate_boxes",
            "uses_area_tables"]
