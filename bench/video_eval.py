@@ -10,7 +10,9 @@ one run). Reported per clip:
 - id switches and fragments: per-frame faces are linked into true tracks (IoU >= 0.3 with the track's last box,
   gaps up to 5 frames); a *switch* is a true track matched to another tracker id than at its last matched frame,
   a *fragment* a true track matched again after being missed; switches per 100 matched face-frames;
-- full passes, frames/s of both, speed-up.
+- faces of the tracker that match no per-frame face (*extra*; how many of them are coasting predicted boxes);
+- full passes by reason, the change check's *false alarms* (its passes that started no new track), frames/s of
+  both, speed-up.
 
 Options: --threads (default 1), --min-face-size (20), tracker options (--redetect-every ...), --json FILE.
 """
@@ -26,6 +28,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from fastmtcnn import Detector, kernels, set_num_threads
+from fastmtcnn.scene_change import CUT, MOTION, NEW_CONTENT
 from fastmtcnn.video import FaceTracker, read_frames
 
 VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
@@ -103,9 +106,12 @@ def score(tracked, per_frame) -> Dict:
     found = {"strong": [0, 0], "all": [0, 0]}
     missed = {"strong": [], "all": []}
     last_id, state = {}, {}  # true track -> last tracker id matched; "on" / "lost" after its first match
-    switches = fragments = matched_frames = 0
+    switches = fragments = matched_frames = extra = extra_predicted = 0
     for index, (ours, theirs) in enumerate(zip(tracked, per_frame)):
         pairs = dict(greedy_pairs(kernels.iou_matrix(theirs.boxes, ours.boxes), MATCH_IOU))
+        unmatched = np.setdiff1d(np.arange(len(ours)), list(pairs.values()))
+        extra += len(unmatched)
+        extra_predicted += int(ours.predicted[unmatched].sum())
         for j in range(len(theirs)):
             kinds = ("strong", "all") if theirs.scores[j] >= STRONG else ("all",)
             for kind in kinds:
@@ -126,9 +132,22 @@ def score(tracked, per_frame) -> Dict:
     return {"recall_strong": recall["strong"], "recall_all": recall["all"],
             "strong": found["strong"], "all": found["all"],
             "missed_strong": ranges(missed["strong"]), "missed_all": ranges(missed["all"]),
-            "id_switches": switches, "fragments": fragments, "face_frames": matched_frames,
+            "extra": extra, "extra_predicted": extra_predicted, "id_switches": switches, "fragments": fragments, "face_frames": matched_frames,
             "switches_per_100": 100.0 * switches / matched_frames if matched_frames else 0.0,
             "true_tracks": int(max((int(f.max()) for f in labels if len(f)), default=-1)) + 1}
+
+
+def passes(tracked) -> Dict:
+    """Full passes by reason, and the *false alarms* of the change check: its passes (cut, new content, motion) that
+    started no new track."""
+    reasons, false_alarms, seen = {}, 0, set()
+    for faces in tracked:
+        ids = set(faces.ids.tolist())
+        if faces.pass_reason:
+            reasons[faces.pass_reason] = reasons.get(faces.pass_reason, 0) + 1
+            false_alarms += faces.pass_reason in (CUT, NEW_CONTENT, MOTION) and not ids - seen
+        seen |= ids
+    return {"pass_reasons": reasons, "change_false_alarms": false_alarms}
 
 
 def evaluate(frames: List[np.ndarray], detector: Detector, **options) -> Dict:
@@ -143,6 +162,7 @@ def evaluate(frames: List[np.ndarray], detector: Detector, **options) -> Dict:
         reference_s += middle - start
         tracker_s += time.perf_counter() - middle
     result = score(tracked, per_frame)
+    result.update(passes(tracked))
     result.update(frames=len(frames), full_passes=sum(faces.full_pass for faces in tracked),
                   fps=len(frames) / tracker_s, reference_fps=len(frames) / reference_s,
                   speedup=reference_s / tracker_s)
@@ -153,7 +173,9 @@ def line(name: str, r: Dict) -> str:
     return (f"{name:24s} strong {r['recall_strong']:.3f} ({r['strong'][0]}/{r['strong'][1]}) "
             f"all {r['recall_all']:.3f} ({r['all'][0]}/{r['all'][1]}) switches {r['id_switches']} "
             f"({r['switches_per_100']:.2f}/100) fragments {r['fragments']} tracks {r['true_tracks']} "
-            f"passes {r['full_passes']}/{r['frames']} {r['fps']:.0f} fps (per-frame {r['reference_fps']:.0f}) "
+            f"extra {r['extra']} ({r['extra_predicted']} predicted) "
+            f"passes {r['full_passes']}/{r['frames']} {r['pass_reasons']} false alarms {r['change_false_alarms']} "
+            f"{r['fps']:.0f} fps (per-frame {r['reference_fps']:.0f}) "
             f"x{r['speedup']:.2f}")
 
 
