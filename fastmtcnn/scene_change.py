@@ -11,7 +11,7 @@ neighbouring cells, so it stays inside that range):
    cell at its place: a cut need not leave the range of a textured neighbourhood) -> full pass;
 2. **new content**: since the *key frame* (the last frame that had a full pass), a blob of changed cells at least
    `min_face_size` pixels high and wide appeared outside the tracked faces (their boxes, and those of the key
-   frame, enlarged by `MASK_MARGIN` of their side on each side) -> full pass. Comparing with the key frame and not
+   frame, enlarged by `MASK_MARGIN` of their side on each side) -> a pass over that region (`region`). Comparing with the key frame and not
    with the previous frame lets slow change add up: a face walking in, a zoom, compression noise that hides a
    face's entrance frame to frame. The check repeats on every frame until a full pass makes a new key frame, so
    a pass refused by the budget is taken as soon as the budget allows;
@@ -22,7 +22,7 @@ with `PassBudget`.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -107,6 +107,9 @@ class SceneChange:
         self.reset()
 
     def reset(self) -> None:
+        #: After NEW_CONTENT: (x1, y1, x2, y2) pixel edges around every changed cell outside the faces.
+        self.region: Optional[Tuple[float, float, float, float]] = None
+        self.frame_area = 0.0  # pixels the thumbnail covers
         self._previous: Optional[np.ndarray] = None
         self._key: Optional[np.ndarray] = None
         self._key_boxes = np.zeros((0, 4), np.float32)
@@ -132,8 +135,12 @@ class SceneChange:
         changed &= outside
         if not has_blob(changed, self.min_cells):
             return None
-        moving = shift != (0, 0) or changed.sum() >= MOTION_AREA * outside.sum()
-        return MOTION if moving else NEW_CONTENT
+        if shift != (0, 0) or changed.sum() >= MOTION_AREA * outside.sum():
+            return MOTION
+        rows, cols = np.nonzero(changed)
+        self.frame_area = float(cells.size * CELL * CELL)
+        self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+        return NEW_CONTENT
 
 
 class PassBudget:

@@ -53,6 +53,9 @@ DEFAULT_TRACK_THRESHOLDS = (0.5, 0.5)
 DEFAULT_SEARCH = 1.0
 #: Frames a face not found is output on its predicted box before it is dropped (measured).
 DEFAULT_COAST = 3
+#: New content over at most this fraction of the frame gets a pass over its region only (tiles of this side,
+#: in pyramid level pixels: one input shape for P-Net); larger, a full pass.
+REGION_AREA, REGION_TILE = 0.4, 48
 #: Frames a lost face's id is remembered for a full pass to give it back.
 DEFAULT_KEEP_LOST = 50
 #: Why a full pass ran (`TrackedFaces.pass_reason`); CUT and NEW_CONTENT come from `fastmtcnn.scene_change`.
@@ -215,8 +218,8 @@ class FaceTracker:
 
     Args:
         detector: the `Detector` whose settings, networks and kernels run (a new default one if None).
-        redetect_every: full cascade on frame 0, then whenever this many frames went by without one (1 = every
-            frame): the safety net under the passes the change check and lost faces ask for.
+        redetect_every: full cascade on frame 0, then whenever this many frames went by without a full pass (1 =
+            every frame): the safety net under the passes the change check and lost faces ask for.
         margin: fraction of a tracked box's side added on each side before R-Net (room for motion).
         min_iou: a face keeps an earlier face's id when their boxes overlap by at least this IoU.
         keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there
@@ -227,10 +230,12 @@ class FaceTracker:
         scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
             cut or new content (a face-sized blob of change outside the tracked faces since the last full pass):
             either gets a full pass on that frame. None: new faces wait for the next scheduled pass.
-        change_gap: a pass for new content or camera motion comes at least this many frames after the last full
-            pass (a cut gets one at once).
+        change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
+            (a cut gets one at once). New content over a small part of the frame gets a pass over that region
+            only (the cascade on tiles of it, `REGION_AREA`).
         pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
-            most `burst` in a row, then one per `refill_frames` frames (scheduled ones are not counted).
+            most `burst` in a row, then one per `refill_frames` frames (scheduled passes and passes over a region
+            are not counted).
         track_thresholds: (R-Net, O-Net) score a face already tracked needs to stay tracked (hysteresis: lower
             than the detector's thresholds, which a new face needs). None: the detector's.
         search: look for a tracked face that R-Net/O-Net lost on its predicted box with P-Net over a region
@@ -300,7 +305,7 @@ class FaceTracker:
         self._tracks: Dict[int, _Track] = {}
         self._previous_time: Optional[float] = None
         self._next_id = 0
-        self._frame_index = self._last_pass = 0
+        self._frame_index = self._last_pass = self._last_full = 0
         self._redetect = True
         self._budget.reset()
         if self._scene is not None:
@@ -325,27 +330,39 @@ class FaceTracker:
             self._budget.tick()
             alive = self._alive(index)
             reason = self._pass_reason(index, self._scene_change(pixels, channels, alive))
-            followed = _NOTHING if reason else self._follow(pixels, channels, alive)
+            region = self._small_region() if reason == NEW_CONTENT else None
+            full = bool(reason) and region is None
+            followed = _NOTHING if full else self._follow(pixels, channels, alive)
             if (not reason and self.redetect_on_loss and self._newly_lost(followed, alive, index)
                     and self._budget.spend()):
-                reason = LOST_FACE
-            found = self._with_full_pass(pixels, channels, alive, followed) if reason else followed
+                reason, full = LOST_FACE, True
+            if full:
+                found = self._with_pass(self._full_pass(pixels, channels), pixels, channels, alive, followed)
+            elif region is not None:
+                found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
+            else:
+                found = followed
             faces, ids, predicted = self._record(found, alive, index, timestamp)
             self._frame_index, self._redetect = index + 1, False
             if reason:
                 self._last_pass = index
-            result = TrackedFaces(faces, ids, index, timestamp, bool(reason), predicted)
+                self._last_full = index if full else self._last_full
+                if self._scene is not None:
+                    self._scene.key_frame(found.boxes)
+            result = TrackedFaces(faces, ids, index, timestamp, full, predicted)
             result.pass_reason = reason
             return result
 
     def _pass_reason(self, index: int, change: Optional[str]) -> Optional[str]:
         """Why the full cascade runs on this frame (SCHEDULED, REQUESTED, a `scene_change` reason), or None."""
-        if index - self._last_pass >= self.redetect_every or index == 0:
+        if index - self._last_full >= self.redetect_every or index == 0:
             return SCHEDULED
         if self._redetect:
             return REQUESTED
         if change != CUT and index - self._last_pass < self.change_gap:
             return None
+        if change == NEW_CONTENT and self._small_region() is not None:
+            return change  # a pass over the region only: cheap, outside the budget
         if change is not None and self._budget.spend():
             return change
         return None
@@ -424,17 +441,38 @@ class FaceTracker:
         kept = set(followed.tracks.tolist())
         return any(k not in kept and self._tracks[k].last_seen == index - 1 for k in alive)
 
-    def _with_full_pass(self, pixels: np.ndarray, channels: np.ndarray, alive: List[int], followed: _Found) -> _Found:
-        """The full cascade's faces, each with the remembered track it continues (or -1); then the tracks it did
-        not find, followed at the tracking thresholds (hysteresis), where no full-pass face is."""
-        faces = self._full_pass(pixels, channels)
+    def _small_region(self) -> Optional[Tuple[float, float, float, float]]:
+        """The new content's region if it covers at most REGION_AREA of the frame (else None: a full pass)."""
+        x1, y1, x2, y2 = self._scene.region
+        return self._scene.region if (x2 - x1) * (y2 - y1) <= REGION_AREA * self._scene.frame_area else None
+
+    def _region_pass(self, pixels: np.ndarray, channels: np.ndarray, region) -> Faces:
+        """The full cascade (detector thresholds) on `region` (pixel edges) and a face-sized margin around it: at
+        every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles that overlap by a P-Net window."""
+        settings = self.detector.settings
+        x1, y1, x2, y2 = region
+        tiles, tile_scales = [], []
+        for scale in kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor):
+            side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
+            step = (REGION_TILE - kernels.PNET_CELL) / scale
+            for top in _tile_starts(y1 - pad, y2 + pad, side, step):
+                for left in _tile_starts(x1 - pad, x2 + pad, side, step):
+                    tiles.append((left, top, left + side - 1, top + side - 1))
+                    tile_scales.append(REGION_TILE / side)
+        cascade = self.detector._cascade()
+        candidates = cascade.propose_in_regions(pixels, channels, np.array(tiles, np.float32).reshape(-1, 4),
+                                                np.array(tile_scales), REGION_TILE)
+        return Faces.from_cascade(cascade.output(pixels, channels, cascade.refine(pixels, channels, candidates)))
+
+    def _with_pass(self, faces: Faces, pixels: np.ndarray, channels: np.ndarray, alive: List[int],
+                   followed: _Found) -> _Found:
+        """A pass's faces, each with the remembered track it continues (or -1); then the tracks it did not find,
+        followed at the tracking thresholds (hysteresis), where no face of the pass is."""
         known = list(self._tracks)
         pairs = match_by_iou(self._predicted(known), faces.boxes, self.min_iou)
         tracks = np.full(len(faces), -1, np.int64)
         for i, j in pairs:
             tracks[j] = known[i]
-        if self._scene is not None:
-            self._scene.key_frame(faces.boxes)
         found = _Found.of(faces, tracks)
         rest = [k for k in alive if k not in set(tracks.tolist())]
         if not followed.tracks.size:
@@ -497,6 +535,15 @@ class FaceTracker:
             values = smoother(np.concatenate([boxes[j], landmarks[j].ravel()]), dt)
             boxes[j], landmarks[j] = values[:4], values[4:].reshape(5, 2)
         return Faces(boxes, faces.scores, landmarks)
+
+
+def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]:
+    """Whole-pixel starts of `side`-long tiles, `step` apart, covering [start, stop) (one centred tile if it
+    fits)."""
+    if stop - start <= side:
+        return [int(round((start + stop - side) / 2))]
+    count = int(math.ceil((stop - start - side) / step)) + 1
+    return [int(round(start + k * (stop - start - side) / (count - 1))) for k in range(count)]
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
