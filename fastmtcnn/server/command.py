@@ -43,7 +43,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                           queue_size=args.queue_size, timeout=args.timeout, threads=args.threads,
                           max_connections=args.max_connections, header_timeout=args.header_timeout,
                           keep_alive_timeout=args.keep_alive_timeout, backend=args.backend,
-                          precision=args.precision)
+                          precision=args.precision, weights=args.weights)
     config.memory_budget_mb = args.memory_budget_mb or default_memory_budget_mb(config.workers)
     return config.check()
 
