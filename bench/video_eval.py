@@ -14,7 +14,8 @@ one run). Reported per clip:
 - full passes by reason, the change check's *false alarms* (its passes that started no new track), frames/s of
   both, speed-up.
 
-Options: --threads (default 1), --min-face-size (20), tracker options (--redetect-every ...), --json FILE.
+Options: --threads (default 1), --min-face-size (20), --backend (auto), tracker options (--redetect-every ...),
+--json FILE.
 """
 from __future__ import annotations
 
@@ -184,6 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("clips", nargs="*", help="clip paths, names under ../shared/data/video, or made:NAME")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--min-face-size", type=float, default=20.0)
+    parser.add_argument("--backend", default="auto", help="detector engine: auto, opencv or openvino")
     parser.add_argument("--redetect-every", type=int)
     parser.add_argument("--margin", type=float)
     parser.add_argument("--scene-change", type=float)
@@ -201,7 +203,8 @@ def main(argv=None) -> int:
         key, value = item.split("=", 1)
         options[key] = ast.literal_eval(value)
     set_num_threads(args.threads)
-    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads)
+    detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads, backend=args.backend)
+    print(f"engine {detector.engine.describe()}, {args.threads} thread(s), options {options or 'defaults'}")
     names = args.clips or sorted(path.name for path in VIDEO_DIR.iterdir() if path.suffix in (".mp4", ".gif"))
     results = {}
     for name in names:
