@@ -24,13 +24,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import numpy as np
 
 from fastmtcnn import Detector, kernels, set_num_threads
 from fastmtcnn.scene_change import CUT, MOTION, NEW_CONTENT
-from fastmtcnn.video import FaceTracker, read_frames
+from fastmtcnn.video import FaceTracker, greedy_pairs, read_frames
 
 VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
 STRONG = 0.95
@@ -54,20 +54,6 @@ def clip_frames(name: str) -> List[np.ndarray]:
             raise SystemExit(f"video_eval: no clip {name} (a path, a name in {VIDEO_DIR}, or made:NAME)")
         path = matches[0]
     return [frame.image for frame in read_frames(path)]
-
-
-def greedy_pairs(iou: np.ndarray, floor: float) -> List[Tuple[int, int]]:
-    """One-to-one pairs (row, column) with IoU >= floor, highest first."""
-    pairs, rows, cols = [], set(), set()
-    for flat in np.argsort(-iou, axis=None, kind="stable"):
-        i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < floor:
-            break
-        if i not in rows and j not in cols:
-            pairs.append((i, j))
-            rows.add(i)
-            cols.add(j)
-    return pairs
 
 
 def true_tracks(per_frame) -> List[np.ndarray]:

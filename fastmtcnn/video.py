@@ -32,7 +32,6 @@ from .detector import Detector, Face, Faces
 from .errors import FastMTCNNError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
-from .pipeline import CascadeResult
 from .scene_change import CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, thumbnail
 
 #: Full cascade every this many frames (measured: see README "Video streams").
@@ -126,20 +125,22 @@ def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> L
     Greedy equals the optimal (Hungarian) assignment whenever each box overlaps at most one box of the other
     frame by min_iou or more; the cascade's final NMS keeps faces of one frame apart, so that is the usual case.
     """
-    iou = kernels.iou_matrix(np.asarray(previous, np.float32).reshape(-1, 4),
-                             np.asarray(current, np.float32).reshape(-1, 4))
-    pairs = []
-    if iou.size == 0:
-        return pairs
-    used_previous, used_current = set(), set()
+    return greedy_pairs(kernels.iou_matrix(np.asarray(previous, np.float32).reshape(-1, 4),
+                                           np.asarray(current, np.float32).reshape(-1, 4)), min_iou)
+
+
+def greedy_pairs(iou: np.ndarray, floor: float) -> List[Tuple[int, int]]:
+    """One-to-one pairs (row, column) of an IoU matrix with IoU >= floor, highest IoU first."""
+    pairs: List[Tuple[int, int]] = []
+    used_rows, used_columns = set(), set()
     for flat in np.argsort(-iou, axis=None, kind="stable"):
         i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < min_iou:
+        if iou[i, j] < floor:
             break
-        if i not in used_previous and j not in used_current:
+        if i not in used_rows and j not in used_columns:
             pairs.append((i, j))
-            used_previous.add(i)
-            used_current.add(j)
+            used_rows.add(i)
+            used_columns.add(j)
     return pairs
 
 
