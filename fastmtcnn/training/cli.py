@@ -99,7 +99,7 @@ def add_train_command(commands) -> None:
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
                         help="optimiser (SGD: momentum 0.9; default sgd fine-tune, adam scratch)")
     parser.add_argument("--schedule", choices=("step", "cosine", "constant"), default="step",
-                        help="lr schedule (step: x0.1 at 50%%%% and 75%%%%)")
+                        help="lr schedule (step: x0.1 at 50%% and 75%%)")
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay on kernels")
     parser.add_argument("--ohem", type=_ohem, default=0.7, help="online hard sample mining keep ratio, or 'off'")
     parser.add_argument("--classification-only", action="store_true",
