@@ -349,10 +349,10 @@ def test_cli_ctrl_c_leaves_whole_records_and_a_playable_video(made, tmp_path, mo
 
 
 def test_cli_unreadable_input_and_bad_draw_name(tmp_path, capsys, made):
-    assert main(["video", str(tmp_path / "missing.mp4"), "--quiet"]) == 2
+    assert main(["video", str(tmp_path / "missing.mp4"), "--quiet"]) == 1  # an input error (docs/cli.md)
     assert "not found" in capsys.readouterr().err
     (tmp_path / "text.avi").write_text("hello")
-    assert main(["video", str(tmp_path / "text.avi"), "--quiet"]) == 2
+    assert main(["video", str(tmp_path / "text.avi"), "--quiet"]) == 1
     assert "ffmpeg" in capsys.readouterr().err
     _, _, _, path = made("pan_zoom")
     assert main(["video", str(path), "--draw", str(tmp_path / "out.gif"), "--quiet"]) == 2

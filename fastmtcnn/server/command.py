@@ -51,7 +51,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                           queue_size=args.queue_size, timeout=args.timeout, threads=args.threads,
                           max_connections=args.max_connections, header_timeout=args.header_timeout,
                           keep_alive_timeout=args.keep_alive_timeout, backend=args.backend,
-                          precision=args.precision, max_streams=args.max_streams,
+                          precision=args.precision, weights=args.weights, max_streams=args.max_streams,
                           stream_max_fps=args.stream_max_fps, stream_max_frame_bytes=args.stream_max_frame_bytes,
                           stream_max_pixels=args.stream_max_pixels)
     config.memory_budget_mb = args.memory_budget_mb or default_memory_budget_mb(config.workers)

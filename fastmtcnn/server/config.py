@@ -50,6 +50,7 @@ class ServerConfig:
     threads: Optional[int] = None  # OpenCV/Numba threads (process-wide), None leaves the default
     backend: str = "auto"  # engine of the networks: "auto", "opencv" or "openvino" (see fastmtcnn.engines)
     precision: str = "f32"  # "f32" or "bf16" (OpenVINO on a CPU with native BF16 only)
+    weights: Optional[str] = None  # folder with det1/det2/det3 .prototxt + .caffemodel; None: the shipped weights
     retry_after: int = 1  # seconds, in 503 answers
     max_connections: int = 256  # open connections; beyond it every request gets a JSON 503
     header_timeout: float = 10.0  # a request's headers must arrive within this, or the connection is closed

@@ -9,6 +9,7 @@ After a request over `SHRINK_AFTER_BYTES`, P-Net's buffers are shrunk and glibc 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import ctypes.util
 import threading
 import time
@@ -23,7 +24,7 @@ from ..engines import choose_engine
 from ..errors import ImageSizeUnknown, ImageTooLarge, SettingsError, UnsupportedImage
 from ..image_header import read_image_size
 from ..image_input import decode_image
-from ..nets import channel_map
+from ..nets import channel_map, check_weights
 from ..pipeline import Cascade
 from ..settings import CascadeSettings
 from .config import ServerConfig, request_bytes
@@ -51,7 +52,9 @@ class Workers:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.default_settings = config.settings()
-        self.engine = choose_engine(config.backend, config.precision, config.threads)  # fails before serving
+        self.engine = dataclasses.replace(choose_engine(config.backend, config.precision, config.threads),
+                                          weights_dir=config.weights)  # fails before serving
+        check_weights(config.weights)  # a bad --weights folder fails before serving too
         self.pool: Optional[ThreadPoolExecutor] = None
         self.stopping = threading.Event()
         self._local = threading.local()

@@ -65,7 +65,7 @@ def add_train_command(commands) -> None:
     parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimiser (SGD: momentum 0.9)")
     parser.add_argument("--schedule", choices=("step", "cosine", "constant"), default="step",
-                        help="lr schedule (step: x0.1 at 50%%%% and 75%%%%)")
+                        help="lr schedule (step: x0.1 at 50%% and 75%%)")
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay on kernels")
     parser.add_argument("--ohem", type=_ohem, default=0.7, help="online hard sample mining keep ratio, or 'off'")
     parser.add_argument("--classification-only", action="store_true",
