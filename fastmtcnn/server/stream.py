@@ -256,7 +256,6 @@ class StreamSession:
             if replaced is not None:
                 await self._error(replaced[0], error)
             return
-        frame: Optional[int] = None
         try:
             frame, answer = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
