@@ -13,6 +13,8 @@ import threading
 import time
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
+from functools import lru_cache
+from importlib import resources
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, Optional
 
@@ -36,8 +38,23 @@ from .stream import Streams
 access_log = logging.getLogger("fastmtcnn.access")
 log = logging.getLogger("fastmtcnn.server")
 
+#: The web page's files (fastmtcnn/server/static/): path -> (file name, media type).
+PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+              "/static/page.css": ("page.css", "text/css; charset=utf-8"),
+              "/static/page.js": ("page.js", "text/javascript; charset=utf-8")}
+#: Everything the page loads comes from this server; it connects to this server only (fetch and WebSocket).
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+                                           "media-src 'self' blob: mediastream:; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+
 ROUTES = {"/v1/detect": ("POST",), "/v1/stream": ("GET",), "/healthz": ("GET", "HEAD"), "/readyz": ("GET", "HEAD"),
-          "/metrics": ("GET", "HEAD"), "/openapi.json": ("GET", "HEAD")}
+          "/metrics": ("GET", "HEAD"), "/openapi.json": ("GET", "HEAD"),
+          **{path: ("GET", "HEAD") for path in PAGE_FILES}}
+
+
+@lru_cache(maxsize=None)
+def _page_file(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
 class Service:
@@ -164,6 +181,11 @@ class Service:
     async def metrics_endpoint(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    async def page(self, request: Request) -> Response:
+        """The web page (`/`) and its script and style sheet, from the package's static/ folder."""
+        name, media_type = PAGE_FILES[request.url.path]
+        return Response(_page_file(name), media_type=media_type, headers=PAGE_HEADERS)
+
 
 class ErrorsAndAccessLog:
     """ASGI middleware, the one error path: JSON errors for anything raised, plus one JSON access-log line
@@ -223,8 +245,9 @@ def _check_route(scope: Dict[str, Any]) -> None:
     """ApiError 404 for an unknown path, 405 (with Allow) for a method the path does not take."""
     methods = ROUTES.get(scope.get("path", ""))
     if methods is None:
-        raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use POST /v1/detect, "
-                                         "WebSocket /v1/stream, GET /healthz, /readyz, /metrics or /openapi.json")
+        raise ApiError(404, "not_found", f"no route {scope.get('path', '')[:80]!r}: use GET / (the web page), "
+                                         "POST /v1/detect, WebSocket /v1/stream, GET /healthz, /readyz, /metrics or "
+                                         "/openapi.json")
     if scope.get("method") not in methods:
         raise ApiError(405, "method_not_allowed", f"{scope.get('path')} takes {', '.join(methods)}",
                        {"Allow": ", ".join(methods)})
@@ -249,7 +272,8 @@ def create_app(config: Optional[ServerConfig] = None) -> ErrorsAndAccessLog:
                             Route("/healthz", service.healthz, methods=["GET"]),
                             Route("/readyz", service.readyz, methods=["GET"]),
                             Route("/metrics", service.metrics_endpoint, methods=["GET"]),
-                            Route("/openapi.json", service.openapi, methods=["GET"])],
+                            Route("/openapi.json", service.openapi, methods=["GET"]),
+                            *[Route(path, service.page, methods=["GET"]) for path in PAGE_FILES]],
                     lifespan=lifespan)
     return ErrorsAndAccessLog(router, service)
 

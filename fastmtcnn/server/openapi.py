@@ -148,6 +148,13 @@ def _get(operation_id: str, summary: str, responses: Dict[str, Schema]) -> Schem
                      "responses": heads}}
 
 
+def _page_file(operation_id: str, summary: str, media_type: str) -> Schema:
+    """GET/HEAD of one of the web page's files."""
+    return _get(operation_id, summary, {"200": {"description": summary,
+                                                "content": {media_type: {"schema": {"type": "string"}}}},
+                                        "default": _OTHER_ERRORS})
+
+
 def openapi_document(config: ServerConfig, routes: Dict[str, tuple]) -> Dict[str, Any]:
     """The OpenAPI 3.1 document of a server with `config`; `routes` (path -> methods) must all be described."""
     not_ready = _error("warming up (or its warm-up failed: the message says why)", True)
@@ -166,9 +173,9 @@ def openapi_document(config: ServerConfig, routes: Dict[str, tuple]) -> Dict[str
                               {"200": {"description": "OpenAPI 3.1",
                                        "content": {"application/json": {"schema": {"type": "object"}}}},
                                "default": _OTHER_ERRORS}),
-        "/": _get("page", "The web page (HTML, no CDN): pick an image or start the webcam",
-                  {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
-                   "default": _OTHER_ERRORS}),
+        "/": _page_file("page", "The web page (HTML, no CDN): pick an image or start the webcam", "text/html"),
+        "/static/page.css": _page_file("page_css", "The web page's style sheet", "text/css"),
+        "/static/page.js": _page_file("page_js", "The web page's script", "text/javascript"),
     }
     missing = set(routes) - set(paths)
     if missing:
