@@ -171,8 +171,8 @@ def detector_factory():
 
 
 def pytest_ignore_collect(collection_path, config):
-    """Collect only bench/test_bench_*.py: other scripts here (e.g. load_test.py, which matches pytest's
-    `*_test.py` pattern and needs extra packages) are command-line tools, not benchmarks."""
+    """Collect only bench/test_bench_*.py: other scripts here are command-line tools, not benchmarks (the
+    ones in subfolders, e.g. bench/load/, are named so that pytest's test patterns do not match them)."""
     if collection_path.suffix == ".py" and collection_path.parent == Path(__file__).resolve().parent:
         return not collection_path.name.startswith(("test_bench_", "conftest")) or None
     return None

@@ -13,7 +13,7 @@ import numpy as np
 
 from fastmtcnn import Detector
 from fastmtcnn.video import FaceTracker
-from fastmtcnn.video_cli import draw_tracks
+from fastmtcnn.drawing import draw_tracks
 
 from .test_bench_video import clips_module
 

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .alignment import align, crop_face
 from .detector import Detector, Face, Faces
 from .errors import (DetectionCancelled, FastMTCNNError, ImageError, ImageFileNotFound, ImageSizeUnknown,
-                     ImageTooLarge, SettingsError, UnsupportedImage)
+                     ImageTooLarge, ImageTruncated, SettingsError, UnsupportedImage)
 from .runtime import set_num_threads
 from .settings import CascadeSettings
 
@@ -19,5 +19,6 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 __all__ = ["CascadeSettings", "DetectionCancelled", "Detector", "Face", "Faces", "FastMTCNNError", "ImageError",
-           "ImageFileNotFound", "ImageSizeUnknown", "ImageTooLarge", "SettingsError", "UnsupportedImage", "align",
+           "ImageFileNotFound", "ImageSizeUnknown", "ImageTooLarge", "ImageTruncated", "SettingsError",
+           "UnsupportedImage", "align",
            "crop_face", "set_num_threads", "__version__"]

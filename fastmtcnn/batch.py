@@ -15,7 +15,8 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
   Errors are results too: a re-run does not retry them (delete those lines to retry).
 - Each record is appended and flushed as soon as it is known (`--fsync` also forces it to disk), so an
   interruption loses at most the images in flight.
-- Unreadable or corrupt images give an "error" record and the run goes on.
+- Unreadable, truncated or corrupt images give an "error" record and the run goes on. An image the decoder
+  decodes while complaining about damaged data (libjpeg's "Corrupt JPEG data: ...") gets a "warning".
 - `--crops DIR`: ArcFace 112 x 112 aligned crops (`fastmtcnn.alignment.align`) as DIR/<folder>/<stem>_<k>.png,
   k = face index in the record (0 = highest score); the image's folder under INPUT_DIR is kept. When two
   images of one folder share a stem (a.jpg, a.png), their crops use the full name (a.jpg_0.png). The record
@@ -26,7 +27,8 @@ Output: one JSON line per image, in sorted order of the image paths relative to 
   native code, the OOM killer) is replaced; the image that killed it gets an error record.
   `--workers 1` (default) detects in this process with OpenCV's default threads.
 - Progress on stderr: tqdm if installed (`pip install fastmtcnn[batch]`), else a plain line, with images/s and
-  faces found; `--quiet` turns it off. Exit code 0 when every image got a record (errors included).
+  faces found; `--quiet` turns it off. Exit code (docs/cli.md) 0 when every image of this run got faces, 1 when
+  some got an error record (the others are done), 2 for a bad option; an empty folder is a warning.
 """
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple
 
-from .commands import Subcommands, add_command, add_detector_options, engine_from_args
+from .commands import (EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Subcommands, add_command, add_detector_options,
+                       engine_from_args)
 from .engines import choose_engine
-from .image_input import find_images
+from .nets import check_weights
+from .image_input import IMAGE_EXTENSIONS, find_images
 from .runtime import usable_cores
 from .settings import CascadeSettings
 
@@ -93,7 +97,7 @@ class WorkerConfig:
 
     root: INPUT_DIR; crops: folder for aligned crops or None; crop_size: their side in pixels;
     num_threads: OpenCV/Numba threads of the worker's process (None: the library default);
-    backend, precision: the engine (`Detector`'s keywords of the same names).
+    backend, precision, weights: the engine and the weights folder (`Detector`'s keywords of the same names).
     """
 
     settings: CascadeSettings
@@ -103,6 +107,7 @@ class WorkerConfig:
     num_threads: Optional[int] = None
     backend: str = "auto"
     precision: str = "f32"
+    weights: Optional[str] = None
 
 
 @dataclass
@@ -121,7 +126,8 @@ def _init(config: WorkerConfig, in_worker: bool) -> None:
     if in_worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the parent
     _worker = _Worker(config, Detector(settings=config.settings, num_threads=config.num_threads,
-                                       backend=config.backend, precision=config.precision))
+                                       backend=config.backend, precision=config.precision,
+                                       weights=config.weights))
 
 
 def _process(task: Tuple[str, str]) -> Dict[str, Any]:
@@ -129,6 +135,7 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
 
     from .alignment import align
     from .image_input import LoadedImage, decode_image
+    from .native_log import NativeLog
 
     path, crop_name = task
     config, detector = _worker.config, _worker.detector
@@ -138,10 +145,13 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
         except OSError as error:
             return {"path": path, "error": f"cannot read {path}: {error.strerror or error}"}
         # messages name the relative path, so records do not depend on where INPUT_DIR is
-        image = decode_image(data, config.settings.max_image_pixels, source=path)
+        with NativeLog() as log:  # one decode at a time in this process: libjpeg's complaints are caught
+            image = decode_image(data, config.settings.max_image_pixels, source=path)
         faces = detector.detect(LoadedImage(image, "bgr"))
         record: Dict[str, Any] = {"path": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
                                   "faces": faces.to_list()}
+        if log.damage_warning():
+            record["warning"] = log.damage_warning()
         if config.crops is not None:
             names = []
             for k, points in enumerate(faces.landmarks):
@@ -307,18 +317,24 @@ class _Progress:
 
 def run_batch(input_dir: Path, out: Path, crops: Optional[Path] = None, workers: int = 1,
               min_face_size: float = 20, fsync: bool = False, progress: bool = True, crop_size: int = 112,
-              num_threads: Optional[int] = None, backend: str = "auto", precision: str = "f32") -> Dict[str, Any]:
+              num_threads: Optional[int] = None, backend: str = "auto", precision: str = "f32",
+              weights: Optional[str] = None) -> Dict[str, Any]:
     """Detect faces in every image under `input_dir`, appending records to `out` (see the module doc).
-    Returns a summary: images found, skipped (already done), processed, faces, errors, seconds."""
+    Returns a summary: images found, skipped (already done), processed, faces, errors, seconds.
+    A missing INPUT_DIR is a FileNotFoundError, a file in its place a NotADirectoryError."""
     input_dir, out = Path(input_dir), Path(out)
+    if not input_dir.exists():
+        raise FileNotFoundError(f"{input_dir} does not exist: pass the folder that holds the images")
     if not input_dir.is_dir():
-        raise ValueError(f"{input_dir} is not a folder: pass the folder that holds the images")
+        raise NotADirectoryError(f"{input_dir} is a file, not a folder: pass the folder that holds the images "
+                                 "(for single images use `fastmtcnn detect`)")
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     choose_engine(backend, precision)  # a bad or missing engine fails here, before any worker starts
+    check_weights(None if weights is None else str(weights))  # and a bad weights folder
     config = WorkerConfig(CascadeSettings(min_face_size=min_face_size), str(input_dir),
                           str(crops) if crops else None, int(crop_size), 1 if workers > 1 else num_threads,
-                          backend, precision)
+                          backend, precision, None if weights is None else str(weights))
     paths = find_images(input_dir, exclude=[crops] if crops else [])
     done = read_done(out)
     names = crop_names(paths)
@@ -360,17 +376,20 @@ def batch_command(args: argparse.Namespace) -> int:
     try:
         summary = run_batch(args.input_dir, args.out, crops=args.crops, workers=args.workers,
                             min_face_size=args.min_face_size, fsync=args.fsync, progress=not args.quiet,
-                            crop_size=args.crop_size, **engine_from_args(args))
+                            crop_size=args.crop_size, weights=args.weights, **engine_from_args(args))
     except KeyboardInterrupt:
         print(f"fastmtcnn batch: interrupted; records so far are in {args.out}, re-run the same command to "
               "resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    if summary["images"] == 0:
+        print(f"fastmtcnn batch: warning: no image files under {args.input_dir} (looked for "
+              f"{', '.join(IMAGE_EXTENSIONS)}, any case)", file=sys.stderr)
     rate = summary["processed"] / summary["seconds"] if summary["seconds"] else 0.0
     if not args.quiet:
         print(f"fastmtcnn batch: {summary['images']} images ({summary['skipped']} already done), "
               f"{summary['processed']} processed in {summary['seconds']:.1f} s ({rate:.1f} images/s), "
               f"{summary['faces']} faces, {summary['errors']} errors -> {args.out}", file=sys.stderr)
-    return 0
+    return EXIT_INPUT_FAILED if summary["errors"] else EXIT_OK
 
 
 def add_batch_command(commands: Subcommands) -> argparse.ArgumentParser:
@@ -381,10 +400,11 @@ def add_batch_command(commands: Subcommands) -> argparse.ArgumentParser:
     batch.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="folder of images (searched recursively)")
     batch.add_argument("--out", type=Path, required=True, help="JSONL output, appended to (resume)")
     batch.add_argument("--crops", type=Path, help="also write ArcFace-aligned crops <stem>_<k>.png here")
-    batch.add_argument("--crop-size", type=int, default=112, help="side of the aligned crops in pixels")
-    batch.add_argument("--workers", type=_workers, default=1,
-                       help="processes (1: in this process; auto: one per usable core, each on 1 thread, the "
-                            "throughput mode); output order does not depend on it")
+    batch.add_argument("--crop-size", type=int, default=112, metavar="PX",
+                       help="side of the aligned crops in pixels, >= 1")
+    batch.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="processes, >= 1 (1: in this process; auto: one per usable core, each on 1 thread, "
+                            "the throughput mode); output order does not depend on it")
     add_detector_options(batch, threads=False)
     batch.add_argument("--fsync", action="store_true", help="os.fsync after every record (slower, crash-safe)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")

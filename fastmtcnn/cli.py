@@ -1,8 +1,9 @@
-"""Command line: `fastmtcnn {detect,batch,serve,eval} ...` (`fastmtcnn COMMAND -h` for each).
+"""Command line: `fastmtcnn {detect,batch,video,serve,eval,train} ...` (`fastmtcnn COMMAND -h` for each).
 
-This module registers the subcommands (each feature registers its own parser, see `fastmtcnn.commands`) and
-holds `detect`. Exit codes: 0 all images processed; 1 some image could not be read (one line on stderr for
-each); 2 usage or settings errors.
+This module registers the subcommands (each feature registers its own parser, see `fastmtcnn.commands`), holds
+`detect`, and turns errors into the exit codes every command shares (`fastmtcnn.commands.EXIT_*`, docs/cli.md):
+0 every input processed; 1 some input could not be used (one `fastmtcnn: error: ...` line on stderr each);
+2 usage or settings error; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -11,49 +12,55 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import cv2
-import numpy as np
 
-from .batch import add_batch_command
-from .commands import Subcommands, add_command, add_detector_options, engine_from_args, settings_from_args
-from .detector import Detector, Faces
-from .errors import ImageError
+from .batch import add_batch_command, crop_names
+from .commands import (EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subcommands, add_command,
+                       add_detector_options, detector_from_args, report_error)
+from .detector import Faces
+from .drawing import draw_faces
+from .errors import DatasetError, ImageError
 from .evaluation.cli import add_eval_command
+from .image_codecs import decodable_formats
 from .image_input import load_image
+from .native_log import NativeLog
 from .runtime import versions
 from .server.command import add_serve_command
-from .video_cli import add_video_command
 from .training.cli import add_train_command
+from .video import VideoSourceError
+from .video_cli import add_video_command
 
-_LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 255, 255))  # BGR
-
-
-def draw_faces(image: np.ndarray, faces: Faces) -> np.ndarray:
-    """A BGR copy of `image` with each face's box, score and five landmarks drawn on it."""
-    canvas = image.copy()
-    thickness = max(1, round(max(image.shape[:2]) / 400))
-    for face in faces:
-        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
-        cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (0, 255, 0), thickness)
-        cv2.putText(canvas, f"{face.score:.2f}", (x1, max(0, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thickness, (0, 255, 0), thickness)
-        for (x, y), color in zip(face.landmarks, _LANDMARK_COLORS):
-            cv2.circle(canvas, (int(round(x)), int(round(y))), thickness + 1, color, -1)
-    return canvas
+#: Errors about one input (a file, folder, camera or stream that cannot be used): exit code 1.
+INPUT_ERRORS = (ImageError, VideoSourceError, DatasetError, OSError)
 
 
-def _draw_path(out: Path, image_path: str, several: bool) -> Path:
-    if not several:
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    return out / f"{Path(image_path).stem}_faces.jpg"
+def draw_targets(out: Optional[Path], images: Sequence[str]) -> Dict[str, Path]:
+    """Where `detect --draw OUT` writes each image: OUT itself for one image; for several, OUT is a folder and
+    each image keeps its path relative to the inputs' common folder (a/x.jpg -> OUT/a/x_faces.jpg; x.jpg beside
+    x.png -> x.jpg_faces.jpg), so no two inputs share a name. A ValueError (usage) for a name OpenCV cannot write."""
+    if out is None:
+        return {}
+    if len(set(images)) == 1:
+        if not cv2.haveImageWriter(str(out)):
+            raise ValueError(f"--draw {out}: this OpenCV cannot write {out.suffix or 'a name without an extension'}"
+                             ": use a .jpg or .png name")
+        return {images[0]: out}
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--draw {out}: with several images --draw takes a folder, and {out} is a file")
+    folders = [os.path.dirname(os.path.abspath(path)) for path in images]
+    common = os.path.commonpath(folders)
+    relative = {path: Path(os.path.relpath(os.path.abspath(path), common)).as_posix() for path in images}
+    names = crop_names(sorted(set(relative.values())))
+    return {path: out / f"{names[relative[path]]}_faces.jpg" for path in images}
 
 
-def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
+def _print_faces(image_path: str, faces: Faces, as_json: bool, warning: Optional[str]) -> None:
+    if warning:
+        print(f"fastmtcnn: warning: {image_path}: {warning}", file=sys.stderr)
     if as_json:
-        print(json.dumps({"image": image_path, "faces": faces.to_list()}))
+        print(json.dumps({"image": image_path, "faces": faces.to_list(), **({"warning": warning} if warning else {})}))
         return
     print(f"{image_path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
     for face in faces:
@@ -62,26 +69,34 @@ def _print_faces(image_path: str, faces: Faces, as_json: bool) -> None:
         print(f"  score {face.score:.4f}  box [{box}]  landmarks {points}")
 
 
+def _fail(image_path: str, message: str, as_json: bool) -> None:
+    """One failed input: its line on stderr, and with --json its record on stdout."""
+    report_error(message)
+    if as_json:
+        print(json.dumps({"image": image_path, "error": message}))
+
+
 def detect_command(args: argparse.Namespace) -> int:
-    detector = Detector(settings=settings_from_args(args), num_threads=args.threads, weights=args.weights,
-                        **engine_from_args(args))
-    failures = 0
+    targets = draw_targets(args.draw, args.images)  # a bad --draw name fails before any work
+    detector = detector_from_args(args)
+    failures: List[str] = []
     for image_path in args.images:
         try:
-            image = load_image(image_path, max_pixels=detector.max_image_pixels)
+            with NativeLog() as log:  # the decoder's own complaints (libjpeg) become our warning line
+                image = load_image(image_path, max_pixels=detector.max_image_pixels)
             faces = detector.detect(image)
         except ImageError as error:
-            print(f"fastmtcnn: error: {error}", file=sys.stderr)
-            failures += 1
+            failures.append(image_path)
+            _fail(image_path, str(error), args.json)
             continue
-        _print_faces(image_path, faces, args.json)
-        if args.draw is not None:
-            target = _draw_path(args.draw, image_path, len(args.images) > 1)
+        _print_faces(image_path, faces, args.json, log.damage_warning())
+        target = targets.get(image_path)
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(target), draw_faces(image.pixels, faces)):
-                print(f"fastmtcnn: error: cannot write {target} (use a .jpg or .png name in a writable folder)",
-                      file=sys.stderr)
-                failures += 1
-    return 1 if failures else 0
+                failures.append(image_path)
+                _fail(image_path, f"cannot write {target}: check the folder is writable", args.json)
+    return EXIT_INPUT_FAILED if failures else EXIT_OK
 
 
 class _PrintVersions(argparse.Action):
@@ -92,6 +107,7 @@ class _PrintVersions(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         print(versions())
+        print(f"image formats this OpenCV decodes: {', '.join(decodable_formats())}")
         parser.exit()
 
 
@@ -101,10 +117,11 @@ def add_detect_command(commands: Subcommands) -> argparse.ArgumentParser:
                          "Print the faces (box, score, five landmarks) found in each image.")
     detect.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, TIFF, ...)")
     add_detector_options(detect)
-    detect.add_argument("--json", action="store_true", help="print one JSON line per image")
-    detect.add_argument("--draw", type=Path, help="write the image with faces drawn (a folder if several images)")
-    detect.add_argument("--weights", default=None, metavar="DIR", help="folder with det1/det2/det3 .prototxt + "
-                        ".caffemodel, e.g. from `fastmtcnn train` (default: the shipped weights)")
+    detect.add_argument("--json", action="store_true",
+                        help='print one JSON line per image ({"image", "faces"}, or {"image", "error"})')
+    detect.add_argument("--draw", type=Path, metavar="OUT",
+                        help="write the image with faces drawn (.jpg, .png...); with several images a folder, "
+                             "where each keeps its path relative to the images' common folder")
     detect.set_defaults(run=detect_command)
     return detect
 
@@ -117,7 +134,8 @@ COMMANDS = (add_detect_command, add_batch_command, add_video_command, add_serve_
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastmtcnn", description="Fast, faithful MTCNN face detection on CPU.")
     parser.add_argument("--version", action=_PrintVersions, help="print the versions of fastmtcnn, OpenCV, "
-                        "NumPy and Numba and the CPU's speed-relevant flags, and exit")
+                        "NumPy and Numba, the CPU's speed-relevant flags, the engine and the image formats this "
+                        "OpenCV decodes, and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(commands)
@@ -125,12 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit code (`fastmtcnn.commands.EXIT_*`)."""
+    args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits with 2
     try:
         return args.run(args)
-    except (ValueError, TypeError, ImportError) as error:  # ImportError: an optional extra is missing
-        print(f"fastmtcnn: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        report_error("interrupted")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, like other Unix tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
+    except INPUT_ERRORS as error:
+        plain_os_error = isinstance(error, OSError) and error.strerror and error.filename
+        report_error(f"{error.filename}: {error.strerror}" if plain_os_error else error)
+        return EXIT_INPUT_FAILED
+    except (ValueError, TypeError, ImportError) as error:  # ImportError: an optional extra is missing
+        report_error(error)
+        return EXIT_USAGE

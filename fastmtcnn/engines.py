@@ -310,6 +310,6 @@ def engine_report() -> str:
     """For `fastmtcnn --version`: the engine `auto` picks and why, OpenVINO's version and its bf16 support."""
     auto = choose_engine("auto")
     if not openvino_available():
-        return f"engine auto -> {auto.backend} {auto.precision} ({auto.reason})"
+        return f"engine auto -> {auto.backend} {auto.precision}; {auto.reason}"  # the reason may hold parentheses
     bf16 = "native" if native_bf16() else "not native on this CPU, precision='bf16' falls back to f32"
-    return f"engine auto -> {auto.backend} {auto.precision} ({auto.reason}; OpenVINO {openvino_version()}; bf16 {bf16})"
+    return f"engine auto -> {auto.backend} {auto.precision}; {auto.reason}; OpenVINO {openvino_version()}; bf16 {bf16}"

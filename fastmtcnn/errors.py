@@ -5,7 +5,8 @@
     │   ├── ImageFileNotFound (FileNotFoundError)
     │   ├── ImageTooLarge                  over the pixel budget (known from the header, before decoding)
     │   └── UnsupportedImage               not an image format we can size and decode safely
-    │       └── ImageSizeUnknown           a known format whose header does not give its size
+    │       ├── ImageSizeUnknown           a known format whose header does not give its size
+    │       └── ImageTruncated             a known format whose data ends before what its header announces
     ├── SettingsError (ValueError)         a detector setting out of its documented range
     ├── DatasetError (ValueError)          an evaluation input (annotated JSONL set, reference run) is malformed
     │   └── DatasetFileNotFound (FileNotFoundError)
@@ -38,6 +39,10 @@ class UnsupportedImage(ImageError):
 
 class ImageSizeUnknown(UnsupportedImage):
     """A known format whose size cannot be read before decoding (truncated or odd header): not decoded blindly."""
+
+
+class ImageTruncated(UnsupportedImage):
+    """The file is cut short (or its data is corrupt): refused before decoding, whatever the OpenCV release."""
 
 
 class SettingsError(FastMTCNNError, ValueError):

@@ -59,34 +59,38 @@ _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD9)])
 
 
-def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
-    """The first SOFn's (width, height), walking segments as libjpeg does: bytes before a marker are skipped
-    (libjpeg warns and goes on), fill bytes 0xFF are skipped, every segment length is honoured."""
+def _jpeg_markers(data: bytes) -> Iterator[Tuple[int, int]]:
+    """(marker, position after it) of each segment up to the first SOS or EOI, walking as libjpeg does: bytes
+    before a marker are skipped (libjpeg warns and goes on), fill bytes 0xFF are skipped, lengths honoured."""
     pos, end = 2, len(data)
     while pos < end:
         pos = data.find(b"\xff", pos)  # stray bytes before a marker: libjpeg skips them too
         if pos < 0:
-            return None
+            return
         while pos < end and data[pos] == 0xFF:
             pos += 1
         if pos >= end:
-            return None
+            return
         marker = data[pos]
         pos += 1
         if marker == 0x00 or marker in _JPEG_STANDALONE:
             continue
-        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
-            return None
-        if pos + 2 > end:
-            return None
+        yield marker, pos
+        if marker in (0xD9, 0xDA) or pos + 2 > end:  # end of image, start of scan, or a cut length field
+            return
         length = int.from_bytes(data[pos:pos + 2], "big")
+        if length < 2:
+            return
+        pos += length
+
+
+def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """The first SOFn's (width, height), or None if a scan or the end comes first."""
+    for marker, pos in _jpeg_markers(data):
         if marker in _JPEG_SOF:
-            if length < 8 or pos + 7 > end:
+            if pos + 7 > len(data) or int.from_bytes(data[pos:pos + 2], "big") < 8:
                 return None
             return int.from_bytes(data[pos + 5:pos + 7], "big"), int.from_bytes(data[pos + 3:pos + 5], "big")
-        if length < 2:
-            return None
-        pos += length
     return None
 
 
@@ -282,3 +286,141 @@ _READERS = (
     (_starts(b"\x59\xa6\x6a\x95"), "Sun raster", _sun_raster_size),
     (_starts(b"#?RADIANCE", b"#?RGBE"), "Radiance HDR", _hdr_size),
 )
+
+
+# ------------------------------------------------------------------------------------------------- completeness
+def truncation(data: bytes, format_name: str) -> Optional[str]:
+    """Why `data` (whose header `read_image_size` read as `format_name`) is cut short, or None when the data the
+    header announces is all there. OpenCV releases differ on truncated files (some decode them with grey rows,
+    some refuse), so this check is what makes them refused alike. Formats with no check here give None."""
+    check = _COMPLETENESS.get(format_name)
+    return None if check is None else check(bytes(data))
+
+
+def _jpeg_truncation(data: bytes) -> Optional[str]:
+    for marker, pos in _jpeg_markers(data):
+        if marker == 0xDA:  # entropy-coded data: 0xFF is stuffed or a RSTn there, so FF D9 is the end of image
+            return None if data.find(b"\xff\xd9", pos) >= 0 else "no end-of-image marker after the scan data"
+    return "no scan data"
+
+
+def _png_truncation(data: bytes) -> Optional[str]:
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        pos += 12 + length  # length, type, data, CRC
+        if pos > len(data):
+            break
+        if kind == b"IEND":
+            return None
+    return "the chunks end before IEND"
+
+
+def _webp_truncation(data: bytes) -> Optional[str]:
+    announced = int.from_bytes(data[4:8], "little") + 8
+    return None if len(data) >= announced else f"{len(data)} of the {announced} bytes its RIFF header announces"
+
+
+def _gif_truncation(data: bytes) -> Optional[str]:
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while pos < len(data):
+        block = data[pos]
+        if block == 0x3B:
+            return None
+        if block == 0x21:
+            pos = _gif_skip_sub_blocks(data, pos + 2)
+        elif block == 0x2C and pos + 10 <= len(data):
+            flags = data[pos + 9]
+            pos = _gif_skip_sub_blocks(data, pos + 11 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0))
+        else:
+            return None  # an unknown block: OpenCV stops there too, with the frames before it
+        if pos < 0:
+            return "a frame's data runs past the end of the file"
+    return "no trailer after the last frame"
+
+
+def _bmp_truncation(data: bytes) -> Optional[str]:
+    header = int.from_bytes(data[14:18], "little")
+    offset = int.from_bytes(data[10:14], "little")
+    if header == 12:
+        width, height, bits = (int.from_bytes(data[k:k + 2], "little") for k in (18, 20, 24))
+        compressed_size = 0
+    else:
+        width = abs(int.from_bytes(data[18:22], "little", signed=True))
+        height = abs(int.from_bytes(data[22:26], "little", signed=True))
+        bits = int.from_bytes(data[28:30], "little")
+        compression = int.from_bytes(data[30:34], "little")
+        compressed_size = int.from_bytes(data[34:38], "little") if compression not in (0, 3) else 0
+    needed = offset + (compressed_size or (width * bits + 31) // 32 * 4 * height)
+    return None if len(data) >= needed else f"{len(data)} of the {needed} bytes its header announces"
+
+
+#: Byte size of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, SSHORT, SLONG,
+#: SRATIONAL, FLOAT, DOUBLE, and BigTIFF's LONG8, SLONG8, IFD8).
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8, 17: 8, 18: 8}
+
+
+def _tiff_truncation(data: bytes) -> Optional[str]:
+    """Every field value and every strip or tile of the first page lies inside the file."""
+    order = "little" if data[:2] == b"II" else "big"
+    big = int.from_bytes(data[2:4], order) == 43
+    field, count_size, entry_size = (8, 8, 20) if big else (4, 2, 12)  # field: value count / value size
+    ifd = int.from_bytes(data[(16 if big else 8) - field:16 if big else 8], order)
+    fields = {}
+    for k in range(int.from_bytes(data[ifd:ifd + count_size], order)):
+        entry = ifd + count_size + k * entry_size
+        tag, kind = int.from_bytes(data[entry:entry + 2], order), int.from_bytes(data[entry + 2:entry + 4], order)
+        n = int.from_bytes(data[entry + 4:entry + 4 + field], order)
+        at = entry + 4 + field
+        size = _TIFF_TYPE_SIZES.get(kind, 1)
+        if n * size > field:
+            at = int.from_bytes(data[at:at + field], order)
+            if at + n * size > len(data):
+                return f"tag {tag}'s values lie past the end of the file"
+        if tag in (273, 279, 324, 325) and kind in _TIFF_UINT_SIZES:  # strip/tile offsets and byte counts
+            fields[tag] = [int.from_bytes(data[at + i * size:at + (i + 1) * size], order) for i in range(n)]
+    offsets, counts = fields.get(273) or fields.get(324), fields.get(279) or fields.get(325)
+    if not offsets or not counts:
+        return None
+    end = max(o + c for o, c in zip(offsets, counts))
+    return None if len(data) >= end else f"{len(data)} of the {end} bytes its strips or tiles need"
+
+
+def _pnm_truncation(data: bytes) -> Optional[str]:
+    """Binary P4/P5/P6 and PFM: header tokens, one whitespace byte, then the raster."""
+    kind = data[1:2]
+    if kind not in (b"4", b"5", b"6", b"f", b"F"):
+        return None  # ASCII formats: no fixed size
+    tokens = re.compile(rb"(?:\s+|#[^\n]*\n)*(\S+)")
+    pos, values = 2, []
+    for _ in range(2 if kind == b"4" else 3):
+        match = tokens.match(data, pos)
+        if not match:
+            return "the header ends early"
+        values.append(match.group(1))
+        pos = match.end()
+    width, height = int(values[0]), int(values[1])
+    if kind == b"4":
+        needed = (width + 7) // 8 * height
+    elif kind in (b"f", b"F"):
+        needed = width * height * (3 if kind == b"F" else 1) * 4
+    else:
+        needed = width * height * (3 if kind == b"6" else 1) * (2 if int(values[2]) > 255 else 1)
+    have = len(data) - pos - 1
+    return None if have >= needed else f"{max(have, 0)} of the {needed} raster bytes its header announces"
+
+
+def _pam_truncation(data: bytes) -> Optional[str]:
+    end = data.find(b"ENDHDR\n")
+    fields = dict(line.split(None, 1) for line in data[3:max(end, 0)].split(b"\n") if len(line.split()) >= 2)
+    try:
+        width, height, depth, maxval = (int(fields[k]) for k in (b"WIDTH", b"HEIGHT", b"DEPTH", b"MAXVAL"))
+    except (KeyError, ValueError):
+        return None
+    needed = width * height * depth * (2 if maxval > 255 else 1)
+    have = len(data) - end - 7
+    return None if end >= 0 and have >= needed else f"{max(have, 0)} of the {needed} raster bytes announced"
+
+
+_COMPLETENESS = {"JPEG": _jpeg_truncation, "PNG": _png_truncation, "WebP": _webp_truncation, "GIF": _gif_truncation,
+                 "BMP": _bmp_truncation, "TIFF": _tiff_truncation, "PNM": _pnm_truncation, "PAM": _pam_truncation}

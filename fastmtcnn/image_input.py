@@ -1,11 +1,12 @@
 """Checking and decoding what users pass as an image, with errors that say what to pass instead.
 
 Accepted: uint8 arrays (H, W) gray, (H, W, 1), (H, W, 3) BGR or RGB, (H, W, 4) BGRA or RGBA; a path to an
-image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM/PAM and the other formats whose
-header `image_header` reads; see `IMAGE_EXTENSIONS` for files). Files and bytes are decoded by OpenCV, so they are
-always BGR whatever `color` says. `load_image` is the one place an image is checked: it returns a `LoadedImage`,
-which `Detector.detect` takes without checking again. Also here: `find_images`, the folder walk that batch jobs
-and Ray Data share.
+image file; or the encoded bytes of one (JPEG, PNG, WebP, BMP, TIFF, PNM/PAM and the other formats whose header
+`image_header` reads and the running OpenCV decodes, `image_codecs.decodable_formats()`: GIF only from
+opencv-python 4.11; see `IMAGE_EXTENSIONS` for files). Truncated files are refused before decoding. Files and
+bytes are decoded by OpenCV, so they are always BGR whatever `color` says. `load_image` is the one place an image
+is checked: it returns a `LoadedImage`, which `Detector.detect` takes without checking again. Also here:
+`find_images`, the folder walk that batch jobs and Ray Data share.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from typing import List, NamedTuple, Sequence, Union
 import cv2
 import numpy as np
 
-from .errors import ImageError, ImageFileNotFound, ImageTooLarge, UnsupportedImage
-from .image_header import KNOWN_FORMATS, read_image_size
+from .errors import ImageError, ImageFileNotFound, ImageTooLarge, ImageTruncated, UnsupportedImage
+from .image_codecs import formats_text, missing_codec, quiet_opencv
+from .image_header import read_image_size, truncation
 from .settings import DEFAULT_MAX_PIXELS
 
 COLORS = ("bgr", "rgb")
@@ -97,23 +99,30 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str 
     decode ever allocates more than `max_pixels` pixels. OpenCV's own failures become UnsupportedImage too.
     """
     if not data:
-        raise UnsupportedImage(f"{source} is empty (0 bytes): pass {KNOWN_FORMATS} bytes")
+        raise UnsupportedImage(f"{source} is empty (0 bytes): pass {formats_text()} bytes")
     try:
         size = read_image_size(data)
     except UnsupportedImage as error:
         if type(error) is UnsupportedImage:
-            raise UnsupportedImage(f"{source} is not an image OpenCV can decode: pass {KNOWN_FORMATS}") from None
+            raise UnsupportedImage(f"{source} is not an image OpenCV can decode: pass {formats_text()}") from None
         raise type(error)(f"{source}: {error}") from None
     if size.pixels > max_pixels:
         raise ImageTooLarge(f"{source}: {size.format} of {size.width}x{size.height} pixels is over the limit of "
                             f"{max_pixels}: downscale it")
+    no_codec = missing_codec(size.format)
+    if no_codec is not None:
+        raise UnsupportedImage(f"{source} is a {size.format} image and {no_codec}: pass {formats_text()}")
+    cut = truncation(data, size.format)
+    if cut is not None:
+        raise ImageTruncated(f"{source} is a truncated or corrupt {size.format} file ({cut}): send the whole file")
     try:
-        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        with quiet_opencv():
+            decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
         decoded = None
     if decoded is None:
         raise UnsupportedImage(f"{source} is not an image OpenCV can decode ({size.format} header, corrupt data): "
-                               f"pass {KNOWN_FORMATS}")
+                               f"pass {formats_text()}")
     return check_array(decoded, max_pixels)
 
 

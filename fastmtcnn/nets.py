@@ -102,6 +102,14 @@ def _input_name(stem: str, weights_dir: Optional[str]) -> str:
     return load_caffe(prototxt.decode("utf-8"), caffemodel).input_name
 
 
+def check_weights(weights_dir: Optional[str]) -> None:
+    """Load the three stages from `weights_dir` now (None: the shipped weights, nothing to check), so a bad folder
+    is a SettingsError before a service starts or a batch begins, not at the first detection."""
+    if weights_dir is not None:
+        for spec in (PNET, RNET, ONET):
+            onnx_model(spec, weights_dir)
+
+
 @functools.lru_cache(maxsize=None)
 def _onnx_model(spec: NetSpec, weights_dir: Optional[str], stamp: Optional[Tuple[int, ...]]) -> bytes:
     prototxt, caffemodel = weight_files(spec.stem, weights_dir)

@@ -31,3 +31,28 @@ def openvino_installed() -> bool:
 #: Parametrize a test over both engines; the OpenVINO case skips with the install line when it is absent.
 BACKENDS = ["opencv", pytest.param("openvino", marks=pytest.mark.skipif(
     not openvino_installed(), reason='OpenVINO not installed: pip install "fastmtcnn[openvino]" to test that engine'))]
+
+
+def require_codec(extension: str) -> None:
+    """Skip the test, saying why, when the running OpenCV cannot both write and read `extension` (e.g. '.gif':
+    OpenCV has no GIF codec before 4.11). The list is probed, never hard-coded."""
+    import cv2
+    import numpy as np
+
+    from fastmtcnn.image_codecs import missing_codec, quiet_opencv
+    from fastmtcnn.image_header import read_image_size
+
+    ok = False
+    with quiet_opencv():
+        for shape in ((2, 2), (2, 2, 3)):  # PBM/PGM take gray only, PPM and GIF colour only
+            try:
+                ok, data = cv2.imencode(extension, np.zeros(shape, np.uint8))
+            except cv2.error:
+                continue
+            if ok:
+                break
+    if not ok:
+        pytest.skip(f"this OpenCV ({cv2.__version__}) cannot write {extension} files")
+    missing = missing_codec(read_image_size(data.tobytes()).format)
+    if missing:
+        pytest.skip(missing)

@@ -60,7 +60,7 @@ def folder(tmp_path_factory):
 def reference(folder, tmp_path_factory):
     """One uninterrupted single-process run: (output file bytes, records)."""
     out = tmp_path_factory.mktemp("reference") / "results.jsonl"
-    assert cli_main(["batch", str(folder), "--out", str(out), "--quiet"]) == 0
+    assert cli_main(["batch", str(folder), "--out", str(out), "--quiet"]) == 1  # broken.jpg, empty.png: errors
     data = out.read_bytes()
     return data, [json.loads(line) for line in data.splitlines()]
 
@@ -90,7 +90,7 @@ def test_records_match_the_detector(folder, reference):
 
 def test_two_worker_processes_give_the_same_file(folder, reference, tmp_path):
     out = tmp_path / "results.jsonl"
-    assert cli_main(["batch", str(folder), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    assert cli_main(["batch", str(folder), "--out", str(out), "--workers", "2", "--quiet"]) == 1
     data = out.read_bytes()
     assert sorted(data.splitlines()) == sorted(reference[0].splitlines())  # same records...
     assert data == reference[0]  # ...and the same order: sorted paths whatever the worker count
@@ -223,14 +223,20 @@ def test_crop_names():
 
 def test_progress_line_without_tqdm(folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
-    assert cli_main(["batch", str(folder), "--out", str(tmp_path / "r.jsonl")]) == 0
+    assert cli_main(["batch", str(folder), "--out", str(tmp_path / "r.jsonl")]) == 1
     err = capsys.readouterr().err
     assert "images/s" in err and "faces" in err and f"{len(EXPECTED_PATHS)} images" in err
 
 
 def test_bad_arguments_and_foreign_output(folder, tmp_path, capsys):
-    assert cli_main(["batch", str(tmp_path / "missing"), "--out", str(tmp_path / "r.jsonl")]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert cli_main(["batch", str(tmp_path / "missing"), "--out", str(tmp_path / "r.jsonl")]) == 1
+    assert f"{tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    assert cli_main(["batch", str(tmp_path / "file.jpg"), "--out", str(tmp_path / "r.jsonl")]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "e.jsonl")]) == 0
+    assert "warning: no image files under" in capsys.readouterr().err
     assert cli_main(["batch", str(folder), "--out", str(tmp_path / "r.jsonl"), "--workers", "0"]) == 2
     foreign = tmp_path / "foreign.jsonl"
     foreign.write_text('{"path": "x.jpeg", "faces": []}\nnot json\n')

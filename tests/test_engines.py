@@ -59,7 +59,7 @@ def test_auto_without_openvino_runs_opencv(without_openvino):
     detector = Detector(backend="auto")
     assert (detector.backend, detector.precision) == ("opencv", "f32")
     assert "not installed" in detector.engine.reason
-    assert "auto -> opencv f32 (auto: OpenVINO not installed" in versions()
+    assert "auto -> opencv f32; auto: OpenVINO not installed" in versions()
 
 
 @pytest.mark.parametrize("kwargs", [{"backend": "openvino"}, {"backend": "auto", "precision": "bf16"}])

@@ -453,13 +453,13 @@ def never_built(**settings):
     ('{"image": "a.jpg", "faces": [{"box": [1, 2, 3, 4], "box_type": "oval"}]}\n', "unknown box_type 'oval'"),
     ('{"image": "a.jpg", "faces": [{"box": [1, 2, 3, 4], "landmarks": [[1, 2]]}]}\n', "5 [x, y] points"),
 ])
-def test_bad_data_file_is_one_line_and_exit_code_2(tmp_path, capsys, content, message):
+def test_bad_data_file_is_one_line_and_exit_code_1(tmp_path, capsys, content, message):
     data = tmp_path / "data.jsonl"
     if content is not None:
         data.write_text(content)
     with pytest.raises(ev.DatasetError, match=re.escape(message)):
         run_eval_command([str(data)], never_built)
-    assert cli.main(["eval", str(data)]) == 2
+    assert cli.main(["eval", str(data)]) == 1  # an input error (docs/cli.md)
     err = capsys.readouterr().err
     assert err.startswith("fastmtcnn: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -17,7 +17,7 @@ import pytest
 
 from fastmtcnn import Detector
 
-from conftest import FIXTURES, REPO_ROOT
+from conftest import FIXTURES, REPO_ROOT, require_codec
 
 starlette = pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
 uvicorn = pytest.importorskip("uvicorn", reason="the server tests need the server extra: pip install '.[server]'")
@@ -25,9 +25,9 @@ httpx = pytest.importorskip("httpx", reason="the server tests need httpx (in the
 
 from fastmtcnn.server import ServerConfig, create_app  # noqa: E402
 from fastmtcnn.server import detection  # noqa: E402
-from fastmtcnn.server.connections import guarded_protocol  # noqa: E402
+from fastmtcnn.server.app import uvicorn_options  # noqa: E402
 from test_image_header import bombs  # noqa: E402
-from bench.load.load_test import Server, free_port, proc_status  # noqa: E402  (the load tools' server runner)
+from bench.load.http_load import Server, free_port, proc_status  # noqa: E402  (the load tools' server runner)
 
 ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
 GROUP = FIXTURES / "group_640x480.jpg"
@@ -122,10 +122,9 @@ class LiveServer:
         self.app = create_app(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        protocol = guarded_protocol(config.header_timeout, config.max_connections, config.retry_after)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, http=protocol,
-                                                    lifespan="on", log_level="warning", access_log=False,
-                                                    timeout_keep_alive=2, timeout_graceful_shutdown=2))
+        options = dict(uvicorn_options(config), host="127.0.0.1", port=self.port, timeout_keep_alive=2,
+                       timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
@@ -230,7 +229,22 @@ def test_query_parameters_reuse_the_workers_cascades(client, monkeypatch):
     assert default.json()["faces"] == _faces_json(Detector().detect(data))  # settings were put back
 
 
+def test_unknown_query_parameters_get_400_naming_the_known_ones(client):
+    data = ASTRONAUT.read_bytes()
+    for params in ({"foo": "1"}, {"min_face_size": "40", "minfacesize": "40"}, {"threshold": "0.6,0.7,0.7"}):
+        response = client.post("/v1/detect", params=params, content=data, headers={"content-type": "image/jpeg"})
+        _assert_error(response, 400)
+        error = response.json()["error"]
+        assert error["code"] == "unknown_parameter" and response.headers["x-error-code"] == "unknown_parameter"
+        assert "min_face_size" in error["message"] and "thresholds" in error["message"]
+        assert repr(sorted(set(params) - {"min_face_size"})[0]) in error["message"]
+    ok = client.post("/v1/detect", params={"min_face_size": "40", "thresholds": "0.6,0.7,0.7"}, content=data,
+                     headers={"content-type": "image/jpeg"})
+    assert ok.status_code == 200
+
+
 def test_gif_content_type_is_accepted_like_octet_stream(client, images):
+    require_codec(".gif")  # OpenCV has no GIF codec before 4.11
     gif = _encode(images["group_half"], ".gif")
     as_gif = client.post("/v1/detect", content=gif, headers={"content-type": "image/gif"})
     as_octets = client.post("/v1/detect", content=gif, headers={"content-type": "application/octet-stream"})
@@ -683,3 +697,203 @@ def test_sigterm_during_a_long_detection_exits_within_seconds():
         assert elapsed < 15
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------- /v1/stream
+STREAM_CONFIG = dict(workers=2, queue_size=2, max_streams=2, stream_max_fps=8, stream_max_frame_bytes=200_000,
+                     stream_max_pixels=640 * 480)
+
+
+def _ws_connect(live, query=""):
+    """A `websockets` sync client on the live server's /v1/stream (skips without the websockets package)."""
+    sync_client = pytest.importorskip("websockets.sync.client", reason="the stream tests need websockets "
+                                                                       "(in the server extra)")
+    return sync_client.connect(f"ws://127.0.0.1:{live.port}/v1/stream{query}", open_timeout=30, close_timeout=5)
+
+
+def _metric(live, name):
+    """The value of one /metrics series, 0 when absent."""
+    for line in live.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _wait_for(condition, seconds=15):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture(scope="module")
+def stream_server():
+    with LiveServer(ServerConfig(**STREAM_CONFIG)) as live:
+        _wait_ready(live)
+        yield live
+
+
+@pytest.fixture(scope="module")
+def crossing_jpegs():
+    from video_clips import crossing
+
+    return [_encode(frame, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 90)) for frame in crossing(24).frames]
+
+
+def test_stream_answers_each_frame_with_the_trackers_faces_and_ids(stream_server, crossing_jpegs):
+    """Frame by frame (each sent after the previous answer, under the rate limit) the stream gives what an
+    in-process FaceTracker gives on the same JPEGs: boxes, scores, landmarks, ids and full passes."""
+    from fastmtcnn.video import FaceTracker
+
+    tracker = FaceTracker(Detector(min_face_size=30))
+    ids_seen = set()
+    with _ws_connect(stream_server, "?min_face_size=30") as ws:
+        for n, jpeg in enumerate(crossing_jpegs):
+            sent = time.monotonic()
+            ws.send(jpeg)
+            answer = json.loads(ws.recv(timeout=30))
+            want = tracker.update(jpeg).to_record()
+            assert answer["type"] == "faces" and answer["frame"] == n, answer
+            assert answer["full_pass"] == want["full_pass"]
+            assert answer["faces"] == json.loads(json.dumps(want["faces"]))
+            assert answer["image"] == {"width": 640, "height": 480}
+            assert set(answer["timing_ms"]) == {"queue", "decode", "track", "total"}
+            ids_seen.update(face["id"] for face in answer["faces"])
+            time.sleep(max(0.0, 0.13 - (time.monotonic() - sent)))  # 8 fps limit: stay under it
+    assert len(ids_seen) == 2  # two faces crossing, each keeps its id
+    assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
+
+
+def test_stream_errors_have_the_detect_shape_and_the_stream_goes_on(stream_server, images):
+    too_many_pixels = _encode(cv2.resize(images["group"], (800, 600)), ".jpg")
+    cases = [("text", 415, "text_message"), (b"", 422, "empty_image"), (b"not an image", 422, "undecodable_image"),
+             (b"\x00" * 200_001, 413, "frame_too_large"), (too_many_pixels, 413, "image_too_large")]
+    with _ws_connect(stream_server) as ws:
+        for n, (message, status, code) in enumerate(cases):
+            ws.send(message)
+            answer = json.loads(ws.recv(timeout=30))
+            assert answer == {"type": "error", "frame": n, "status": status,
+                              "error": {"code": code, "message": answer["error"]["message"]}}, answer
+            assert answer["error"]["message"]
+            time.sleep(0.13)
+        ws.send(GROUP.read_bytes())
+        answer = json.loads(ws.recv(timeout=30))
+        assert answer["type"] == "faces" and answer["frame"] == len(cases) and len(answer["faces"]) >= 4
+    text = stream_server.get("/metrics").text
+    assert 'fastmtcnn_stream_frames_total{outcome="error",code="frame_too_large"}' in text
+
+
+def test_stream_drops_frames_beyond_the_rate_and_while_busy_and_answers_every_one(stream_server, crossing_jpegs):
+    """40 frames sent at once: each gets exactly one answer (faces, or dropped with a reason), never a queue:
+    at most one frame in work plus one waiting, so most are dropped; /metrics counts them all."""
+    def counts():
+        text = stream_server.get("/metrics").text
+        return {line.split("{", 1)[1].split("}")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("fastmtcnn_stream_frames_total{")}
+
+    before = counts()
+    frames = (crossing_jpegs * 2)[:40]
+    with _ws_connect(stream_server) as ws:
+        for jpeg in frames:
+            ws.send(jpeg)
+        answers = [json.loads(ws.recv(timeout=30)) for _ in frames]
+    assert sorted(answer["frame"] for answer in answers) == list(range(len(frames)))
+    kinds = {}
+    for answer in answers:
+        key = answer["type"] if answer["type"] != "dropped" else answer["reason"]
+        kinds[key] = kinds.get(key, 0) + 1
+    assert set(kinds) <= {"faces", "busy", "rate_limit"} and kinds.get("rate_limit", 0) >= 40 - 9 - 1, kinds
+    assert 1 <= kinds.get("faces", 0) <= 9, kinds  # the 8-frame burst (+ refill), minus the busy ones
+    after = counts()
+    delta = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+    assert delta == {'outcome="answered"': kinds["faces"],
+                     **({'outcome="dropped",reason="busy"': kinds["busy"]} if "busy" in kinds else {}),
+                     'outcome="dropped",reason="rate_limit"': kinds["rate_limit"]}
+
+
+def test_stream_cap_bad_query_and_plain_get_are_refused_before_the_handshake(stream_server):
+    from websockets.exceptions import InvalidStatus
+
+    def refused(query=""):
+        with pytest.raises(InvalidStatus) as caught:
+            _ws_connect(stream_server, query).close()
+        response = caught.value.response
+        body = json.loads(response.body)
+        assert set(body) == {"error"} and body["error"]["message"]
+        return response.status_code, body["error"]["code"], response.headers
+
+    assert refused("?min_face_size=big")[:2] == (400, "bad_query")
+    assert refused("?fps=10")[:2] == (400, "unknown_parameter")
+    assert refused("?thresholds=0.6,0.7,2")[:2] == (422, "bad_parameter")
+    with _ws_connect(stream_server), _ws_connect(stream_server):
+        assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 2)
+        status, code, headers = refused()
+        assert (status, code) == (503, "too_many_streams") and headers["Retry-After"] == "1"
+    assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
+    with _ws_connect(stream_server) as ws:  # the slots are free again
+        ws.send(GROUP.read_bytes())
+        assert json.loads(ws.recv(timeout=30))["type"] == "faces"
+    _assert_error(stream_server.get("/v1/stream"), 426)
+    assert 'fastmtcnn_streams_refused_total{code="too_many_streams"} 1' in stream_server.get("/metrics").text
+
+
+def test_streams_with_too_many_different_settings_are_refused(stream_server, monkeypatch):
+    """Each setting in use keeps a Detector (networks per worker thread): their number is bounded."""
+    from websockets.exceptions import InvalidStatus
+
+    monkeypatch.setattr(stream_server.app.state.service.streams.detectors, "limit", 1)
+    with _ws_connect(stream_server, "?min_face_size=30") as first:
+        first.send(GROUP.read_bytes())
+        assert json.loads(first.recv(timeout=30))["type"] == "faces"
+        with pytest.raises(InvalidStatus) as caught:
+            _ws_connect(stream_server, "?min_face_size=40").close()
+        assert caught.value.response.status_code == 503
+        assert json.loads(caught.value.response.body)["error"]["code"] == "too_many_settings"
+        with _ws_connect(stream_server, "?min_face_size=30"):  # the same setting shares its detector
+            pass
+    assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
+    with _ws_connect(stream_server, "?min_face_size=40") as other:  # free again once the first closed
+        other.send(GROUP.read_bytes())
+        assert json.loads(other.recv(timeout=30))["type"] == "faces"
+
+
+def test_stream_client_leaving_mid_frame_frees_everything(stream_server, crossing_jpegs):
+    """A client that sends frames and drops the TCP connection without a close frame: the stream closes, the
+    frame in work and the waiting one are counted as dropped (disconnected), slots and gauges go back to 0."""
+    service = stream_server.app.state.service
+    with _ws_connect(stream_server) as ws:
+        for jpeg in crossing_jpegs[:3]:
+            ws.send(jpeg)
+        ws.socket.shutdown(socket.SHUT_RDWR)  # no closing handshake
+    assert _wait_for(lambda: _metric(stream_server, "fastmtcnn_streams_open") == 0)
+    assert _wait_for(lambda: service.slots.snapshot() == (0, 0, 0))
+    assert _wait_for(lambda: 'reason="disconnected"' in stream_server.get("/metrics").text)
+
+
+def test_the_readme_stream_client_example_prints_tracked_faces(stream_server, tmp_path):
+    import subprocess
+    import sys
+
+    from video_clips import crossing, write_clip
+
+    clip = write_clip(crossing(60), tmp_path / "crossing.avi")
+    url = f"ws://127.0.0.1:{stream_server.port}/v1/stream?min_face_size=30"
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "examples" / "stream_client.py"), str(clip), "--url", url,
+                          "--fps", "6", "--frames", "12"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert len(lines) == 12 and all(line.startswith(f"frame {n}: [(") for n, line in enumerate(lines)), lines
+    assert {line.split("[(", 1)[1].split(",", 1)[0] for line in lines} <= {"0", "1"}  # ids stay 0 and 1
+
+
+def test_stream_load_tool_runs_and_checks_its_bounds(stream_server, capsys):
+    from bench.load.stream_load import main as stream_load
+
+    assert stream_load(["--url", stream_server.url, "--streams", "2", "--fps", "5", "--duration", "2",
+                        "--drain", "20"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames_sent"] == report["frames_answered"] >= 16 and report["metrics_match"]
+    assert report["streams_open_after"] == 0 and report["healthz_failures"] == 0

@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional
 import cv2
 import httpx
 
-from .load_test import ASTRONAUT, GROUP, Server, free_port, proc_status
+from .http_load import ASTRONAUT, GROUP, Server, free_port, proc_status
 
 BIG = 12000
 

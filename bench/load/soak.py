@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from .load_test import Server, expected_faces, free_port, mixed_bodies, proc_status, run_load
+from .http_load import Server, expected_faces, free_port, mixed_bodies, proc_status, run_load
 
 
 def main() -> int:

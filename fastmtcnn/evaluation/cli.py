@@ -51,9 +51,6 @@ def add_eval_command(commands: Subcommands,
                         help="images detected concurrently (timings are per call)")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="always draw the progress line (default: only on a terminal)")
-    parser.add_argument("--weights", default=None, metavar="DIR",
-                        help="folder with det1/det2/det3 .prototxt + .caffemodel, e.g. from `fastmtcnn train` "
-                             "(default: the shipped weights)")
     parser.set_defaults(run=lambda args: eval_command(args, detector_factory))
     return parser
 

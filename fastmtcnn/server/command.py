@@ -31,6 +31,14 @@ def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
                        help="seconds for a request's headers to arrive; slower connections are closed")
     serve.add_argument("--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout,
                        help="seconds an idle keep-alive connection stays open")
+    serve.add_argument("--max-streams", type=int, default=defaults.max_streams,
+                       help="open /v1/stream WebSockets, >= 1; more are refused with a JSON 503")
+    serve.add_argument("--stream-max-fps", type=float, default=defaults.stream_max_fps,
+                       help="frames per second per stream, > 0 (1 s burst); faster frames are dropped (rate_limit)")
+    serve.add_argument("--stream-max-frame-bytes", type=int, default=defaults.stream_max_frame_bytes,
+                       help="bytes per stream frame, >= 1; larger frames get an error answer")
+    serve.add_argument("--stream-max-pixels", type=int, default=defaults.stream_max_pixels,
+                       help="pixels per stream frame, >= 1 (read from the header); larger frames get an error answer")
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(run=serve_command)
     return serve
@@ -43,7 +51,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                           queue_size=args.queue_size, timeout=args.timeout, threads=args.threads,
                           max_connections=args.max_connections, header_timeout=args.header_timeout,
                           keep_alive_timeout=args.keep_alive_timeout, backend=args.backend,
-                          precision=args.precision)
+                          precision=args.precision, weights=args.weights, max_streams=args.max_streams,
+                          stream_max_fps=args.stream_max_fps, stream_max_frame_bytes=args.stream_max_frame_bytes,
+                          stream_max_pixels=args.stream_max_pixels)
     config.memory_budget_mb = args.memory_budget_mb or default_memory_budget_mb(config.workers)
     return config.check()
 

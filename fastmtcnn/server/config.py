@@ -50,25 +50,32 @@ class ServerConfig:
     threads: Optional[int] = None  # OpenCV/Numba threads (process-wide), None leaves the default
     backend: str = "auto"  # engine of the networks: "auto", "opencv" or "openvino" (see fastmtcnn.engines)
     precision: str = "f32"  # "f32" or "bf16" (OpenVINO on a CPU with native BF16 only)
+    weights: Optional[str] = None  # folder with det1/det2/det3 .prototxt + .caffemodel; None: the shipped weights
     retry_after: int = 1  # seconds, in 503 answers
     max_connections: int = 256  # open connections; beyond it every request gets a JSON 503
     header_timeout: float = 10.0  # a request's headers must arrive within this, or the connection is closed
     keep_alive_timeout: float = 5.0  # idle keep-alive connections are closed after this
     max_multipart_parts: int = 16  # multipart/form-data bodies with more parts get 400
+    max_streams: int = 32  # open /v1/stream WebSockets; more are refused with a JSON 503 before the handshake
+    stream_max_fps: float = 30.0  # per stream: frames beyond this rate (1 s burst) are dropped, reason rate_limit
+    stream_max_frame_bytes: int = 4 * 1024 * 1024  # per frame message; larger ones get an error message
+    stream_max_pixels: int = 1920 * 1080  # per frame (read from the header, before decoding), and max_pixels
 
     def check(self) -> "ServerConfig":
         """Validate every field (SettingsError, a ValueError, naming the field); returns self."""
         for name in ("workers", "max_body_bytes", "max_pixels", "memory_budget_mb", "max_connections",
-                     "max_multipart_parts", "retry_after"):
+                     "max_multipart_parts", "retry_after", "max_streams", "stream_max_frame_bytes",
+                     "stream_max_pixels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SettingsError(f"{name} must be an int >= 1, got {value!r}")
         if isinstance(self.queue_size, bool) or not isinstance(self.queue_size, int) or self.queue_size < 0:
             raise SettingsError(f"queue_size must be an int >= 0, got {self.queue_size!r}")
-        for name in ("timeout", "header_timeout", "keep_alive_timeout"):
+        for name in ("timeout", "header_timeout", "keep_alive_timeout", "stream_max_fps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                raise SettingsError(f"{name} must be a positive number of seconds, got {value!r}")
+                unit = "frames per second" if name == "stream_max_fps" else "seconds"
+                raise SettingsError(f"{name} must be a positive number of {unit}, got {value!r}")
         self.settings()  # min_face_size and max_pixels through the one owner of their ranges
         return self
 
@@ -78,6 +85,12 @@ class ServerConfig:
         changes = {} if thresholds is None else {"thresholds": thresholds}
         return CascadeSettings(min_face_size=self.min_face_size if min_face_size is None else min_face_size,
                                max_image_pixels=self.max_pixels, **changes)
+
+    def stream_settings(self, min_face_size: Optional[float] = None,
+                        thresholds: Optional[tuple] = None) -> CascadeSettings:
+        """The cascade settings of a stream: a request's, with frames limited to `stream_max_pixels`."""
+        settings = self.settings(min_face_size, thresholds)
+        return settings.replace(max_image_pixels=min(self.max_pixels, self.stream_max_pixels))
 
     @property
     def capacity(self) -> int:

@@ -9,11 +9,12 @@ After a request over `SHRINK_AFTER_BYTES`, P-Net's buffers are shrunk and glibc 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import ctypes.util
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from ..engines import choose_engine
 from ..errors import ImageSizeUnknown, ImageTooLarge, SettingsError, UnsupportedImage
 from ..image_header import read_image_size
 from ..image_input import decode_image
-from ..nets import channel_map
+from ..nets import channel_map, check_weights
 from ..pipeline import Cascade
 from ..settings import CascadeSettings
 from .config import ServerConfig, request_bytes
@@ -51,7 +52,9 @@ class Workers:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.default_settings = config.settings()
-        self.engine = choose_engine(config.backend, config.precision, config.threads)  # fails before serving
+        self.engine = dataclasses.replace(choose_engine(config.backend, config.precision, config.threads),
+                                          weights_dir=config.weights)  # fails before serving
+        check_weights(config.weights)  # a bad --weights folder fails before serving too
         self.pool: Optional[ThreadPoolExecutor] = None
         self.stopping = threading.Event()
         self._local = threading.local()
@@ -95,13 +98,7 @@ class Workers:
     def detect(self, data: bytes, settings: CascadeSettings, deadline: Deadline) -> Dict[str, Any]:
         """The job: JSON-ready result of one request's image bytes; ApiError for anything the client can fix."""
         started = time.perf_counter()
-        budget = self._check_size(data, settings)
-        try:
-            pixels = decode_image(data, settings.max_image_pixels, source="request body")
-        except ImageTooLarge as error:
-            raise ApiError(413, "image_too_large", str(error)) from None
-        except UnsupportedImage as error:
-            raise ApiError(422, "undecodable_image", str(error)) from None
+        pixels, budget = self.decode(data, settings)
         decoded = time.perf_counter()
         height, width = pixels.shape[:2]
         cascade = self._cascade()
@@ -120,14 +117,26 @@ class Workers:
                 "timing_ms": {"decode": round((decoded - started) * 1000, 3),
                               "detect": round((done - decoded) * 1000, 3)}}
 
-    def _check_size(self, data: bytes, settings: CascadeSettings) -> int:
+    def decode(self, data: bytes, settings: CascadeSettings,
+               source: str = "request body") -> Tuple[np.ndarray, int]:
+        """(BGR/gray pixels, estimated working bytes) of encoded image bytes, checked from the header first;
+        ApiError 413/422 for anything the client can fix."""
+        budget = self._check_size(data, settings, source)
+        try:
+            return decode_image(data, settings.max_image_pixels, source=source), budget
+        except ImageTooLarge as error:
+            raise ApiError(413, "image_too_large", str(error)) from None
+        except UnsupportedImage as error:
+            raise ApiError(422, "undecodable_image", str(error)) from None
+
+    def _check_size(self, data: bytes, settings: CascadeSettings, source: str) -> int:
         """Estimated working bytes of the request, from the header; ApiError 413/422 before any decoding."""
         try:
             size = read_image_size(data)
         except ImageSizeUnknown as error:
-            raise ApiError(413, "image_size_unknown", f"request body: {error}") from None
+            raise ApiError(413, "image_size_unknown", f"{source}: {error}") from None
         except UnsupportedImage as error:
-            raise ApiError(422, "undecodable_image", f"request body: {error}") from None
+            raise ApiError(422, "undecodable_image", f"{source}: {error}") from None
         if size.pixels > settings.max_image_pixels:
             raise ApiError(413, "image_too_large", f"image header says {size.width}x{size.height} pixels, over the "
                                                    f"limit of {settings.max_image_pixels}")
@@ -144,10 +153,11 @@ class Workers:
         return needed
 
 
-def request_settings(config: ServerConfig, min_face_size: Optional[float],
-                     thresholds: Optional[tuple]) -> CascadeSettings:
-    """Settings of one request; ApiError 422 naming the accepted range when a value is out of it."""
+def request_settings(config: ServerConfig, min_face_size: Optional[float], thresholds: Optional[tuple],
+                     stream: bool = False) -> CascadeSettings:
+    """Settings of one request (or stream: `ServerConfig.stream_settings`); ApiError 422 naming the accepted
+    range when a value is out of it."""
     try:
-        return config.settings(min_face_size, thresholds)
+        return (config.stream_settings if stream else config.settings)(min_face_size, thresholds)
     except SettingsError as error:
         raise ApiError(422, "bad_parameter", str(error)) from None

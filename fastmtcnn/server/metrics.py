@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..engines import Engine
 from .admission import Slots
@@ -24,6 +24,29 @@ class Metrics:
         self.latency_count = 0
         self.latency_sum = 0.0
         self.ready = False
+        self.stream_frames: Dict[Tuple[str, str], int] = {}  # (outcome, reason or error code) -> frames
+        self.streams_refused: Dict[str, int] = {}
+        self.streams_open = 0
+        self.streams_total = 0
+
+    def stream_frame(self, outcome: str, detail: str = "") -> None:
+        """Count one frame of a stream: outcome "answered", "dropped" (detail: the reason) or "error" (its code)."""
+        with self._lock:
+            key = (outcome, detail)
+            self.stream_frames[key] = self.stream_frames.get(key, 0) + 1
+
+    def stream_opened(self) -> None:
+        with self._lock:
+            self.streams_open += 1
+            self.streams_total += 1
+
+    def stream_closed(self) -> None:
+        with self._lock:
+            self.streams_open -= 1
+
+    def stream_refused(self, code: str) -> None:
+        with self._lock:
+            self.streams_refused[code] = self.streams_refused.get(code, 0) + 1
 
     def observe(self, method: str, path: str, status: int, seconds: float, error_code: Optional[str]) -> None:
         with self._lock:
@@ -36,6 +59,23 @@ class Metrics:
                     self.buckets[i] += 1
             self.latency_count += 1
             self.latency_sum += seconds
+
+    def _stream_lines(self) -> List[str]:
+        """The /v1/stream series (call with the lock held)."""
+        lines = ["# HELP fastmtcnn_stream_frames_total Frames received on /v1/stream by outcome: answered, "
+                 "dropped (by reason) or error (by code).", "# TYPE fastmtcnn_stream_frames_total counter"]
+        for (outcome, detail), count in sorted(self.stream_frames.items()):
+            label = {"answered": "", "dropped": f',reason="{detail}"', "error": f',code="{detail}"'}[outcome]
+            lines.append(f'fastmtcnn_stream_frames_total{{outcome="{outcome}"{label}}} {count}')
+        lines += ["# HELP fastmtcnn_streams_open Open /v1/stream connections.", "# TYPE fastmtcnn_streams_open gauge",
+                  f"fastmtcnn_streams_open {self.streams_open}",
+                  "# HELP fastmtcnn_streams_total /v1/stream connections accepted.",
+                  "# TYPE fastmtcnn_streams_total counter", f"fastmtcnn_streams_total {self.streams_total}",
+                  "# HELP fastmtcnn_streams_refused_total /v1/stream connections refused, by error code.",
+                  "# TYPE fastmtcnn_streams_refused_total counter"]
+        for code, count in sorted(self.streams_refused.items()):
+            lines.append(f'fastmtcnn_streams_refused_total{{code="{code}"}} {count}')
+        return lines
 
     def render(self) -> str:
         with self._lock:
@@ -55,6 +95,7 @@ class Metrics:
             lines.append(f"fastmtcnn_request_duration_seconds_sum {self.latency_sum:.6f}")
             lines.append(f"fastmtcnn_request_duration_seconds_count {self.latency_count}")
             ready = int(self.ready)
+            lines += self._stream_lines()
         held, queued, running = self._slots.snapshot()
         lines += ["# HELP fastmtcnn_in_flight Detection requests admitted and not finished.",
                   "# TYPE fastmtcnn_in_flight gauge", f"fastmtcnn_in_flight {held}",

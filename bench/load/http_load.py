@@ -1,8 +1,8 @@
 """Load test of `fastmtcnn serve` on 127.0.0.1: N client threads for a bounded time, every answer checked.
 
-    python -m bench.load.load_test --duration 60 --clients 16 --workers 2            # starts its own server
-    python -m bench.load.load_test --url http://127.0.0.1:8080 --duration 60         # an already running one
-    python -m bench.load.load_test threading --calls 60                              # thread-local vs locked cascade
+    python -m bench.load.http_load --duration 60 --clients 16 --workers 2            # starts its own server
+    python -m bench.load.http_load --url http://127.0.0.1:8080 --duration 60         # an already running one
+    python -m bench.load.http_load threading --calls 60                              # thread-local vs locked cascade
 
 Prints one JSON report: requests, req/s, p50/p90/p99 latency, statuses, client errors, answers that differ
 from the serial in-process result for the same image, peak RSS (VmHWM) of the server process. Below the
@@ -283,12 +283,12 @@ def threading_command(args: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["threading"]:
-        parser = argparse.ArgumentParser(prog="load_test.py threading")
+        parser = argparse.ArgumentParser(prog="http_load.py threading")
         parser.add_argument("--calls", type=int, default=40, help="detections per thread")
         parser.add_argument("--workers-list", type=int, nargs="+", default=[1, 2, 4])
         parser.add_argument("--threads", type=int, default=None, help="OpenCV/Numba threads (process-wide)")
         return threading_command(parser.parse_args(argv[1:]))
-    parser = argparse.ArgumentParser(prog="load_test.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="http_load.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="test a running server instead of starting one (127.0.0.1 only)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
