@@ -119,6 +119,24 @@ class Cascade:
             offsets.append(level[2][keep])
         return self._merge_levels(boxes, scores, offsets)
 
+    def propose_in_regions(self, image: np.ndarray, channels: np.ndarray, regions: np.ndarray,
+                           scales: np.ndarray, size: int) -> np.ndarray:
+        """Stage 1 on parts of the image (the stream tracker's search around a face): P-Net on each square region
+        (float32 (n, 4) 0-based inclusive, may reach past the image) resized to size x size, `scales[k]` being
+        size / its side; squared, truncated candidates float32 (m, 4) in image pixels, as `propose`. One input
+        shape for every region: OpenCV DNN sets a network up again (milliseconds) for each new shape."""
+        boxes, scores, offsets = [], [], []
+        blob = self._level_blob(size, size)
+        for region, scale in zip(regions, scales):
+            kernels.crop_resize_normalize(image, region[None], channels, blob)
+            prob, reg = self.pnet.forward(blob)
+            level = kernels.candidates_from_scores(prob[0, 1], reg[0], scale, self.settings.thresholds[0])
+            keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
+            boxes.append(level[0][keep] + region[:2][[0, 1, 0, 1]])
+            scores.append(level[1][keep])
+            offsets.append(level[2][keep])
+        return self._merge_levels(boxes, scores, offsets)
+
     def _level_blob(self, level_h: int, level_w: int) -> np.ndarray:
         """A float32 (1, 3, level_h, level_w) view of the cascade's one pyramid buffer (grown when too small);
         each level overwrites the previous one, whose outputs have been read by then."""
@@ -147,24 +165,26 @@ class Cascade:
 
     # ------------------------------------------------------------------------------ stage 2: R-Net
     def refine(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
-               deadline: Deadline = NO_DEADLINE) -> np.ndarray:
-        """Stage 2: R-Net on 24x24 crops of `boxes`; returns squared, truncated boxes float32 (m, 4)."""
+               deadline: Deadline = NO_DEADLINE, threshold: Optional[float] = None) -> np.ndarray:
+        """Stage 2: R-Net on 24x24 crops of `boxes`; returns squared, truncated boxes float32 (m, 4).
+        `threshold`: instead of the settings' R-Net threshold (the stream tracker's lower one for known faces)."""
         if not len(boxes):
             return _EMPTY_BOXES
         prob, offsets = self._forward_crops(self.rnet, image, channels, boxes, deadline)
-        passed = prob[:, 1] > self.settings.thresholds[1]
+        passed = prob[:, 1] > (self.settings.thresholds[1] if threshold is None else threshold)
         return self._stage_end(boxes[passed], prob[passed, 1], offsets[passed], self.settings.nms_rnet,
                                self.caps.refined, extent_plus_one=True)
 
     # ------------------------------------------------------------------------------ stage 3: O-Net
     def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
-               deadline: Deadline = NO_DEADLINE) -> CascadeResult:
-        """Stage 3: O-Net on 48x48 crops; calibrated boxes, scores and landmarks after the final NMS."""
+               deadline: Deadline = NO_DEADLINE, threshold: Optional[float] = None) -> CascadeResult:
+        """Stage 3: O-Net on 48x48 crops; calibrated boxes, scores and landmarks after the final NMS.
+        `threshold`: instead of the settings' O-Net threshold."""
         if not len(boxes):
             return CascadeResult.empty()
         prob, offsets, points = self._forward_crops(self.onet, image, channels, boxes, deadline)
-        return CascadeResult(*kernels.output_faces(boxes, prob, offsets, points, self.settings.thresholds[2],
-                                                   self.settings.nms_onet))
+        threshold = self.settings.thresholds[2] if threshold is None else threshold
+        return CascadeResult(*kernels.output_faces(boxes, prob, offsets, points, threshold, self.settings.nms_onet))
 
     def _forward_crops(self, network: Network, image: np.ndarray, channels: np.ndarray,
                        boxes: np.ndarray, deadline: Deadline = NO_DEADLINE) -> Tuple[np.ndarray, ...]:

@@ -1,42 +1,50 @@
 """Cheap per-frame change detection for `FaceTracker`: when does a tracking frame need a full pass now?
 
-A frame is reduced to a thumbnail of 8x8-pixel cell means (three exact 2x `cv2.INTER_AREA` halvings: 0.2-0.5
-ms for 640x480 on one core) and compared with the previous frame's thumbnail. A cell *changed* when its grey
-mean moved by more than `threshold` levels (0-255). Then:
+A frame is reduced to a thumbnail of 8x8-pixel cell grey means (`kernels.cell_means`: exact integer sums, so
+the result does not depend on the OpenCV version; ~0.2 ms for 640x360 on one core). Two thumbnails are compared
+after aligning them by the whole-cell shift that best explains them (`kernels.best_shift`, up to `MAX_SHIFT`
+cells: the camera's pan), and a cell *changed* when it lies more than `threshold` grey levels (0-255) outside
+the range of the 3x3 cells around its place in the other (`kernels.changed_cells`: motion under a cell mixes
+neighbouring cells, so it stays inside that range):
 
-1. **camera motion**: fewer than `cut_fraction` of all cells changed, but at least `MOTION_AREA` of the cells
-   outside the tracked faces moved by half the threshold -> no pass: a pan, a zoom or a busy scene; new faces
-   wait for the scheduled pass (or the loss of a tracked face);
-2. **nothing to act on**: no cut-sized change and no blob of changed cells outside the tracked faces (their
-   boxes enlarged by `MASK_MARGIN` of their side on each side) at least `min_face_size` pixels high and wide
-   -> no pass;
-3. otherwise the camera's shift is estimated by phase correlation (`cv2.phaseCorrelate` on the thumbnails,
-   the tracked faces filled with the mean grey so that moving faces do not pull it) and the previous thumbnail
-   is moved by it, so that a slow drift or a fast pan is not taken for change; on what still changed:
-   **cut** (at least `cut_fraction` of all cells) -> full pass; **new content** (a face-sized blob outside the
-   tracked faces) -> full pass; else no pass.
-
-`PassBudget` bounds the extra full passes (a token bucket), whatever triggers them.
+1. **cut**: at least `cut_fraction` of all cells changed since the previous frame (each cell against the one
+   cell at its place: a cut need not leave the range of a textured neighbourhood) -> full pass;
+2. **new content**: since the *key frame* (the last frame that had a full pass), a blob of changed cells at least
+   `min_face_size` pixels high and wide appeared outside the tracked faces (their boxes, and those of the key
+   frame, enlarged by `MASK_MARGIN` of their side on each side) -> a pass over that region (`region`). Comparing with the key frame and not
+   with the previous frame lets slow change add up: a face walking in, a zoom, compression noise that hides a
+   face's entrance frame to frame. The check repeats on every frame until a full pass makes a new key frame, so
+   a pass refused by the budget is taken as soon as the budget allows;
+3. **camera motion**: new content while the camera moved since the key frame, or over `MOTION_AREA` or more of
+   the cells outside the faces (a zoom, a shaking camera, a busy scene) -> full pass.
+The tracker spaces the passes for new content and motion (`FaceTracker(change_gap=...)`) and bounds them all
+with `PassBudget`.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
-import cv2
 import numpy as np
 
-#: Thumbnail cell side in pixels (2 ** HALVINGS).
-HALVINGS = 3
-CELL = 2 ** HALVINGS
-#: Tracked boxes are masked out of the comparison with this fraction of their side added on each side (hair,
-#: neck and the motion of one frame; measured on the made clips: see README "Video streams").
-MASK_MARGIN = 0.5
-#: A frame where at least this fraction of the cells outside the tracked faces changed by threshold / 2 (and
-#: less than a cut) is camera motion: a face entering a still scene changes a small part of it (1-2% of the
-#: cells in leave_enter; a pan changes 20-40% in pan_zoom).
-MOTION_AREA = 0.1
+from . import kernels
 
-CUT, NEW_CONTENT = "cut", "new content"
+#: Thumbnail cell side in pixels.
+CELL = 8
+#: Largest camera shift between two compared thumbnails, in cells (8 px each).
+MAX_SHIFT = 3
+#: Tracked boxes are masked out of the comparison with this fraction of their side added on each side (hair,
+#: neck and the motion of one frame; measured on the clips: see README "Video streams").
+MASK_MARGIN = 0.5
+#: ... and this many box heights downwards: the body of a tracked person moves with it (measured on the clips).
+MASK_BELOW = 3.0
+#: A blob is face-sized when a (min_face_size / CELL)-cell square window has at least this fraction changed.
+BLOB_FILL = 0.5
+
+#: New content over at least this fraction of the cells outside the faces is camera motion (a zoom, a pan
+#: beyond MAX_SHIFT, a shaking camera) or a busy scene (measured on the clips: see README "Video streams").
+MOTION_AREA = 0.2
+
+CUT, NEW_CONTENT, MOTION = "cut", "new content", "camera motion"
 
 
 def thumbnail(pixels: np.ndarray, channels: np.ndarray) -> np.ndarray:
@@ -44,30 +52,48 @@ def thumbnail(pixels: np.ndarray, channels: np.ndarray) -> np.ndarray:
 
     `channels` (int32 (3,)) names the source channels averaged (as the cascade's channel map); the last rows
     and columns that do not fill a cell are left out."""
-    height, width = (pixels.shape[0] // CELL) * CELL, (pixels.shape[1] // CELL) * CELL
-    if height == 0 or width == 0:
-        return np.zeros((0, 0), np.float32)
-    small = pixels[:height, :width]
-    for _ in range(HALVINGS):
-        small = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    small = small.reshape(height // CELL, width // CELL, -1)
-    return small[:, :, channels].astype(np.float32).mean(axis=2)
+    pixels = np.ascontiguousarray(pixels)
+    depth = pixels.shape[2] if pixels.ndim == 3 else 1
+    return kernels.cell_means(pixels.reshape(pixels.shape[0], -1), depth, np.asarray(channels, np.int32), CELL)
 
 
-def face_mask(shape, boxes: np.ndarray, margin: float = MASK_MARGIN) -> np.ndarray:
+def face_mask(shape, boxes: np.ndarray, margin: float = MASK_MARGIN, below: float = MASK_BELOW) -> np.ndarray:
     """bool (rows, cols) thumbnail mask, True outside every box: boxes float32 (n, 4) pixel edges, each grown by
-    `margin` x its side on every side."""
+    `margin` x its side on every side and by `below` x its height downwards (the body under a face)."""
     outside = np.ones(shape, bool)
     for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
         grow_x, grow_y = margin * (x2 - x1), margin * (y2 - y1)
         left, top = max(int((x1 - grow_x) // CELL), 0), max(int((y1 - grow_y) // CELL), 0)
-        right, bottom = int(np.ceil((x2 + grow_x) / CELL)), int(np.ceil((y2 + grow_y) / CELL))
+        right = int(np.ceil((x2 + grow_x) / CELL))
+        bottom = int(np.ceil((y2 + max(grow_y, below * (y2 - y1))) / CELL))
         outside[top:max(bottom, top), left:max(right, left)] = False
     return outside
 
 
+def changed_since(previous: np.ndarray, cells: np.ndarray, threshold: float, weight: np.ndarray, reach: int = 0):
+    """(bool grid of the cells changed since `previous`, (dy, dx) the camera's shift in cells): the shift is
+    found where `weight` is True, and only when some cell changed with the camera taken as still."""
+    changed = kernels.changed_cells(previous, cells, 0, 0, np.float32(threshold), reach)
+    if not changed.any():
+        return changed, (0, 0)
+    dy, dx = kernels.best_shift(previous, cells, weight, MAX_SHIFT)
+    if dy == 0 and dx == 0:
+        return changed, (0, 0)
+    return kernels.changed_cells(previous, cells, dy, dx, np.float32(threshold), reach), (dy, dx)
+
+
+def has_blob(changed: np.ndarray, side: int, fill: float = BLOB_FILL) -> bool:
+    """Whether some side x side window of the bool grid has at least `fill` of its cells True."""
+    if changed.shape[0] < side or changed.shape[1] < side:
+        return False
+    table = np.zeros((changed.shape[0] + 1, changed.shape[1] + 1), np.int32)
+    table[1:, 1:] = changed.cumsum(0).cumsum(1)
+    windows = table[side:, side:] - table[:-side, side:] - table[side:, :-side] + table[:-side, :-side]
+    return bool(windows.max() >= fill * side * side)
+
+
 class SceneChange:
-    """Compares each frame's thumbnail with the previous one and says whether a full pass should run now.
+    """Compares each frame's thumbnail with the previous one (cuts) and with the key frame's (new content).
 
     Args:
         threshold: grey levels (0-255) a cell's mean must move by (after the camera's shift) to count as changed.
@@ -78,57 +104,43 @@ class SceneChange:
     def __init__(self, threshold: float, min_face_size: float, cut_fraction: float = 0.5):
         self.threshold, self.cut_fraction = float(threshold), float(cut_fraction)
         self.min_cells = max(1, int(np.ceil(min_face_size / CELL)))
-        self._previous: Optional[np.ndarray] = None
-        self._window: Optional[np.ndarray] = None
+        self.reset()
 
     def reset(self) -> None:
-        self._previous = None
+        #: After NEW_CONTENT: (x1, y1, x2, y2) pixel edges around every changed cell outside the faces.
+        self.region: Optional[Tuple[float, float, float, float]] = None
+        self.frame_area = 0.0  # pixels the thumbnail covers
+        self._previous: Optional[np.ndarray] = None
+        self._key: Optional[np.ndarray] = None
+        self._key_boxes = np.zeros((0, 4), np.float32)
+
+    def key_frame(self, boxes: np.ndarray) -> None:
+        """The last checked frame had a full pass that found `boxes` (float32 (n, 4)): new content is measured
+        from it on."""
+        self._key, self._key_boxes = self._previous, np.asarray(boxes, np.float32).reshape(-1, 4)
 
     def check(self, cells: np.ndarray, tracked_boxes: np.ndarray) -> Optional[str]:
-        """CUT, NEW_CONTENT or None for this frame's `thumbnail`; `tracked_boxes` float32 (n, 4) pixel edges of
+        """CUT, NEW_CONTENT, MOTION or None for this frame's `thumbnail`; `tracked_boxes` float32 (n, 4) pixel edges of
         the faces being tracked (their last and predicted boxes). Remembers `cells` for the next frame."""
         previous, self._previous = self._previous, cells
         if previous is None or previous.shape != cells.shape or min(cells.shape) < 2:
+            self._key = cells  # until the tracker names a key frame: the first one
             return None
-        raw = np.abs(cells - previous)
-        changed = raw > self.threshold
-        if not changed.any():
-            return None
-        visible = face_mask(cells.shape, tracked_boxes)
-        cut_like = changed.mean() >= self.cut_fraction
-        if not cut_like:
-            if np.mean(raw[visible] > self.threshold / 2) >= MOTION_AREA:
-                return None  # the camera moves (or much of the scene does): new faces wait for the schedule
-            if not self._has_face_sized_blob(changed & visible):
-                return None
-        shift = self._camera_shift(previous, cells, visible)
-        moved = cv2.warpAffine(previous, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
-                               (cells.shape[1], cells.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-        changed = np.abs(cells - moved) > self.threshold
-        if changed.mean() >= self.cut_fraction:
+        outside = face_mask(cells.shape, np.concatenate([tracked_boxes.reshape(-1, 4), self._key_boxes]))
+        if changed_since(previous, cells, self.threshold, outside, reach=0)[0].mean() >= self.cut_fraction:
             return CUT
-        if cut_like:
-            return None  # a fast pan: the shift explains it
-        return NEW_CONTENT if self._has_face_sized_blob(changed & visible) else None
-
-    def _camera_shift(self, previous: np.ndarray, cells: np.ndarray, visible: np.ndarray):
-        """(dx, dy) in cells that moves `previous` onto `cells`, faces (visible False) left out."""
-        if self._window is None or self._window.shape != cells.shape:
-            self._window = cv2.createHanningWindow((cells.shape[1], cells.shape[0]), cv2.CV_32F)
-        if not visible.any():
-            return 0.0, 0.0
-        fill = np.float32(cells[visible].mean())
-        first = np.where(visible, previous, fill).astype(np.float32)  # copies: cv2 may write into its inputs
-        second = np.where(visible, cells, fill).astype(np.float32)
-        (dx, dy), _ = cv2.phaseCorrelate(first, second, self._window)
-        return float(dx), float(dy)
-
-    def _has_face_sized_blob(self, outside: np.ndarray) -> bool:
-        if not outside.any():
-            return False
-        _, _, stats, _ = cv2.connectedComponentsWithStats(outside.astype(np.uint8), connectivity=8)
-        sizes = stats[1:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]]
-        return bool(np.any(np.all(sizes >= self.min_cells, axis=1)))
+        if self._key is None or self._key.shape != cells.shape:
+            return None
+        changed, shift = changed_since(self._key, cells, self.threshold, outside, reach=1)
+        changed &= outside
+        if not has_blob(changed, self.min_cells):
+            return None
+        if shift != (0, 0) or changed.sum() >= MOTION_AREA * outside.sum():
+            return MOTION
+        rows, cols = np.nonzero(changed)
+        self.frame_area = float(cells.size * CELL * CELL)
+        self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+        return NEW_CONTENT
 
 
 class PassBudget:

@@ -7,14 +7,15 @@
     ...     faces = tracker.update(frame.image, timestamp=frame.time)
     ...     faces.ids, faces.boxes, faces.landmarks          # int64 (N,), float32 (N, 4), (N, 5, 2)
 
-Every `redetect_every` frames (and on `redetect()`) the full cascade runs. On the frames between, each face
-of the previous frame has its box moved by its last frame-to-frame change, enlarged by `margin` on every side
-and squared, and only R-Net and O-Net run on those boxes (`Cascade.refine` / `Cascade.output`: the same
-kernels and networks as a full pass). A face stays tracked while O-Net scores it above its threshold. The
-full cascade also runs at once, on the frame itself, when a tracking step loses a face and when
-`fastmtcnn.scene_change` sees a cut or a face-sized change outside the tracked faces (camera still); those
-extra passes are bounded by `pass_budget`. Ids are carried from frame to frame by greedy IoU matching (see
-`match_by_iou`).
+The full cascade runs on frame 0, then whenever `redetect_every` frames went by without one (and on
+`redetect()`). On the frames between, each tracked face's box is moved by its last frame-to-frame change,
+enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.refine` / `Cascade.output`), at
+the lower `track_thresholds` (hysteresis); a face they lose is searched for with P-Net around its predicted box
+(`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
+(`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
+pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap` and
+`pass_budget` bound them. Ids are carried by greedy IoU matching with the tracks' predicted boxes
+(`match_by_iou`).
 """
 from __future__ import annotations
 
@@ -30,11 +31,9 @@ import numpy as np
 from . import kernels
 from .detector import Detector, Face, Faces
 from .errors import FastMTCNNError
-from .evaluation.matching import iou_matrix
 from .image_input import ImageLike, load_image
 from .nets import channel_map
-from .pipeline import CascadeResult
-from .scene_change import PassBudget, SceneChange, thumbnail
+from .scene_change import CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, thumbnail
 
 #: Full cascade every this many frames (measured: see README "Video streams").
 DEFAULT_REDETECT_EVERY = 20
@@ -44,8 +43,24 @@ DEFAULT_MARGIN = 0.1
 DEFAULT_MIN_IOU = 0.3
 #: Grey levels an 8x8 cell's mean must move by between frames to count as changed (measured: README).
 DEFAULT_SCENE_CHANGE = 20.0
+#: Frames from a full pass to the next one for new content or camera motion (measured: README "Video streams").
+DEFAULT_CHANGE_GAP = 5
 #: Extra full passes (scene change, lost face): this many in a row, then one per this many frames (measured).
 DEFAULT_PASS_BUDGET = (8, 10)
+#: (R-Net, O-Net) scores a tracked face needs to stay tracked (a new face needs the detector's; measured).
+DEFAULT_TRACK_THRESHOLDS = (0.5, 0.5)
+#: P-Net search region around a lost face, in box sides on each side (measured).
+DEFAULT_SEARCH = 1.0
+#: Frames a face not found is output on its predicted box before it is dropped (measured).
+DEFAULT_COAST = 3
+#: New content over at most this fraction of the frame gets a pass over its region only (tiles of this side,
+#: in pyramid level pixels: one input shape for P-Net); larger, a full pass.
+REGION_AREA, REGION_TILE = 0.4, 48
+#: Frames a lost face's id is remembered for a full pass to give it back.
+DEFAULT_KEEP_LOST = 50
+#: Why a full pass ran (`TrackedFaces.pass_reason`); CUT and NEW_CONTENT come from `fastmtcnn.scene_change`.
+SCHEDULED, REQUESTED, LOST_FACE = "scheduled", "requested", "lost face"
+PASS_REASONS = (SCHEDULED, REQUESTED, CUT, NEW_CONTENT, MOTION, LOST_FACE)
 
 
 class VideoSourceError(FastMTCNNError, ValueError):
@@ -56,36 +71,49 @@ class VideoSourceError(FastMTCNNError, ValueError):
 
 @dataclass(frozen=True)
 class TrackedFace(Face):
-    """A `Face` with its track id."""
+    """A `Face` with its track id; `predicted` True when the box is the track's predicted box (the face was not
+    found on this frame and coasts, see `FaceTracker`; score and landmarks are then its last measured ones)."""
 
     id: int = -1
+    predicted: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"id": self.id, **super().to_dict()}
+        record = {"id": self.id, **super().to_dict()}
+        if self.predicted:
+            record["predicted"] = True
+        return record
 
 
 class TrackedFaces(Faces):
-    """The faces of one frame (sorted by score, like `Faces`) with `ids` int64 (N,), stable across frames;
-    `ids[k]` belongs to `boxes[k]`.
+    """The faces of one frame (sorted by score, like `Faces`) with `ids` int64 (N,), stable across frames, and
+    `predicted` bool (N,) (coasting faces: not found on this frame, shown on their predicted box); `ids[k]` and
+    `predicted[k]` belong to `boxes[k]`.
 
     `frame_index` counts the frames given to the tracker from 0, `time` is the frame's timestamp in seconds
-    (None when unknown) and `full_pass` says whether the full cascade ran on this frame.
+    (None when unknown) and `full_pass` says whether the full cascade ran on this frame; `pass_reason` says why
+    (SCHEDULED, REQUESTED, CUT, NEW_CONTENT, MOTION, LOST_FACE; None without a full pass).
     """
 
-    def __init__(self, faces: Faces, ids: Sequence[int], frame_index: int, time: Optional[float], full_pass: bool):
+    pass_reason: Optional[str] = None
+
+    def __init__(self, faces: Faces, ids: Sequence[int], frame_index: int, time: Optional[float], full_pass: bool,
+                 predicted: Optional[Sequence[bool]] = None):
         super().__init__(faces.boxes, faces.scores, faces.landmarks)  # already sorted: the order is kept
         self.ids = np.asarray(ids, np.int64).reshape(len(faces))
+        self.predicted = (np.zeros(len(faces), bool) if predicted is None
+                          else np.asarray(predicted, bool).reshape(len(faces)))
         self.frame_index, self.time, self.full_pass = frame_index, time, full_pass
 
     def __getitem__(self, index: int) -> TrackedFace:
         face = super().__getitem__(index)
-        return TrackedFace(face.box, face.score, face.landmarks, int(self.ids[index]))
+        return TrackedFace(face.box, face.score, face.landmarks, int(self.ids[index]), bool(self.predicted[index]))
 
     def __repr__(self) -> str:
         return f"TrackedFaces(frame {self.frame_index}, ids={self.ids.tolist()})"
 
     def to_record(self) -> Dict[str, Any]:
-        """The JSON line of this frame: {"frame", "time", "full_pass", "faces": [{"id", "box", ...}]}."""
+        """The JSON line of this frame: {"frame", "time", "full_pass", "faces": [{"id", "box", ...}]}; a coasting
+        face has "predicted": true."""
         time = None if self.time is None else round(self.time, 6)
         return {"frame": self.frame_index, "time": time, "full_pass": self.full_pass, "faces": self.to_list()}
 
@@ -98,19 +126,22 @@ def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> L
     Greedy equals the optimal (Hungarian) assignment whenever each box overlaps at most one box of the other
     frame by min_iou or more; the cascade's final NMS keeps faces of one frame apart, so that is the usual case.
     """
-    iou = iou_matrix(previous, current)
-    pairs = []
-    if iou.size == 0:
-        return pairs
-    used_previous, used_current = set(), set()
+    return greedy_pairs(kernels.iou_matrix(np.asarray(previous, np.float32).reshape(-1, 4),
+                                           np.asarray(current, np.float32).reshape(-1, 4)), min_iou)
+
+
+def greedy_pairs(iou: np.ndarray, floor: float) -> List[Tuple[int, int]]:
+    """One-to-one pairs (row, column) of an IoU matrix with IoU >= floor, highest IoU first."""
+    pairs: List[Tuple[int, int]] = []
+    used_rows, used_columns = set(), set()
     for flat in np.argsort(-iou, axis=None, kind="stable"):
         i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < min_iou:
+        if iou[i, j] < floor:
             break
-        if i not in used_previous and j not in used_current:
+        if i not in used_rows and j not in used_columns:
             pairs.append((i, j))
-            used_previous.add(i)
-            used_current.add(j)
+            used_rows.add(i)
+            used_columns.add(j)
     return pairs
 
 
@@ -150,30 +181,69 @@ class OneEuroFilter:
 
 @dataclass
 class _Track:
-    box: np.ndarray  # float32 (4,) pixel edges, as last seen
-    last_seen: int  # frame index
-    velocity: np.ndarray  # float32 (4,) box change per frame, from the last two frames the face was seen in a row
+    box: np.ndarray  # float32 (4,) pixel edges: last measured box, or the predicted one while coasting
+    velocity: np.ndarray  # float32 (4,) box change per frame (constant-velocity prediction)
+    score: float  # last measured O-Net score
+    landmarks: np.ndarray  # float32 (5, 2), last measured (moved with the box while coasting)
+    last_seen: int  # frame index of the last measurement
     smoother: Optional[OneEuroFilter] = None
+
+    def predicted(self) -> np.ndarray:
+        return self.box + self.velocity
+
+
+@dataclass
+class _Found:
+    """Faces of one frame with the track each belongs to (-1: a new face)."""
+
+    boxes: np.ndarray  # float32 (n, 4) pixel edges
+    scores: np.ndarray  # float32 (n,)
+    landmarks: np.ndarray  # float32 (n, 5, 2)
+    tracks: np.ndarray  # int64 (n,)
+
+    @classmethod
+    def of(cls, faces: Faces, tracks: Sequence[int]) -> "_Found":
+        return cls(faces.boxes, faces.scores, faces.landmarks, np.asarray(tracks, np.int64).reshape(len(faces)))
+
+    def __add__(self, other: "_Found") -> "_Found":
+        return _Found(*(np.concatenate([a, b]) for a, b in ((self.boxes, other.boxes), (self.scores, other.scores),
+                                                            (self.landmarks, other.landmarks),
+                                                            (self.tracks, other.tracks))))
+
+
+_NOTHING = _Found(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32),
+                  np.zeros(0, np.int64))
 
 
 class FaceTracker:
-    """Faces with stable ids over the frames of one stream, P-Net only every `redetect_every` frames.
+    """Faces with stable ids over the frames of one stream, P-Net over the whole frame only now and then.
 
     Args:
         detector: the `Detector` whose settings, networks and kernels run (a new default one if None).
-        redetect_every: full cascade on frame 0, then every this many frames (1 = every frame).
+        redetect_every: full cascade on frame 0, then whenever this many frames went by without a full pass (1 =
+            every frame): the safety net under the passes the change check and lost faces ask for.
         margin: fraction of a tracked box's side added on each side before R-Net (room for motion).
         min_iou: a face keeps an earlier face's id when their boxes overlap by at least this IoU.
-        keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there.
+        keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there
+            (default: `DEFAULT_KEEP_LOST`).
         predict_motion: move each box by its last frame-to-frame change before cropping (constant velocity).
-        redetect_on_loss: when a tracking step loses a face (a cut, an occlusion, a face leaving), run the
-            full cascade on that same frame instead of waiting for the next scheduled pass.
-        scene_change: grey levels (0-255) an 8x8-pixel cell must change by between two frames for the
-            frame to be checked for new content (`fastmtcnn.scene_change`): a cut, or a face-sized blob of
-            change outside the tracked faces while the camera is still, gets a full pass on that frame.
-            None: new faces wait for the next scheduled pass.
+        redetect_on_loss: when a tracked face is not found (even by the search around it), run the full cascade
+            on that same frame (within `pass_budget`) instead of waiting for the next scheduled pass.
+        scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
+            cut or new content (a face-sized blob of change outside the tracked faces since the last full pass):
+            either gets a full pass on that frame. None: new faces wait for the next scheduled pass.
+        change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
+            (a cut gets one at once). New content over a small part of the frame gets a pass over that region
+            only (the cascade on tiles of it, `REGION_AREA`).
         pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
-            most `burst` in a row, then one per `refill_frames` frames (scheduled ones are not counted).
+            most `burst` in a row, then one per `refill_frames` frames (scheduled passes and passes over a region
+            are not counted).
+        track_thresholds: (R-Net, O-Net) score a face already tracked needs to stay tracked (hysteresis: lower
+            than the detector's thresholds, which a new face needs). None: the detector's.
+        search: look for a tracked face that R-Net/O-Net lost on its predicted box with P-Net over a region
+            this many box sides around it, at the pyramid scales of its size (then R-Net, O-Net); 0: no search.
+        coast: frames a face not found keeps being output on its predicted box (`predicted` True) before it is
+            dropped.
         smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
             factory `() -> filter` applied to each track's box and landmarks.
         fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
@@ -186,7 +256,10 @@ class FaceTracker:
                  margin: float = DEFAULT_MARGIN, min_iou: float = DEFAULT_MIN_IOU, keep_lost: Optional[int] = None,
                  predict_motion: bool = True, redetect_on_loss: bool = True,
                  scene_change: Optional[float] = DEFAULT_SCENE_CHANGE,
-                 pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET, smoothing: Any = None, fps: float = 30.0):
+                 change_gap: int = DEFAULT_CHANGE_GAP, pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
+                 track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
+                 search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
+                 smoothing: Any = None, fps: float = 30.0):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
@@ -204,10 +277,23 @@ class FaceTracker:
                 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pass_budget)):
             raise ValueError(f"pass_budget must be (burst, refill_frames), two ints >= 1, e.g. (8, 10), "
                              f"got {pass_budget!r}")
+        if track_thresholds is not None and (len(track_thresholds) != 2
+                                             or not all(0 <= t < 1 for t in track_thresholds)):
+            raise ValueError(f"track_thresholds must be (R-Net, O-Net) scores in [0, 1), e.g. (0.5, 0.5), or None, "
+                             f"got {track_thresholds!r}")
+        if not 0 <= search <= 4:
+            raise ValueError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
+        if isinstance(change_gap, bool) or not isinstance(change_gap, int) or change_gap < 1:
+            raise ValueError(f"change_gap must be an int >= 1 (frames), e.g. 5, got {change_gap!r}")
+        if isinstance(coast, bool) or not isinstance(coast, int) or coast < 0:
+            raise ValueError(f"coast must be an int >= 0 (frames), e.g. 3, got {coast!r}")
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
-        self.keep_lost = redetect_every if keep_lost is None else int(keep_lost)
+        self.keep_lost = max(DEFAULT_KEEP_LOST if keep_lost is None else int(keep_lost), coast)
         self.redetect_on_loss, self.predict_motion = bool(redetect_on_loss), bool(predict_motion)
+        thresholds = self.detector.settings.thresholds
+        self.track_thresholds = tuple(float(t) for t in (track_thresholds or thresholds[1:]))
+        self.search, self.coast, self.change_gap = float(search), coast, change_gap
         self._smoother_factory = _smoother_factory(smoothing)
         self._scene = None if scene_change is None else SceneChange(scene_change,
                                                                     self.detector.settings.min_face_size)
@@ -219,11 +305,9 @@ class FaceTracker:
     def reset(self) -> None:
         """Forget every track and start counting frames (and ids) from 0 again."""
         self._tracks: Dict[int, _Track] = {}
-        self._previous: Optional[Faces] = None  # raw faces of the last frame, as the tracking step's input
-        self._previous_ids: np.ndarray = np.zeros(0, np.int64)
         self._previous_time: Optional[float] = None
         self._next_id = 0
-        self._frame_index = 0
+        self._frame_index = self._last_pass = self._last_full = 0
         self._redetect = True
         self._budget.reset()
         if self._scene is not None:
@@ -246,72 +330,195 @@ class FaceTracker:
         with self._lock:
             index = self._frame_index
             self._budget.tick()
-            predicted = self._predicted_boxes()
-            change = self._scene_change(pixels, channels, predicted)
-            full = (self._redetect or index % self.redetect_every == 0 or self._previous is None
-                    or (change is not None and self._budget.spend()))
-            faces = self._full_pass(pixels, channels) if full else self._track(pixels, channels, predicted)
-            if not full and self.redetect_on_loss and self._lost_a_face(faces) and self._budget.spend():
-                faces, full = self._full_pass(pixels, channels), True
-            ids = self._assign_ids(faces, index)
-            output = self._smooth(faces, ids, timestamp)
-            self._previous, self._previous_ids = faces, ids
+            alive = self._alive(index)
+            reason = self._pass_reason(index, self._scene_change(pixels, channels, alive))
+            region = self._small_region() if reason == NEW_CONTENT else None
+            full = bool(reason) and region is None
+            followed = _NOTHING if full else self._follow(pixels, channels, alive)
+            if (not reason and self.redetect_on_loss and self._newly_lost(followed, alive, index)
+                    and self._budget.spend()):
+                reason, full = LOST_FACE, True
+            if full:
+                found = self._with_pass(self._full_pass(pixels, channels), pixels, channels, alive, followed)
+            elif region is not None:
+                found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
+            else:
+                found = followed
+            faces, ids, predicted = self._record(found, alive, index, timestamp)
             self._frame_index, self._redetect = index + 1, False
-            return TrackedFaces(output, ids, index, timestamp, full)
+            if reason:
+                self._last_pass = index
+                self._last_full = index if full else self._last_full
+                if self._scene is not None:
+                    self._scene.key_frame(found.boxes)
+            result = TrackedFaces(faces, ids, index, timestamp, full, predicted)
+            result.pass_reason = reason
+            return result
+
+    def _pass_reason(self, index: int, change: Optional[str]) -> Optional[str]:
+        """Why the full cascade runs on this frame (SCHEDULED, REQUESTED, a `scene_change` reason), or None."""
+        if index - self._last_full >= self.redetect_every or index == 0:
+            return SCHEDULED
+        if self._redetect:
+            return REQUESTED
+        if change != CUT and index - self._last_pass < self.change_gap:
+            return None
+        if change == NEW_CONTENT and self._small_region() is not None:
+            return change  # a pass over the region only: cheap, outside the budget
+        if change is not None and self._budget.spend():
+            return change
+        return None
+
+    # ------------------------------------------------------------------------------ finding the faces
+    def _alive(self, index: int) -> List[int]:
+        """Ids of the tracks followed on this frame: seen within the last `coast` + 1 frames."""
+        return [k for k, t in self._tracks.items() if index - t.last_seen <= self.coast + 1]
+
+    def _predicted(self, ids: Sequence[int]) -> np.ndarray:
+        """float32 (n, 4): where each track's face should be on this frame."""
+        boxes = [self._tracks[k].predicted() if self.predict_motion else self._tracks[k].box for k in ids]
+        return np.array(boxes, np.float32).reshape(-1, 4)
 
     def _full_pass(self, pixels: np.ndarray, channels: np.ndarray) -> Faces:
         self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
         return Faces.from_cascade(self.detector._cascade().run(pixels, channels))
 
-    def _scene_change(self, pixels: np.ndarray, channels: np.ndarray, predicted: np.ndarray) -> Optional[str]:
+    def _scene_change(self, pixels: np.ndarray, channels: np.ndarray, alive: List[int]) -> Optional[str]:
         """Why this frame needs a full pass now (a cut, new content outside the tracked faces) or None."""
         if self._scene is None:
             return None
-        return self._scene.check(thumbnail(pixels, channels), np.concatenate([predicted, self._last_boxes()]))
+        boxes = np.array([self._tracks[k].box for k in alive], np.float32).reshape(-1, 4)
+        return self._scene.check(thumbnail(pixels, channels), np.concatenate([self._predicted(alive), boxes]))
 
-    def _last_boxes(self) -> np.ndarray:
-        """float32 (n, 4): last frame's face boxes (empty before the first frame)."""
-        return np.zeros((0, 4), np.float32) if self._previous is None else self._previous.boxes
+    def _follow(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int]) -> _Found:
+        """The faces of tracks `ids` on this frame: R-Net/O-Net on their predicted boxes grown by `margin`, then a
+        P-Net search around those still missing; each at the tracking thresholds."""
+        if not ids:
+            return _NOTHING
+        found = self._matched(self._refine(pixels, channels, track_boxes(self._predicted(ids), self.margin)), ids)
+        missing = [k for k in ids if k not in set(found.tracks.tolist())]
+        if missing and self.search > 0:
+            candidates = self._search_candidates(pixels, channels, self._predicted(missing))
+            found = found + self._matched(self._refine(pixels, channels, candidates), missing)
+        return found
 
-    def _predicted_boxes(self) -> np.ndarray:
-        """float32 (n, 4): last frame's boxes moved by each track's last change (constant velocity), if enabled."""
-        boxes = self._last_boxes()
-        if self.predict_motion and len(boxes):
-            boxes = boxes + np.array([self._tracks[int(k)].velocity for k in self._previous_ids], np.float32)
-        return boxes
-
-    def _track(self, pixels: np.ndarray, channels: np.ndarray, predicted: np.ndarray) -> Faces:
-        """R-Net and O-Net only, on the predicted boxes grown by `margin`."""
-        if not len(predicted):
-            return Faces.from_cascade(CascadeResult.empty())
+    def _refine(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> Faces:
+        """R-Net and O-Net at the tracking thresholds on 0-based inclusive boxes float32 (n, 4)."""
         cascade = self.detector._cascade()
-        boxes = track_boxes(predicted, self.margin)
-        return Faces.from_cascade(cascade.output(pixels, channels, cascade.refine(pixels, channels, boxes)))
+        rnet, onet = self.track_thresholds
+        refined = cascade.refine(pixels, channels, boxes, threshold=rnet)
+        return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=onet))
 
-    def _lost_a_face(self, faces: Faces) -> bool:
-        """Whether some face of the last frame has no face of this frame overlapping it by min_iou."""
-        return len(match_by_iou(self._last_boxes(), faces.boxes, self.min_iou)) < len(self._last_boxes())
+    def _matched(self, faces: Faces, ids: List[int]) -> _Found:
+        """The faces that overlap the predicted box of one of tracks `ids` (one each), with that track."""
+        pairs = match_by_iou(self._predicted(ids), faces.boxes, self.min_iou)
+        rows = np.array([j for _, j in pairs], np.int64)
+        return _Found(faces.boxes[rows], faces.scores[rows], faces.landmarks[rows],
+                      np.array([ids[i] for i, _ in pairs], np.int64))
 
-    def _assign_ids(self, faces: Faces, index: int) -> np.ndarray:
-        """Give each face the id of the best-overlapping remembered track, or a new id; update the tracks."""
+    def _search_candidates(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """P-Net candidates (0-based inclusive float32 (n, 4)) around each box: at each scale of the full pyramid
+        that sees faces of 0.6x to 1.6x the box's side, a square region (1 + 2 x `search`) of those faces wide,
+        centred on the box."""
+        settings = self.detector.settings
+        scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
+        size = int(round(kernels.PNET_CELL * (1 + 2 * self.search)))
+        regions, region_scales = [], []
+        for x1, y1, x2, y2 in boxes.astype(np.float64):
+            side = max(x2 - x1, y2 - y1, 1.0)
+            centre_x, centre_y = (x1 + x2 - 1) / 2, (y1 + y2 - 1) / 2
+            for scale in scales[(scales >= 12.0 / (1.6 * side)) & (scales <= 12.0 / (0.6 * side))]:
+                half = size / scale / 2
+                left, top = round(centre_x - half), round(centre_y - half)
+                side_px = round(2 * half)
+                regions.append((left, top, left + side_px - 1, top + side_px - 1))
+                region_scales.append(size / side_px)
+        if not regions:
+            return np.zeros((0, 4), np.float32)
+        return self.detector._cascade().propose_in_regions(pixels, channels, np.array(regions, np.float32),
+                                                           np.array(region_scales), size)
+
+    def _newly_lost(self, followed: _Found, alive: List[int], index: int) -> bool:
+        """Whether a face seen on the last frame was not found on this one."""
+        kept = set(followed.tracks.tolist())
+        return any(k not in kept and self._tracks[k].last_seen == index - 1 for k in alive)
+
+    def _small_region(self) -> Optional[Tuple[float, float, float, float]]:
+        """The new content's region if it covers at most REGION_AREA of the frame (else None: a full pass)."""
+        x1, y1, x2, y2 = self._scene.region
+        return self._scene.region if (x2 - x1) * (y2 - y1) <= REGION_AREA * self._scene.frame_area else None
+
+    def _region_pass(self, pixels: np.ndarray, channels: np.ndarray, region) -> Faces:
+        """The full cascade (detector thresholds) on `region` (pixel edges) and a face-sized margin around it: at
+        every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles that overlap by a P-Net window."""
+        settings = self.detector.settings
+        x1, y1, x2, y2 = region
+        tiles, tile_scales = [], []
+        for scale in kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor):
+            side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
+            step = (REGION_TILE - kernels.PNET_CELL) / scale
+            for top in _tile_starts(y1 - pad, y2 + pad, side, step):
+                for left in _tile_starts(x1 - pad, x2 + pad, side, step):
+                    tiles.append((left, top, left + side - 1, top + side - 1))
+                    tile_scales.append(REGION_TILE / side)
+        cascade = self.detector._cascade()
+        candidates = cascade.propose_in_regions(pixels, channels, np.array(tiles, np.float32).reshape(-1, 4),
+                                                np.array(tile_scales), REGION_TILE)
+        return Faces.from_cascade(cascade.output(pixels, channels, cascade.refine(pixels, channels, candidates)))
+
+    def _with_pass(self, faces: Faces, pixels: np.ndarray, channels: np.ndarray, alive: List[int],
+                   followed: _Found) -> _Found:
+        """A pass's faces, each with the remembered track it continues (or -1); then the tracks it did not find,
+        followed at the tracking thresholds (hysteresis), where no face of the pass is."""
+        known = list(self._tracks)
+        pairs = match_by_iou(self._predicted(known), faces.boxes, self.min_iou)
+        tracks = np.full(len(faces), -1, np.int64)
+        for i, j in pairs:
+            tracks[j] = known[i]
+        found = _Found.of(faces, tracks)
+        rest = [k for k in alive if k not in set(tracks.tolist())]
+        if not followed.tracks.size:
+            followed = self._follow(pixels, channels, rest)
+        keep = [j for j in range(len(followed.tracks)) if followed.tracks[j] in rest
+                and (not len(faces) or kernels.iou_matrix(followed.boxes[j:j + 1], faces.boxes).max() < self.min_iou)]
+        keep = np.array(keep, np.int64)
+        return found + _Found(followed.boxes[keep], followed.scores[keep], followed.landmarks[keep],
+                              followed.tracks[keep])
+
+    # ------------------------------------------------------------------------------ tracks and output
+    def _record(self, found: _Found, alive: List[int], index: int, timestamp: Optional[float]):
+        """Update the tracks with this frame's faces; (Faces, ids, predicted) to output, coasting faces included."""
         for track_id in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
             del self._tracks[track_id]
-        known = list(self._tracks)
-        known_boxes = np.array([self._tracks[k].box for k in known], np.float32).reshape(-1, 4)
-        ids = np.full(len(faces), -1, np.int64)
-        for i, j in match_by_iou(known_boxes, faces.boxes, self.min_iou):
-            ids[j] = known[i]
-        for j in range(len(faces)):
-            if ids[j] < 0:
+        ids = found.tracks.copy()
+        for j in range(len(ids)):
+            if ids[j] < 0 or int(ids[j]) not in self._tracks:
                 ids[j] = self._next_id
                 self._next_id += 1
-                self._tracks[int(ids[j])] = _Track(faces.boxes[j], index, np.zeros(4, np.float32),
-                                                   self._new_smoother())
+                self._tracks[int(ids[j])] = _Track(found.boxes[j], np.zeros(4, np.float32), 0.0,
+                                                   found.landmarks[j], index, self._new_smoother())
             track = self._tracks[int(ids[j])]
             seen_in_a_row = track.last_seen == index - 1
-            track.velocity = faces.boxes[j] - track.box if seen_in_a_row else np.zeros(4, np.float32)
-            track.box, track.last_seen = faces.boxes[j].copy(), index
-        return ids
+            track.velocity = found.boxes[j] - track.box if seen_in_a_row else np.zeros(4, np.float32)
+            track.box, track.score, track.landmarks = found.boxes[j].copy(), float(found.scores[j]), found.landmarks[j]
+            track.last_seen = index
+        coasting = [k for k in alive if k in self._tracks and self._tracks[k].last_seen < index
+                    and index - self._tracks[k].last_seen <= self.coast]
+        boxes, scores, landmarks = [found.boxes], [found.scores], [found.landmarks]
+        for k in coasting:
+            track = self._tracks[k]
+            moved = track.predicted() if self.predict_motion else track.box
+            track.landmarks = track.landmarks + (moved[:2] - track.box[:2])
+            track.box = moved
+            boxes.append(moved[None])
+            scores.append(np.array([track.score], np.float32))
+            landmarks.append(track.landmarks[None])
+        all_ids = np.concatenate([ids, np.array(coasting, np.int64)])
+        predicted = np.concatenate([np.zeros(len(ids), bool), np.ones(len(coasting), bool)])
+        scores_all = np.concatenate(scores)
+        order = np.argsort(-scores_all, kind="stable")
+        faces = Faces(np.concatenate(boxes)[order], scores_all[order], np.concatenate(landmarks)[order])
+        return self._smooth(faces, all_ids[order], timestamp), all_ids[order], predicted[order]
 
     def _new_smoother(self):
         return self._smoother_factory() if self._smoother_factory is not None else None
@@ -330,6 +537,15 @@ class FaceTracker:
             values = smoother(np.concatenate([boxes[j], landmarks[j].ravel()]), dt)
             boxes[j], landmarks[j] = values[:4], values[4:].reshape(5, 2)
         return Faces(boxes, faces.scores, landmarks)
+
+
+def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]:
+    """Whole-pixel starts of `side`-long tiles, `step` apart, covering [start, stop) (one centred tile if it
+    fits)."""
+    if stop - start <= side:
+        return [int(round((start + stop - side) / 2))]
+    count = int(math.ceil((stop - start - side) / step)) + 1
+    return [int(round(start + k * (stop - start - side) / (count - 1))) for k in range(count)]
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:

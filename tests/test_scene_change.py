@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from fastmtcnn import kernels
 from fastmtcnn.scene_change import CELL, CUT, NEW_CONTENT, PassBudget, SceneChange, face_mask, thumbnail
 
 BGR = np.array([2, 1, 0], np.int32)
@@ -23,9 +24,12 @@ def test_thumbnail_is_the_mean_of_each_cell():
     rows, cols = 83 // CELL, 130 // CELL
     expected = image[:rows * CELL, :cols * CELL].astype(np.float64).reshape(rows, CELL, cols, CELL, 3).mean((1, 3, 4))
     assert cells.shape == (rows, cols) and cells.dtype == np.float32
-    assert np.abs(cells - expected).max() <= 1.5  # three rounded halvings
+    assert np.abs(cells - expected).max() <= 1e-3  # exact sums (no OpenCV resampling: the same on every version)
     grey = thumbnail(np.ascontiguousarray(image[:, :, :1]), np.zeros(3, np.int32))
     assert grey.shape == (rows, cols)
+    np.testing.assert_allclose(grey, image[:rows * CELL, :cols * CELL, 0].astype(np.float64)
+                               .reshape(rows, CELL, cols, CELL).mean((1, 3)), atol=1e-3)
+    assert np.array_equal(thumbnail(image[:, ::-1], BGR), thumbnail(np.ascontiguousarray(image[:, ::-1]), BGR))
     assert thumbnail(image[:5, :5], BGR).shape == (0, 0)
 
 
@@ -38,9 +42,11 @@ def test_face_mask_hides_grown_boxes():
 
 
 def test_still_frames_and_a_pan_are_no_change_a_cut_is():
+    """A pan (up to MAX_SHIFT cells since the key frame: 7 px per frame here, 21 px after 3 frames) is undone by
+    the camera shift, what it brings in at the edge is not compared; a cut is a cut."""
     detector = SceneChange(20, min_face_size=20)
     first = scene(0, (480, 1280))
-    frames = [np.ascontiguousarray(first[:, 12 * t:12 * t + 640]) for t in range(4)]  # panning 12 px per frame
+    frames = [np.ascontiguousarray(first[:, 7 * t:7 * t + 640]) for t in range(4)]  # panning 7 px per frame
     assert detector.check(thumbnail(frames[0], BGR), np.zeros((0, 4), np.float32)) is None  # nothing to compare
     assert detector.check(thumbnail(frames[0], BGR), np.zeros((0, 4), np.float32)) is None  # still
     for frame in frames[1:]:
@@ -82,3 +88,35 @@ def test_threshold_decides_what_counts_as_change(threshold):
     detector.check(thumbnail(background, BGR), np.zeros((0, 4), np.float32))
     result = detector.check(thumbnail(faint, BGR), np.zeros((0, 4), np.float32))
     assert result == (NEW_CONTENT if threshold < 25 else None)
+
+
+def test_best_shift_finds_the_pan_and_ignores_a_flat_background():
+    cells = np.random.default_rng(2).uniform(0, 255, (40, 60)).astype(np.float32)
+    moved = np.roll(np.roll(cells, 2, axis=0), -1, axis=1)  # content moved 2 cells down, 1 left
+    everywhere = np.ones(cells.shape, bool)
+    assert kernels.best_shift(cells, moved, everywhere, 3) == (2, -1)
+    flat = np.full((40, 60), 90, np.float32)
+    blob = flat.copy()
+    blob[10:15, 55:60] = 200  # something comes in at the edge: no shift explains a flat scene better
+    assert kernels.best_shift(flat, blob, everywhere, 3) == (0, 0)
+
+
+def test_motion_under_a_cell_is_not_change_new_content_is():
+    image = scene(3, (160, 320))
+    half_cell = np.ascontiguousarray(np.roll(image, CELL // 2, axis=1))
+    before, after = thumbnail(image, BGR), thumbnail(half_cell, BGR)
+    changed = kernels.changed_cells(before, after, 0, 0, np.float32(20), 1)
+    assert not changed[:, 1:].any()  # the rolled-in first column aside, every cell mixes two neighbours
+    patch = half_cell.copy()
+    patch[40:80, 120:160] = 255
+    assert kernels.changed_cells(before, thumbnail(patch, BGR), 0, 0, np.float32(20), 1)[5:10, 15:20].any()
+
+
+def test_new_content_names_its_region():
+    detector = SceneChange(20, min_face_size=20)
+    background = still_background()
+    entering = background.copy()
+    entering[200:264, 560:600] = 220
+    detector.check(thumbnail(background, BGR), np.zeros((0, 4), np.float32))
+    assert detector.check(thumbnail(entering, BGR), np.zeros((0, 4), np.float32)) == NEW_CONTENT
+    assert detector.region == (560.0, 200.0, 600.0, 264.0)

@@ -18,10 +18,12 @@ import pytest
 import video_clips
 from fastmtcnn import Detector
 from fastmtcnn.cli import main
-from fastmtcnn.video import (DEFAULT_PASS_BUDGET, DEFAULT_REDETECT_EVERY, FaceTracker, Frame, OneEuroFilter,
-                             TrackedFaces, VideoSourceError, match_by_iou, read_frames, track_boxes)
+from fastmtcnn.video import (DEFAULT_CHANGE_GAP, DEFAULT_COAST, DEFAULT_PASS_BUDGET, DEFAULT_REDETECT_EVERY,
+                             LOST_FACE, SCHEDULED, FaceTracker, Frame, OneEuroFilter, TrackedFaces, VideoSourceError,
+                             match_by_iou, read_frames, track_boxes)
 from fastmtcnn.detector import Faces
 from fastmtcnn.evaluation.matching import iou_matrix
+from fastmtcnn.scene_change import CUT, MOTION, NEW_CONTENT
 
 MIN_FACE = 20
 NEVER = 10 ** 6  # redetect_every that leaves only frame 0 to the schedule
@@ -77,13 +79,21 @@ def test_every_clip_meets_the_targets_with_the_defaults(detector, made, name):
     assert sum(faces.full_pass for faces in tracked) <= len(frames) / 4  # mostly tracking frames
 
 
-@pytest.mark.parametrize("name", ["pan_zoom", "crossing"])
-def test_continuous_motion_needs_only_the_scheduled_passes(detector, made, name):
-    clip, frames, reference, _ = made(name)
+def test_faces_moving_before_a_still_camera_need_only_the_scheduled_passes(detector, made):
+    clip, frames, reference, _ = made("crossing")
     tracked = track(detector, frames)
     result = video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
     assert result["face_frames"] >= 0.95 * sum(len(faces) for faces in clip.faces)  # every scene face, every frame
     assert [t.frame_index for t in tracked if t.full_pass] == scheduled_frames(len(frames))
+
+
+def test_camera_pan_and_zoom_get_passes_spaced_by_the_change_gap(detector, made):
+    """A zoom brings content in that the shift does not explain: passes for camera motion, change_gap apart."""
+    clip, frames, reference, _ = made("pan_zoom")
+    tracked = track(detector, frames)
+    passes = [t.frame_index for t in tracked if t.full_pass]
+    assert {t.pass_reason for t in tracked if t.full_pass} <= {SCHEDULED, MOTION}
+    assert len(passes) > 3 and min(np.diff(passes)) >= DEFAULT_CHANGE_GAP
 
 
 def test_the_only_faces_missed_are_under_min_face_size(detector, made):
@@ -92,10 +102,12 @@ def test_the_only_faces_missed_are_under_min_face_size(detector, made):
     clip, frames, reference, _ = made("hard_cut")
     every_face = video_clips.compare_with_per_frame(track(detector, frames), reference, clip)
     missed = every_face["missed"]
-    assert 0 < len(missed) <= 7 and all(max(b[2] - b[0], b[3] - b[1]) < 15 for _, b in missed), missed
+    assert all(max(b[2] - b[0], b[3] - b[1]) < 15 for _, b in missed), missed
     sides = np.concatenate([np.maximum(f.boxes[:, 2] - f.boxes[:, 0], f.boxes[:, 3] - f.boxes[:, 1])
                             for f in reference])
-    assert np.count_nonzero(sides < video_clips.COUNTED_SIDE * MIN_FACE) == 7  # all that the metric leaves out
+    # all that the metric leaves out (7 per-frame boxes with the newest OpenCV, 6 with 4.10: its MJPG and
+    # resampling make slightly other frames; the tracker itself gives the same results on both)
+    assert 0 < len(missed) <= np.count_nonzero(sides < video_clips.COUNTED_SIDE * MIN_FACE) <= 7
     cascade, channels = detector._cascade(), np.array([2, 1, 0], np.int32)
     for index, box in missed:
         if index + 1 < len(frames):
@@ -113,13 +125,13 @@ def test_new_faces_and_cuts_are_found_on_the_frame_they_appear(detector, made, n
     for index, box in appearing:
         overlaps = iou_matrix(box[None], tracked[index].boxes)
         assert overlaps.size and overlaps.max() >= 0.5, (index, box, tracked[index].boxes)
-        assert tracked[index].full_pass
+        assert tracked[index].pass_reason in (CUT, NEW_CONTENT)  # a full pass, or one over the new region
     assert video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)["recall"] >= 0.98
 
 
 def test_without_scene_change_new_faces_wait_for_the_schedule(detector, made):
     clip, frames, reference, _ = made("leave_enter")
-    waiting = track(detector, frames, scene_change=None)
+    waiting = track(detector, frames, scene_change=None, redetect_every=30)
     assert video_clips.compare_with_per_frame(waiting, reference, clip, min_face_size=MIN_FACE)["recall"] < 0.9
 
 
@@ -141,16 +153,19 @@ def test_hard_cut_gives_new_ids(detector, made):
 def test_blank_stretch_invents_nothing(detector, made):
     _, frames, _, _ = made("blank")
     tracked = track(detector, frames)
-    assert all(len(t) == 0 for t in tracked[20:40])
+    assert all(t.predicted.all() for t in tracked[20:40])  # only the lost face coasting on its predicted box ...
+    assert all(len(t) == 0 for t in tracked[20 + DEFAULT_COAST:40])  # ... for DEFAULT_COAST frames
     assert not any(t.full_pass for t in tracked[21:40])  # still grey frames cost no full pass
 
 
 # --------------------------------------------------------------------------------------------- extra passes bound
 
-def test_camera_pan_over_texture_runs_only_the_scheduled_passes(detector):
+def test_camera_pan_over_texture_runs_passes_spaced_by_the_change_gap(detector):
     frames = video_clips.textured_pan().frames  # every cell changes on every frame
     tracked = track(detector, frames)
-    assert [t.frame_index for t in tracked if t.full_pass] == scheduled_frames(len(frames))
+    passes = [t.frame_index for t in tracked if t.full_pass]
+    assert CUT not in {t.pass_reason for t in tracked}  # the shift explains the frame-to-frame change
+    assert min(np.diff(passes)) >= DEFAULT_CHANGE_GAP and len(passes) <= len(frames) / DEFAULT_CHANGE_GAP
 
 
 def test_extra_passes_are_bounded_by_the_budget(detector):
@@ -178,7 +193,8 @@ def test_redetect_on_demand_and_on_loss(detector, made):
     tracker.redetect()
     assert tracker.update(frames[3]).full_pass
     grey = tracker.update(np.full_like(frames[4], 128))  # the face vanishes: the tracking step loses it,
-    assert grey.full_pass and len(grey) == 0  # so the full cascade looks again on that frame
+    assert grey.full_pass and grey.pass_reason == LOST_FACE  # so the full cascade looks again on that frame
+    assert len(grey) == 1 and grey.predicted.all()  # nothing found: the face coasts on its predicted box
     assert not tracker.update(frames[5]).full_pass  # scene_change off: the face coming back waits
     tracker.reset()
     first = tracker.update(frames[6])
@@ -357,3 +373,53 @@ def test_cli_unreadable_input_and_bad_draw_name(tmp_path, capsys, made):
     _, _, _, path = made("pan_zoom")
     assert main(["video", str(path), "--draw", str(tmp_path / "out.gif"), "--quiet"]) == 2
     assert ".mp4, .avi or .mkv" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- kernels and real clips
+
+def test_iou_kernel_equals_the_evaluation_iou():
+    rng = np.random.default_rng(4)
+    corners = rng.uniform(0, 200, (2, 30, 2)).astype(np.float32)
+    boxes = np.concatenate([corners.min(0), corners.max(0)], axis=1)
+    boxes[3] = [5, 5, 5, 9]  # no area
+    from fastmtcnn import kernels
+    np.testing.assert_allclose(kernels.iou_matrix(boxes[:12], boxes[12:]), iou_matrix(boxes[:12], boxes[12:]),
+                               atol=1e-6)
+    assert kernels.iou_matrix(boxes[:0], boxes).shape == (0, 30)
+
+
+def test_region_tiles_cover_the_region():
+    from fastmtcnn.video import _tile_starts
+    for start, stop, side, step in ((10.0, 300.0, 80, 60.0), (-20.0, 30.0, 80, 60.0), (0.0, 81.0, 80, 60.0)):
+        starts = _tile_starts(start, stop, side, step)
+        assert starts[0] <= start + 0.5 and starts[-1] + side >= stop - 0.5
+        assert all(b - a <= step + 0.5 for a, b in zip(starts, starts[1:]))  # neighbours overlap by side - step
+
+
+def test_coasting_faces_are_marked_in_the_record(detector, made):
+    _, frames, _, _ = made("pan_zoom")
+    tracker = FaceTracker(detector, redetect_every=1000, scene_change=None, redetect_on_loss=False)
+    [tracker.update(f) for f in frames[:3]]
+    grey = tracker.update(np.full_like(frames[4], 128))
+    record = grey.to_record()["faces"]
+    assert len(record) == 1 and record[0]["predicted"] is True and grey[0].predicted
+    assert "predicted" not in tracker.update(frames[4]).to_record()["faces"][0]  # found again: measured
+
+
+def test_tracked_faces_stay_on_the_lower_tracking_thresholds(detector, made):
+    """Hysteresis: with the detector's thresholds for tracked faces too, the tracker keeps no face below them;
+    with the default lower ones it keeps faces O-Net scores between them (turned heads, occlusion)."""
+    _, frames, _, _ = made("crossing")
+    strict = track(detector, frames, track_thresholds=detector.settings.thresholds[1:])
+    assert all((t.scores >= detector.settings.thresholds[2]).all() for t in strict)
+    assert FaceTracker(detector).track_thresholds < tuple(detector.settings.thresholds[1:])
+
+
+def test_a_filmed_clip_keeps_the_per_frame_faces():
+    """walking_and_pause (../shared/data/video, 41 frames, 480x270): people walking towards the camera."""
+    from conftest import shared_path
+    from bench.video_eval import clip_frames, evaluate
+    path = shared_path("data", "video", "walking_and_pause.gif")
+    result = evaluate(clip_frames(str(path)), Detector(min_face_size=20, num_threads=1))
+    assert result["recall_strong"] >= 0.98 and result["recall_all"] >= 0.95, result
+    assert result["id_switches"] <= result["face_frames"] / 100, result

@@ -1,6 +1,7 @@
-"""Numeric kernels of the detector: resampling (`resample`), box arithmetic (`boxes`), one namespace.
+"""Numeric kernels of the detector: resampling (`resample`), box arithmetic (`boxes`), the stream tracker's
+thumbnails (`cells`), one namespace.
 
-Every kernel of the pipeline exists exactly once, in one of these two modules. They are Numba
+Every kernel of the pipeline exists exactly once, in one of these modules. They are Numba
 ``@njit(cache=True)`` functions on plain NumPy arrays and scalars (no OpenCV, no Python objects), serial (never ``parallel=True``: the
 detector decides about threads elsewhere), and ``nogil=True``: a long kernel never blocks the other threads
 (e.g. a server's event loop).
@@ -24,12 +25,13 @@ Conventions (shared with the rest of the package):
 Arrays come in and go out as float32; float64 is only used for scalars (so that MATLAB's double
 arithmetic is mirrored where it decides an integer, e.g. ``fix``) and for O(n) scratch in ``nms``.
 """
-from .boxes import (NMS_GRID_MIN_BOXES, PNET_CELL, PNET_STRIDE, calibrate, candidates_from_scores,
+from .boxes import (NMS_GRID_MIN_BOXES, PNET_CELL, PNET_STRIDE, calibrate, candidates_from_scores, iou_matrix,
                     landmarks_in_boxes, nms, output_faces, square, truncate_boxes)
+from .cells import best_shift, cell_means, changed_cells
 from .resample import (PIXEL_MEAN, PIXEL_SCALE, ZERO_PIXEL, axis_weights, crop_resize_normalize, pyramid_level_size,
                        pyramid_scales, resize_normalize_into, uses_area_tables)
 
 __all__ = ["NMS_GRID_MIN_BOXES", "PIXEL_MEAN", "PIXEL_SCALE", "PNET_CELL", "PNET_STRIDE", "ZERO_PIXEL",
-           "axis_weights", "calibrate", "candidates_from_scores", "crop_resize_normalize", "landmarks_in_boxes", "nms",
-           "output_faces", "pyramid_level_size", "pyramid_scales", "resize_normalize_into", "square", "truncate_boxes",
-           "uses_area_tables"]
+           "axis_weights", "best_shift", "calibrate", "candidates_from_scores", "cell_means", "changed_cells",
+           "crop_resize_normalize", "iou_matrix", "landmarks_in_boxes", "nms", "output_faces", "pyramid_level_size",
+           "pyramid_scales", "resize_normalize_into", "square", "truncate_boxes", "uses_area_tables"]

@@ -367,3 +367,22 @@ def output_faces(boxes, prob, offsets, points, threshold, nms_threshold):
     return calibrated[keep], scores[keep], landmarks[keep]
 
 
+
+
+@njit(cache=True, nogil=True)
+def iou_matrix(a, b):
+    """Pairwise intersection-over-union of pixel-edge boxes: float32 (n, 4), (m, 4) x1, y1, x2, y2 (area = width x
+    height, no +1) -> float64 (n, m) in [0, 1]; a zero union gives 0. Used by the stream tracker's association."""
+    result = np.zeros((a.shape[0], b.shape[0]), np.float64)
+    for i in range(a.shape[0]):
+        area_a = max(a[i, 2] - a[i, 0], 0.0) * max(a[i, 3] - a[i, 1], 0.0)
+        for j in range(b.shape[0]):
+            width = min(a[i, 2], b[j, 2]) - max(a[i, 0], b[j, 0])
+            height = min(a[i, 3], b[j, 3]) - max(a[i, 1], b[j, 1])
+            if width <= 0 or height <= 0:
+                continue
+            inter = float(width) * float(height)
+            union = area_a + max(b[j, 2] - b[j, 0], 0.0) * max(b[j, 3] - b[j, 1], 0.0) - inter
+            if union > 0:
+                result[i, j] = inter / union
+    return result
