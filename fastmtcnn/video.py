@@ -7,14 +7,15 @@
     ...     faces = tracker.update(frame.image, timestamp=frame.time)
     ...     faces.ids, faces.boxes, faces.landmarks          # int64 (N,), float32 (N, 4), (N, 5, 2)
 
-Every `redetect_every` frames (and on `redetect()`) the full cascade runs. On the frames between, each face
-of the previous frame has its box moved by its last frame-to-frame change, enlarged by `margin` on every side
-and squared, and only R-Net and O-Net run on those boxes (`Cascade.refine` / `Cascade.output`: the same
-kernels and networks as a full pass). A face stays tracked while O-Net scores it above its threshold. The
-full cascade also runs at once, on the frame itself, when a tracking step loses a face and when
-`fastmtcnn.scene_change` sees a cut or a face-sized change outside the tracked faces (camera still); those
-extra passes are bounded by `pass_budget`. Ids are carried from frame to frame by greedy IoU matching (see
-`match_by_iou`).
+The full cascade runs on frame 0, then whenever `redetect_every` frames went by without one (and on
+`redetect()`). On the frames between, each tracked face's box is moved by its last frame-to-frame change,
+enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.refine` / `Cascade.output`), at
+the lower `track_thresholds` (hysteresis); a face they lose is searched for with P-Net around its predicted box
+(`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
+(`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
+pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap` and
+`pass_budget` bound them. Ids are carried by greedy IoU matching with the tracks' predicted boxes
+(`match_by_iou`).
 """
 from __future__ import annotations
 
