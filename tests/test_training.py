@@ -16,7 +16,8 @@ from fastmtcnn.engines import OpenCVNetwork as Network  # noqa: E402
 from fastmtcnn.nets import ONET, PNET, RNET  # noqa: E402
 from fastmtcnn.training import cli as train_cli  # noqa: E402
 from fastmtcnn.training.export import export_net, load_net  # noqa: E402
-from fastmtcnn.training.loop import TrainConfig, train  # noqa: E402
+from fastmtcnn.training import loop  # noqa: E402
+from fastmtcnn.training.loop import TrainConfig, split_validation, train  # noqa: E402
 from fastmtcnn.training.loss import hard_sample_mean, multitask_loss  # noqa: E402
 from fastmtcnn.training.nets import HeadOutputs, build_net  # noqa: E402
 from fastmtcnn.training.samples import LANDMARK, NEGATIVE, PART, POSITIVE, Quota, stage_samples  # noqa: E402
@@ -93,21 +94,22 @@ def test_loss_indicator_and_ohem():
         TrainConfig(ohem=1.5)
 
 
-def _tiny_samples(stage, count=2):
+def _tiny_samples(stage, count=2, quota=Quota(6, 2, 2, 4)):
     from fastmtcnn.training.readers import FaceRecord
 
     image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
     faces = Detector(min_face_size=20).detect(image)
     record = FaceRecord("group", faces.boxes, faces.landmarks, np.zeros(len(faces), bool), image)
-    return stage_samples([record] * count, stage, Quota(6, 2, 2, 4), seed=0)
+    return stage_samples([record] * count, stage, quota, seed=0)
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     samples = _tiny_samples("pnet")
-    config = dict(batch_size=16, lr=0.01, seed=3)
+    config = dict(batch_size=16, lr=0.01, seed=3, patience=None)
     straight = build_net("pnet", torch.Generator().manual_seed(0))
     train(straight, samples, TrainConfig(epochs=3, **config))
-    steps_per_epoch = -(-int(len(samples) * 0.95 + 0.5) // 16)
+    train_index, _ = split_validation(samples, 0.05, 3)
+    steps_per_epoch = loop.steps_per_epoch(samples, train_index, TrainConfig(**config), has_landmarks=False)
     batches = []
 
     def interrupt(n, terms):  # Ctrl-C in the middle of the third epoch
@@ -125,18 +127,21 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
         torch.testing.assert_close(resumed.state_dict()[name], value)
 
 
+def _pseudo_labelled_set(tmp_path):
+    """A JSONL of two photos labelled by the shipped detector, three times over (one line is held out)."""
+    lines = [{"image": str(path), "faces": [{"box": f.box, "landmarks": f.landmarks}
+                                           for f in Detector(min_face_size=20).detect(str(path))]}
+             for path in (FIXTURES / "group_640x480.jpg", REPO_ROOT / "examples" / "astronaut.jpg")]
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines * 3))
+    return data
+
+
 def test_tiny_training_end_to_end(tmp_path, capsys):
     """Scratch training of all three stages through the CLI on two pseudo-labelled photos: losses fall,
     the exported weights load into Detector, and torch == OpenCV DNN on the trained nets."""
     image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
-    faces = Detector(min_face_size=20).detect(image)
-    lines = [{"image": str(FIXTURES / "group_640x480.jpg"),
-              "faces": [{"box": face.box, "landmarks": face.landmarks} for face in faces]},
-             {"image": str(REPO_ROOT / "examples" / "astronaut.jpg"),
-              "faces": [{"box": f.box, "landmarks": f.landmarks}
-                        for f in Detector().detect(str(REPO_ROOT / "examples" / "astronaut.jpg"))]}]
-    data = tmp_path / "tiny.jsonl"
-    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    data = _pseudo_labelled_set(tmp_path)
     out = tmp_path / "weights"
     from fastmtcnn.cli import main
 
@@ -192,3 +197,132 @@ def test_loss_curve_plot(tmp_path):
     (tmp_path / "empty" / "train_summary.json").write_text('{"stages": {}}')
     with pytest.raises(ValueError, match="no trained stage"):
         plot_runs([tmp_path / "empty"], tmp_path / "x.png")
+
+
+def _kinds_set(counts, size=12):
+    """A SampleSet with `counts` samples of each kind (NEGATIVE, POSITIVE, PART, LANDMARK), blank crops."""
+    from fastmtcnn.training.samples import SampleSet
+
+    kinds = np.concatenate([np.full(n, kind, np.int8) for kind, n in enumerate(counts)])
+    n = len(kinds)
+    return SampleSet(np.zeros((n, 3, size, size), np.float16), kinds, np.zeros((n, 4), np.float32),
+                     np.zeros((n, 10), np.float32), np.zeros(n, bool))
+
+
+def test_every_batch_follows_the_paper_mix():
+    samples = _kinds_set((600, 50, 120, 90))
+    config = TrainConfig(batch_size=14, seed=1)
+    useful = loop.trained_kinds((1.0, 0.5, 1.0), has_landmarks=True)
+    batches = loop.epoch_batches(samples.kinds, np.arange(len(samples)), config, useful, epoch=0)
+    assert len(batches) == -(-len(samples) // 14)
+    for batch in batches:
+        assert np.bincount(samples.kinds[batch], minlength=4).tolist() == [6, 2, 2, 4]
+    seen = np.unique(np.concatenate(batches))
+    assert np.isin(np.flatnonzero(samples.kinds == POSITIVE), seen).all()  # the small kinds are cycled
+    # landmark-only alphas (the fine-tune default): only landmark faces are drawn; P-Net has no landmarks
+    assert loop.trained_kinds((0.0, 0.0, 1.0), has_landmarks=True) == [LANDMARK]
+    assert loop.trained_kinds((1.0, 0.5, 0.5), has_landmarks=False) == [NEGATIVE, POSITIVE, PART]
+    plain = loop.epoch_batches(samples.kinds, np.arange(len(samples)), TrainConfig(batch_size=14, mix=None),
+                               useful, epoch=0)
+    assert sorted(np.concatenate(plain).tolist()) == list(range(len(samples)))
+
+
+def test_warmup_then_step_schedule():
+    config = TrainConfig(epochs=4, warmup_steps=10, schedule="step")
+    factors = [loop.lr_factor(step, 100, config) for step in (0, 4, 9, 49, 50, 75)]
+    assert factors == pytest.approx([0.1, 0.5, 1.0, 1.0, 0.1, 0.01])
+
+
+def test_validation_metrics_on_known_outputs():
+    from fastmtcnn.training.validation import detection_holds, landmark_nme, selection_score
+
+    target = np.array([[0.3, 0.7, 0.5, 0.35, 0.65, 0.4, 0.4, 0.55, 0.75, 0.75]], np.float32)
+    moved = target.copy()
+    moved[0, :5] += 0.04  # every point 0.04 to the right; inter-ocular distance 0.4
+    assert landmark_nme(moved, target) == pytest.approx([0.1])
+    assert selection_score({"nme": 0.05, "recall": 0.9, "fp_rate": 0.1}, (0, 0, 1)) == 0.05
+    assert selection_score({"nme": 0.05, "recall": 0.9, "fp_rate": 0.1}, (1, 0.5, 0)) == pytest.approx(-0.8)
+    before = {"recall": 0.9, "fp_rate": 0.02}
+    assert detection_holds({"recall": 0.896, "fp_rate": 0.024}, before)
+    assert not detection_holds({"recall": 0.89, "fp_rate": 0.02}, before)
+    assert not detection_holds({"recall": 0.95, "fp_rate": 0.03}, before)
+
+
+def test_fine_tune_keeps_the_initial_stage_when_validation_worsens():
+    """An absurd learning rate ruins every epoch: the shipped O-Net is kept, bit for bit, and the history says so."""
+    samples = _tiny_samples("onet", count=3)
+    net = load_net("onet")
+    shipped = {name: value.clone() for name, value in net.state_dict().items()}
+    history = train(net, samples, TrainConfig(epochs=3, batch_size=32, lr=50.0, alphas=(0, 0, 1), patience=1,
+                                              keep_initial=True, val_fraction=0.3))
+    assert history.kept_initial and history.stopped_early and len(history.epochs) == 1
+    assert history.epochs[0]["val_nme"] > history.before["nme"]
+    assert history.best() == history.before
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(value, shipped[name])
+
+
+def test_rnet_from_scratch_does_not_collapse():
+    """One short epoch of R-Net from scratch on a small fixture (mixed batches, warm-up): some validation
+    positives score above the cascade's R-Net threshold 0.7 (the all-negative solution has recall 0)."""
+    samples = _tiny_samples("rnet", count=16, quota=Quota(30, 10, 10, 0))  # 800 crops, 25 steps of 32
+    net = build_net("rnet", torch.Generator().manual_seed(0))
+    scratch = train_cli.SCRATCH
+    config = TrainConfig(epochs=1, batch_size=32, lr=scratch["lr"], optimizer=scratch["optimizer"], warmup_steps=5,
+                         alphas=(1.0, 0.5, 0.5), val_fraction=0.2, seed=0)
+    history = train(net, samples, config)
+    negatives = 1 - np.mean(samples.kinds[loop.split_validation(samples, 0.2, 0)[1]] == POSITIVE)
+    assert history.epochs[0]["val_recall"] > 0, history.epochs
+    assert history.epochs[0]["val_accuracy"] > negatives, history.epochs  # better than all-negative
+
+
+def test_interrupted_run_resumes_and_never_publishes_a_partial_set(tmp_path, monkeypatch):
+    """Killed during R-Net training, the folder holds no weights Detector would load; the same command
+    again resumes (P-Net's epochs and samples are reused) and publishes the complete set."""
+    from fastmtcnn.cli import main
+    from fastmtcnn.errors import SettingsError
+    from fastmtcnn.training import stages
+
+    data = _pseudo_labelled_set(tmp_path)
+    out = tmp_path / "weights"
+    command = ["train", "--data", str(data), "--out", str(out), "--init", "scratch", "--stages", "pnet,rnet",
+               "--epochs", "2,2,1", "--per-image", "10", "--batch-size", "32", "--backgrounds", "2",
+               "--mining-min-face", "20", "--no-progress"]
+    real_train, calls = stages.train, []
+
+    def killed_in_rnet(net, *args, **kwargs):
+        calls.append(net.stage)
+        if net.stage == "rnet":
+            raise KeyboardInterrupt
+        return real_train(net, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "train", killed_in_rnet)
+    with pytest.raises(KeyboardInterrupt):
+        main(command)
+    with pytest.raises(SettingsError):
+        Detector(weights=str(out))
+    pnet_checkpoint = (out / "checkpoints" / "pnet.pt").stat().st_mtime_ns
+    monkeypatch.setattr(stages, "train", real_train)
+    assert main(command) == 0
+    assert (out / "checkpoints" / "pnet.pt").stat().st_mtime_ns == pnet_checkpoint  # no P-Net epoch again
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert set(summary["stages"]) == {"pnet", "rnet"}
+    Detector(weights=str(out), min_face_size=40).detect(cv2.imread(str(FIXTURES / "group_640x480.jpg")))
+    assert not list(out.glob(".export-*")) and not list(out.glob(".publish-*"))
+
+
+def test_ohem_study_curves(tmp_path):
+    """The Fig. 3 study: both arms, every seed, one validation loss per epoch, and its picture."""
+    pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install '.[train]'")
+    from fastmtcnn.training import ohem_study
+
+    (tmp_path / "samples").mkdir()
+    _tiny_samples("pnet", count=3).save(tmp_path / "samples" / "pnet.npz")
+    _tiny_samples("pnet", count=1).save(tmp_path / "samples" / "pnet_val.npz")
+    ohem_study.main([str(tmp_path), "--stage", "pnet", "--seeds", "0,1", "--epochs", "2", "--lr", "0.01",
+                     "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "s.png")])
+    study = json.loads((tmp_path / "s.json").read_text())
+    assert set(study["curves"]) == {"OHEM 0.7", "no OHEM"} and study["seeds"] == [0, 1]
+    assert all(len(runs) == 2 and all(len(curve) == 2 for curve in runs) for runs in study["curves"].values())
+    assert study["curves"]["OHEM 0.7"] != study["curves"]["no OHEM"]
+    assert cv2.imread(str(tmp_path / "s.png")).shape[2] == 3

@@ -4,12 +4,13 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
 from conftest import FIXTURES, REPO_ROOT
 from fastmtcnn import kernels
-from fastmtcnn.training.readers import FaceRecord, read_celeba, read_jsonl, read_wider
+from fastmtcnn.training.readers import BadAnnotation, FaceRecord, read_celeba, read_jsonl, read_wider, split_records
 from fastmtcnn.training.samples import (LANDMARK, NEGATIVE, PART, POSITIVE, Quota, SampleSet, label_boxes,
                                         landmark_targets, mining_min_face, offset_targets, stage_samples, synthetic_backgrounds,
                                         to_caffe_orientation)
@@ -55,12 +56,61 @@ def test_read_jsonl(tmp_path):
         {"box": [0, 0, 3, 3], "landmarks": None, "ignore": True}]}
     path = tmp_path / "set.jsonl"
     path.write_text(json.dumps(line) + "\n\n")
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((10, 10, 3), np.uint8))
     (record,) = read_jsonl(path)
     assert record.image == str(tmp_path / "a.jpg")
     assert record.ignore.tolist() == [False, True] and np.isnan(record.landmarks[1]).all()
     path.write_text('{"image": "a.jpg"}\n')
     with pytest.raises(ValueError, match="set.jsonl:1"):
         read_jsonl(path)
+
+
+GOOD_FACE = {"box": [10, 10, 50, 50], "landmarks": [[20, 25], [40, 25], [30, 32], [22, 42], [38, 42]]}
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"image": "a.jpg", "faces": [', "not an annotation line"),
+    ('{"image": "a.jpg"}', "not an annotation line"),
+    (json.dumps({"image": "missing.jpg", "faces": [GOOD_FACE]}), "missing.jpg not found"),
+    (json.dumps({"image": "a.jpg", "faces": [dict(GOOD_FACE, box=[70, 10, 110, 50])]}),
+     r"box \[70, 10, 110, 50\] is outside the 80x60 image"),
+    (json.dumps({"image": "a.jpg", "faces": [dict(GOOD_FACE, box=[30, 10, 20, 50])]}), "has no area"),
+    (json.dumps({"image": "a.jpg", "faces": [dict(GOOD_FACE, landmarks=[[20, 25], [40, 25], [30, 32], [22, 42],
+                                                                          [75, 42]])]}),
+     r"landmark \[75.0, 42.0\] is outside the box"),
+])
+def test_bad_annotation_lines_name_file_and_line(tmp_path, line, message):
+    """Each bad line stops the read with FILE:LINE and the reason; --skip-bad (a `skipped` list) counts it."""
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((60, 80, 3), np.uint8))  # no width/height: read from the header
+    good = json.dumps({"image": "a.jpg", "faces": [GOOD_FACE]})
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join([good, line, good]) + "\n")
+    with pytest.raises(BadAnnotation, match=f"set.jsonl:2: .*{message}"):
+        read_jsonl(path)
+    skipped = []
+    assert len(read_jsonl(path, skipped=skipped)) == 2
+    assert len(skipped) == 1 and skipped[0].startswith(f"{path}:2: ")
+
+
+def test_train_command_reports_a_bad_line(tmp_path, capsys):
+    from fastmtcnn.cli import main
+
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps({"image": "gone.jpg", "faces": [GOOD_FACE]}) + "\n")
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert f"{path}:1: image" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_split_records_is_by_image_and_seeded():
+    records = [FaceRecord(f"img{k}", np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32),
+                          np.zeros(0, bool)) for k in range(50)]
+    train, held = split_records(records, 0.1, seed=4)
+    assert len(held) == 5 and len(train) == 45
+    assert not {r.image for r in train} & {r.image for r in held}
+    assert [r.image for r in split_records(records, 0.1, seed=4)[1]] == [r.image for r in held]
+    assert [r.image for r in split_records(records, 0.1, seed=5)[1]] != [r.image for r in held]
+    assert len(split_records(records, 0.5, seed=0, cap=3)[1]) == 3
 
 
 def test_labels_follow_the_paper_thresholds(tmp_path):
@@ -166,3 +216,26 @@ def test_detector_loads_a_weights_folder(tmp_path):
     assert len(shipped) > 0
     np.testing.assert_array_equal(shipped.boxes, copied.boxes)
     np.testing.assert_array_equal(shipped.landmarks, copied.landmarks)
+
+
+def test_parallel_mining_gives_the_serial_samples(tmp_path):
+    """Two worker processes, each with its own mining cascade, cut exactly the samples one process cuts."""
+    import cv2
+
+    from fastmtcnn import Detector
+    from fastmtcnn.training.samples import Mining
+
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    faces = Detector(min_face_size=20).detect(image)
+    group = FaceRecord(str(FIXTURES / "group_640x480.jpg"), faces.boxes, faces.landmarks, np.zeros(len(faces), bool))
+    records = [group, _face_record(tmp_path), group] + synthetic_backgrounds(2, seed=0)
+    mining = Mining("rnet", None, min_face_size=20)
+    serial = stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=mining)
+    steps = []
+    parallel = stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=mining, workers=2,
+                             progress=steps.append)
+    assert len(steps) == len(records) and serial.mined.any()
+    for name in ("images", "kinds", "offsets", "landmarks", "mined"):
+        np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
+    with pytest.raises(ValueError, match="Mining"):
+        stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=lambda image, boxes: boxes, workers=2)

@@ -32,13 +32,13 @@ def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
     serve.add_argument("--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout,
                        help="seconds an idle keep-alive connection stays open")
     serve.add_argument("--max-streams", type=int, default=defaults.max_streams,
-                       help="open /v1/stream WebSockets; more are refused with a JSON 503")
+                       help="open /v1/stream WebSockets, >= 1; more are refused with a JSON 503")
     serve.add_argument("--stream-max-fps", type=float, default=defaults.stream_max_fps,
-                       help="frames per second per stream (1 s burst); faster frames are dropped (rate_limit)")
+                       help="frames per second per stream, > 0 (1 s burst); faster frames are dropped (rate_limit)")
     serve.add_argument("--stream-max-frame-bytes", type=int, default=defaults.stream_max_frame_bytes,
-                       help="bytes per stream frame; larger frames get an error answer")
+                       help="bytes per stream frame, >= 1; larger frames get an error answer")
     serve.add_argument("--stream-max-pixels", type=int, default=defaults.stream_max_pixels,
-                       help="pixels per stream frame (read from the header); larger frames get an error answer")
+                       help="pixels per stream frame, >= 1 (read from the header); larger frames get an error answer")
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(run=serve_command)
     return serve

@@ -256,11 +256,17 @@ class StreamSession:
             if replaced is not None:
                 await self._error(replaced[0], error)
             return
-        frame: Optional[int] = None
         try:
             frame, answer = await asyncio.wrap_future(future)
-        except asyncio.CancelledError:  # the client left with this turn queued (its frame stays waiting: run()
-            if not future.cancel():     # counts it) or running: its frame, if it took one, is counted when done
+        except asyncio.CancelledError:
+            if not self.client_gone:  # the pool cancelled the queued turn: the server is stopping
+                replaced = self._swap_waiting(None)
+                if replaced is not None:
+                    await self._error(replaced[0], ApiError(503, "shutting_down", "the server is shutting down"))
+                return
+            # the client left with this turn queued (its frame stays waiting: run() counts it) or running (its
+            # frame, if it took one, is counted when the turn ends)
+            if not future.cancel():
                 future.add_done_callback(self._count_lost_turn)
             raise
         except TurnError as failed:

@@ -6,6 +6,9 @@ exchange is a copy by layer name: convolution (out, in, kh, kw) + bias, PReLU sl
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, Union
 
@@ -55,11 +58,31 @@ def load_net(stage: str, weights_dir: Union[str, Path, None] = None) -> MTCNNNet
 
 
 def export_net(net: MTCNNNet, out_dir: Union[str, Path]) -> Path:
-    """Write `<out_dir>/<stem>.prototxt` and `.caffemodel`; returns the caffemodel path."""
+    """Write `<out_dir>/<stem>.prototxt` and `.caffemodel`; returns the caffemodel path. Both are written
+    to a temporary folder first and renamed into place, so no reader ever sees a truncated file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     caffe_net = to_caffe(net)
-    (out / f"{net.stem}.prototxt").write_text(dump_prototxt(caffe_net))
-    model = out / f"{net.stem}.caffemodel"
-    model.write_bytes(encode_caffemodel(caffe_net))
-    return model
+    files = {f"{net.stem}.prototxt": dump_prototxt(caffe_net).encode("utf-8"),
+             f"{net.stem}.caffemodel": encode_caffemodel(caffe_net)}
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as staging:
+        for name, data in files.items():
+            (Path(staging) / name).write_bytes(data)
+        for name in files:
+            os.replace(Path(staging) / name, out / name)
+    return out / f"{net.stem}.caffemodel"
+
+
+def publish_weights(source: Union[str, Path], out_dir: Union[str, Path]) -> None:
+    """Copy the complete det1/2/3 set of `source` into `out_dir`, each file through a temporary copy and an
+    atomic rename, det3's caffemodel last: `Detector(weights=out_dir)` finds either no set or a whole one."""
+    out = Path(out_dir)
+    names = [f"{stem}.{suffix}" for stem in STEMS.values() for suffix in ("prototxt", "caffemodel")]
+    missing = [name for name in names if not (Path(source) / name).is_file()]
+    if missing:
+        raise ValueError(f"cannot publish {source}: {', '.join(missing)} missing")
+    with tempfile.TemporaryDirectory(dir=out, prefix=".publish-") as staging:
+        for name in names:
+            shutil.copyfile(Path(source) / name, Path(staging) / name)
+        for name in names:
+            os.replace(Path(staging) / name, out / name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -48,9 +48,55 @@ def _record(image: str, boxes: List[List[float]], landmarks: List[Optional[List[
     return FaceRecord(image, np.asarray(boxes, np.float32).reshape(-1, 4), points, np.asarray(ignore, bool))
 
 
-def read_jsonl(path: PathLike, root: Optional[PathLike] = None) -> List[FaceRecord]:
+#: How far (fraction of the box side) a box may reach beyond its image, and a landmark beyond its box.
+BOX_TOLERANCE = 0.1
+
+
+class BadAnnotation(ValueError):
+    """An annotation line that cannot be trained on; the message starts with FILE:LINE."""
+
+
+def _image_size(item: dict, image: Path) -> Tuple[int, int]:
+    """(width, height) from the line's "width"/"height", else from the image file's header."""
+    if "width" in item and "height" in item:
+        return int(item["width"]), int(item["height"])
+    from ..errors import ImageError
+    from ..image_header import read_image_size
+
+    with open(image, "rb") as handle:
+        try:
+            size = read_image_size(handle.read(1 << 20))
+        except ImageError as error:
+            raise _Unusable(f"image {image}: {error}") from None
+    return size.width, size.height
+
+
+def check_face(box, points, width: int, height: int) -> Optional[str]:
+    """What is wrong with one face (pixel-edge box (4,), points (5, 2) or None) in a width x height image,
+    or None when it can be trained on."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not all(np.isfinite([x1, y1, x2, y2])) or x2 <= x1 or y2 <= y1:
+        return f"box {list(box)} has no area (pass [x1, y1, x2, y2] with x2 > x1 and y2 > y1)"
+    margin = BOX_TOLERANCE * max(x2 - x1, y2 - y1)
+    if x1 < -margin or y1 < -margin or x2 > width + margin or y2 > height + margin:
+        return f"box {list(box)} is outside the {width}x{height} image"
+    if points is not None:
+        points = np.asarray(points, np.float64).reshape(5, 2)
+        outside = ((points[:, 0] < x1 - margin) | (points[:, 0] > x2 + margin)
+                   | (points[:, 1] < y1 - margin) | (points[:, 1] > y2 + margin))
+        if outside.any():
+            return f"landmark {points[outside][0].tolist()} is outside the box {list(box)}"
+    return None
+
+
+def read_jsonl(path: PathLike, root: Optional[PathLike] = None, skipped: Optional[List[str]] = None
+               ) -> List[FaceRecord]:
     """Our annotation format (see ../shared/data/README.md); image paths relative to `root`
-    (default: the JSONL's folder)."""
+    (default: the JSONL's folder).
+
+    A malformed line, a missing image, a box outside its image or landmarks outside their box raise one
+    BadAnnotation "FILE:LINE: what; what to do"; with a `skipped` list, such lines are left out and their
+    messages appended to it instead."""
     path = Path(path)
     base = Path(root) if root is not None else path.parent
     records = []
@@ -58,15 +104,46 @@ def read_jsonl(path: PathLike, root: Optional[PathLike] = None) -> List[FaceReco
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-            faces = item["faces"]
-            records.append(_record(str(base / item["image"]), [face["box"] for face in faces],
-                                   [face.get("landmarks") for face in faces],
-                                   [bool(face.get("ignore", False)) for face in faces]))
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: not an annotation line ({error}); expected "
-                             '{"image": ..., "faces": [{"box": [x1, y1, x2, y2], "landmarks": ...}]}') from None
+            records.append(_jsonl_record(line, base))
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            message = f"{path}:{number}: {error}"
+            if not isinstance(error, (_Unusable, OSError)):
+                message = (f"{path}:{number}: not an annotation line ({error!r}); expected "
+                           '{"image": ..., "faces": [{"box": [x1, y1, x2, y2], "landmarks": ...}]}')
+            if skipped is None:
+                raise BadAnnotation(message + " (or pass --skip-bad to leave such lines out)") from None
+            skipped.append(message)
     return records
+
+
+class _Unusable(ValueError):
+    """A well-formed line whose content cannot be trained on (its message says why)."""
+
+
+def _jsonl_record(line: str, base: Path) -> FaceRecord:
+    item = json.loads(line)
+    image = base / item["image"]
+    faces = item["faces"]
+    if not image.is_file():
+        raise _Unusable(f"image {image} not found (image paths are relative to the JSONL's folder)")
+    width, height = _image_size(item, image)
+    for face in faces:
+        problem = check_face(face["box"], face.get("landmarks"), width, height)
+        if problem:
+            raise _Unusable(problem)
+    return _record(str(image), [face["box"] for face in faces], [face.get("landmarks") for face in faces],
+                   [bool(face.get("ignore", False)) for face in faces])
+
+
+def split_records(records: Sequence, fraction: float, seed: int, cap: int = 600) -> Tuple[List, List]:
+    """(training records, validation records): a seeded random `fraction` of the images (at most `cap`,
+    at least one when there are two or more) held out, by image, so no validation crop shares a photo with
+    a training crop."""
+    count = min(cap, int(round(fraction * len(records))))
+    if fraction > 0 and len(records) >= 2:
+        count = max(count, 1)
+    held = set(np.random.default_rng(seed).permutation(len(records))[:count].tolist())
+    return ([r for k, r in enumerate(records) if k not in held], [r for k, r in enumerate(records) if k in held])
 
 
 def read_wider(gt_txt: PathLike, images_dir: PathLike) -> List[FaceRecord]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -73,8 +73,12 @@ class SampleSet:
                          self.mined[keep])
 
     def save(self, path: Path) -> None:
-        np.savez(path, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks,
-                 mined=self.mined)
+        """Write an .npz through a temporary file and a rename (an interrupted save leaves no cache)."""
+        temporary = Path(f"{path}.tmp")
+        with open(temporary, "wb") as handle:
+            np.savez(handle, images=self.images, kinds=self.kinds, offsets=self.offsets, landmarks=self.landmarks,
+                     mined=self.mined)
+        temporary.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> "SampleSet":
@@ -200,12 +204,14 @@ class Quota:
 
 
 def _flip(image: np.ndarray, record: FaceRecord) -> Tuple[np.ndarray, FaceRecord]:
-    """Mirror an image and its faces (landmark order stays image-left first)."""
+    """Mirror an image and its faces (landmark order stays image-left first). Points map x -> width - x,
+    as box edges do: the shipped cascade's landmarks on a mirrored image sum with the original ones to
+    width + 0.4 px (300 training images, standard error 0.1), so width - 1 - x would teach O-Net a shift."""
     width = image.shape[1]
     boxes = record.boxes.copy()
     boxes[:, [0, 2]] = width - record.boxes[:, [2, 0]]
     points = record.landmarks[:, [1, 0, 2, 4, 3]].copy()
-    points[:, :, 0] = width - 1 - points[:, :, 0]
+    points[:, :, 0] = width - points[:, :, 0]
     return np.ascontiguousarray(image[:, ::-1]), FaceRecord(record.image, boxes, points, record.ignore)
 
 
@@ -270,22 +276,73 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
     return samples
 
 
+@dataclass(frozen=True)
+class Mining:
+    """Where R-Net/O-Net candidates come from: the cascade in `weights_dir` (see `cascade_proposer`). Plain
+    data, so worker processes can build their own cascade from it."""
+
+    stage: str
+    weights_dir: Optional[str] = None  # None: the shipped weights
+    min_face_size: Optional[float] = None
+    thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
+
+    def proposer(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        return cascade_proposer(self.stage, self.weights_dir, self.min_face_size, self.thresholds)
+
+
+Proposer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_WORKER_PROPOSER: List[Optional[Proposer]] = [None]
+
+
+def _one_image(record: FaceRecord, number: int, stage: str, quota: Quota, seed: int,
+               propose: Optional[Proposer]) -> SampleSet:
+    """The samples of image `number`, from its own seeded generator (so any split over workers agrees)."""
+    rng = np.random.default_rng((seed, number))
+    image = record.load()
+    if rng.integers(2):
+        image, record = _flip(image, record)
+    proposals = None if propose is None else propose(image, record.boxes)
+    return image_samples(image, record, stage, quota, rng, proposals)
+
+
+def _start_worker(mining: Optional[Mining]) -> None:
+    from ..runtime import set_num_threads
+
+    set_num_threads(1)
+    _WORKER_PROPOSER[0] = None if mining is None else mining.proposer()
+
+
+def _worker_image(job) -> SampleSet:
+    return _one_image(*job, _WORKER_PROPOSER[0])
+
+
 def stage_samples(records: Sequence[FaceRecord], stage: str, quota: Quota, seed: int,
-                  propose: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
-                  progress: Optional[Callable[[int], None]] = None) -> SampleSet:
+                  propose: Union[Proposer, Mining, None] = None, progress: Optional[Callable[[int], None]] = None,
+                  workers: int = 1) -> SampleSet:
     """All samples of a stage. `propose(bgr_image, face_boxes) -> boxes float32 (n, 4)` mines R-Net/O-Net
-    candidates (see `cascade_proposer`); None = random crops only (P-Net). Half the images are mirrored
-    (seeded)."""
-    rng = np.random.default_rng(seed)
+    candidates (a `Mining`, or a callable for one process); None = random crops only (P-Net). Half the
+    images are mirrored (seeded per image). `workers` > 1 cuts the images in that many processes (a
+    `Mining` or None only); the result is the same for any number of workers."""
+    jobs = [(record, number, stage, quota, seed) for number, record in enumerate(records)]
     parts = []
-    for record in records:
-        image = record.load()
-        if rng.integers(2):
-            image, record = _flip(image, record)
-        proposals = None if propose is None else propose(image, record.boxes)
-        parts.append(image_samples(image, record, stage, quota, rng, proposals))
-        if progress is not None:
-            progress(1)
+    if workers <= 1 or len(records) < 2:
+        proposer = propose.proposer() if isinstance(propose, Mining) else propose
+        for job in jobs:
+            parts.append(_one_image(*job, proposer))
+            if progress is not None:
+                progress(1)
+        return SampleSet.concatenate(parts, STAGE_SIZES[stage])
+    if propose is not None and not isinstance(propose, Mining):
+        raise ValueError("workers > 1 needs propose=Mining(...) (each worker builds its own cascade) or None")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding OpenCV/Numba threads
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(propose,)) as pool:
+        for part in pool.map(_worker_image, jobs, chunksize=8):
+            parts.append(part)
+            if progress is not None:
+                progress(1)
     return SampleSet.concatenate(parts, STAGE_SIZES[stage])
 
 
@@ -305,7 +362,7 @@ def mining_min_face(faces: np.ndarray) -> float:
     return fitting[-1] if fitting else MINING_MIN_FACES[0]
 
 
-def cascade_proposer(stage: str, weights_dir: str, min_face_size: Optional[float] = None,
+def cascade_proposer(stage: str, weights_dir: Optional[str], min_face_size: Optional[float] = None,
                      thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
                      ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """propose(bgr_image, face_boxes) -> boxes float32 (n, 4), 0-based inclusive: for R-Net samples what

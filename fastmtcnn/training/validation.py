@@ -1,0 +1,91 @@
+"""Validation metrics of one stage on held-out crops, and the rule that picks the epoch to keep.
+
+P-Net / R-Net: recall of the positive crops at the stage's cascade threshold, and the false positives
+(negative crops scored at or above it). O-Net adds the landmark NME of the landmark crops, normalised by the
+inter-ocular distance (the crops are square, so box fractions give the same ratio as pixels), and face
+accuracy. The crops come from images that training never sees (`readers.split_records`).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from .loss import multitask_loss
+from .nets import MTCNNNet
+from .samples import LANDMARK, NEGATIVE, POSITIVE, SampleSet, to_caffe_orientation
+
+#: The cascade's default thresholds, per stage: recall and false positives are counted at these.
+STAGE_THRESHOLDS = {"pnet": 0.6, "rnet": 0.7, "onet": 0.7}
+#: A fine-tuned stage is kept only if recall falls and the false-positive rate rises by at most this.
+DETECTION_SLACK = 0.005
+
+
+def landmark_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-sample NME (n,) of landmarks (n, 10) (five x then five y box fractions), normalised by the
+    target's inter-ocular distance."""
+    error = np.hypot(predicted[:, :5] - target[:, :5], predicted[:, 5:] - target[:, 5:]).mean(axis=1)
+    ocular = np.hypot(target[:, 0] - target[:, 1], target[:, 5] - target[:, 6])
+    return error / np.maximum(ocular, 1e-6)
+
+
+def stage_metrics(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alphas, threshold: float,
+                  batch_size: int = 1024, device: str = "cpu") -> Dict[str, float]:
+    """Losses (no OHEM), accuracy, recall and false positives at `threshold`, and for O-Net the landmark NME,
+    of the samples `index` (eval mode)."""
+    if not len(index):
+        return {}
+    net.eval()
+    sums: Dict[str, float] = {}
+    scores, points = [], []
+    with torch.no_grad():
+        for start in range(0, len(index), batch_size):
+            part = index[start:start + batch_size]
+            images = torch.from_numpy(to_caffe_orientation(samples.images[part])).to(device)
+            arrays = (samples.kinds[part].astype(np.int64), samples.offsets[part], samples.landmarks[part])
+            kinds, offsets, targets = (torch.from_numpy(a).to(device) for a in arrays)
+            outputs = net(images)
+            total, terms = multitask_loss(outputs, kinds, offsets, targets, alphas, ohem=None)
+            for key, value in dict(terms, loss=float(total)).items():
+                sums[key] = sums.get(key, 0.0) + value * len(part)
+            scores.append(torch.softmax(outputs.logits, 1)[:, 1].cpu().numpy())
+            if outputs.landmarks is not None:
+                points.append(outputs.landmarks.cpu().numpy())
+    net.train()
+    metrics = {key: value / len(index) for key, value in sums.items()}
+    kinds, score = samples.kinds[index], np.concatenate(scores)
+    positive, negative = kinds == POSITIVE, kinds == NEGATIVE
+    metrics["recall"] = float(np.mean(score[positive] >= threshold)) if positive.any() else float("nan")
+    metrics["false_positives"] = int(np.sum(score[negative] >= threshold))
+    metrics["fp_rate"] = metrics["false_positives"] / max(1, int(negative.sum()))
+    marked = kinds == LANDMARK
+    if points and marked.any():
+        metrics["nme"] = float(landmark_nme(np.concatenate(points)[marked], samples.landmarks[index][marked]).mean())
+    return metrics
+
+
+def selection_score(metrics: Dict[str, float], alphas) -> float:
+    """Lower is better: the landmark NME when the stage is trained for landmarks and has them, else
+    -(recall - false-positive rate) at the stage threshold."""
+    if alphas[2] > 0 and "nme" in metrics:
+        return metrics["nme"]
+    return -(metrics["recall"] - metrics["fp_rate"])
+
+
+def detection_holds(metrics: Dict[str, float], before: Optional[Dict[str, float]]) -> bool:
+    """Recall no lower and false-positive rate no higher than `before` by more than DETECTION_SLACK."""
+    if not before:
+        return True
+    recall_ok = not before["recall"] - metrics["recall"] > DETECTION_SLACK
+    return recall_ok and not metrics["fp_rate"] - before["fp_rate"] > DETECTION_SLACK
+
+
+def describe(metrics: Dict[str, float]) -> str:
+    """One line of the metrics that matter: NME (if any), recall, false positives."""
+    if not metrics:
+        return "no validation samples"
+    parts = [f"NME {100 * metrics['nme']:.2f}%"] if "nme" in metrics else []
+    parts += [f"recall {100 * metrics['recall']:.2f}%", f"false positives {metrics['false_positives']}",
+              f"accuracy {100 * metrics['accuracy']:.2f}%"]
+    return ", ".join(parts)
