@@ -44,7 +44,7 @@ DEFAULT_MIN_IOU = 0.3
 #: Grey levels an 8x8 cell's mean must move by between frames to count as changed (measured: README).
 DEFAULT_SCENE_CHANGE = 20.0
 #: Frames from a full pass to the next one for new content or camera motion (measured: README "Video streams").
-DEFAULT_CHANGE_GAP = 5
+DEFAULT_CHANGE_GAP = 3
 #: Extra full passes (scene change, lost face): this many in a row, then one per this many frames (measured).
 DEFAULT_PASS_BUDGET = (8, 10)
 #: (R-Net, O-Net) scores a tracked face needs to stay tracked (a new face needs the detector's; measured).

