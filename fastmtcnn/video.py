@@ -58,6 +58,8 @@ DEFAULT_COAST = 3
 REGION_AREA, REGION_TILE = 0.4, 48
 #: Frames a lost face's id is remembered for a full pass to give it back.
 DEFAULT_KEEP_LOST = 50
+#: Two tracks whose faces overlap by this IoU are one face: the older track keeps it, a coasting box is not output.
+DUPLICATE_IOU = 0.5
 #: Why a full pass ran (`TrackedFaces.pass_reason`); CUT and NEW_CONTENT come from `fastmtcnn.scene_change`.
 SCHEDULED, REQUESTED, LOST_FACE = "scheduled", "requested", "lost face"
 PASS_REASONS = (SCHEDULED, REQUESTED, CUT, NEW_CONTENT, MOTION, LOST_FACE)
@@ -209,6 +211,25 @@ class _Found:
         return _Found(*(np.concatenate([a, b]) for a, b in ((self.boxes, other.boxes), (self.scores, other.scores),
                                                             (self.landmarks, other.landmarks),
                                                             (self.tracks, other.tracks))))
+
+
+def one_track_per_face(found: _Found) -> _Found:
+    """`found` without the faces that repeat an older track's face (IoU >= DUPLICATE_IOU): two tracks that
+    converged on one face (after a jump between frames, or a search around a lost face) go on as the older one."""
+    if len(found.tracks) < 2:
+        return found
+    order = np.argsort(found.tracks, kind="stable")  # ids grow with age: older tracks first
+    kept: List[int] = []
+    for j in order:
+        if not kept or kernels.iou_matrix(found.boxes[j:j + 1], found.boxes[kept]).max() < DUPLICATE_IOU:
+            kept.append(int(j))
+    rows = np.sort(np.array(kept, np.int64))
+    return _Found(found.boxes[rows], found.scores[rows], found.landmarks[rows], found.tracks[rows])
+
+
+def _overlaps(box: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether float32 (4,) `box` covers one of `boxes` (n, 4) by IoU >= DUPLICATE_IOU."""
+    return bool(len(boxes)) and kernels.iou_matrix(box[None].astype(np.float32), boxes).max() >= DUPLICATE_IOU
 
 
 _NOTHING = _Found(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32),
@@ -400,7 +421,7 @@ class FaceTracker:
         if missing and self.search > 0:
             candidates = self._search_candidates(pixels, channels, self._predicted(missing))
             found = found + self._matched(self._refine(pixels, channels, candidates), missing)
-        return found
+        return one_track_per_face(found)
 
     def _refine(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> Faces:
         """R-Net and O-Net at the tracking thresholds on 0-based inclusive boxes float32 (n, 4)."""
@@ -503,7 +524,8 @@ class FaceTracker:
             track.box, track.score, track.landmarks = found.boxes[j].copy(), float(found.scores[j]), found.landmarks[j]
             track.last_seen = index
         coasting = [k for k in alive if k in self._tracks and self._tracks[k].last_seen < index
-                    and index - self._tracks[k].last_seen <= self.coast]
+                    and index - self._tracks[k].last_seen <= self.coast
+                    and not _overlaps(self._tracks[k].predicted(), found.boxes)]
         boxes, scores, landmarks = [found.boxes], [found.scores], [found.landmarks]
         for k in coasting:
             track = self._tracks[k]

@@ -430,3 +430,14 @@ def test_a_filmed_clip_keeps_the_per_frame_faces():
     result = evaluate(clip_frames(str(path)), Detector(min_face_size=20, num_threads=1))
     assert result["recall_strong"] >= 0.98 and result["recall_all"] >= 0.95, result
     assert result["id_switches"] <= result["face_frames"] / 100, result
+
+
+def test_two_tracks_on_one_face_go_on_as_the_older_one():
+    from fastmtcnn.video import _Found, one_track_per_face
+
+    boxes = np.array([[100, 100, 200, 200], [104, 102, 204, 202], [300, 100, 400, 200]], np.float32)
+    found = _Found(boxes, np.array([0.9, 0.99, 0.8], np.float32), np.zeros((3, 5, 2), np.float32),
+                   np.array([7, 2, 5], np.int64))
+    kept = one_track_per_face(found)
+    assert kept.tracks.tolist() == [2, 5]  # track 7 repeats older track 2's face; track 5 is another face
+    assert np.array_equal(kept.boxes, boxes[[1, 2]])
