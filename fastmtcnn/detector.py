@@ -105,6 +105,7 @@ class Detector:
             a folder; or False for no cache. OpenCV DNN writes nothing.
         shape_buckets: pad P-Net levels and round R-Net/O-Net batches to a few shapes (same faces; OpenVINO
             prepares kernels once per shape). None = off: measured, it costs more than it saves (README Engines).
+            OpenVINO, or OpenCV DNN from 5.x (4.x computes the masked P-Net wrong: SettingsError).
 
     The accepted ranges are `CascadeSettings`'; a value outside them raises `SettingsError` (a ValueError).
     Thread-safe: each thread that calls `detect` gets its own networks and buffers.

@@ -146,7 +146,15 @@ def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Op
     `buckets`: the networks see a few shapes (`pipeline.ShapeBuckets`); None = BUCKETED_BACKENDS' choice (off)."""
     engine = _choose_engine(backend, precision, num_threads, cache)
     wanted = engine.backend in BUCKETED_BACKENDS if buckets is None else bool(buckets)
+    if wanted and engine.backend == "opencv" and not opencv_runs_masked_pnet():
+        raise SettingsError(f"shape_buckets=True needs OpenVINO ({INSTALL_HINT}) or opencv-python >= 5: OpenCV "
+                            f"{cv2.__version__}'s DNN gives P-Net's masked pool wrong results; leave it off here")
     return dataclasses.replace(engine, buckets=wanted)
+
+
+def opencv_runs_masked_pnet() -> bool:
+    """Whether this OpenCV's DNN computes the padded P-Net with its pool mask right (5.x does, 4.10 does not)."""
+    return int(cv2.__version__.split(".")[0]) >= 5
 
 
 def _choose_engine(backend: str, precision: str, num_threads: Optional[int],
