@@ -133,7 +133,9 @@ class Cascade:
         until the network is dropped, so P-Net is rebuilt (tens of ms) and run once on a 12x12 input."""
         self.pnet = self.engine.network(self._pnet_spec)  # the same engine and weights
         self._pyramid = np.empty(0, np.float32)
-        self._forward_level(np.zeros((1, 3, 12, 12), np.float32))
+        blob = self._level_blob(12, 12)
+        blob[...] = 0
+        self._forward_level(blob)
 
     # ------------------------------------------------------------------------------ stage 1: P-Net
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:
@@ -167,7 +169,7 @@ class Cascade:
         blob = self._level_blob(size, size)
         for region, scale in zip(regions, scales):
             kernels.crop_resize_normalize(image, region[None], channels, blob)
-            prob, reg = self.pnet.forward(blob)
+            prob, reg = self._forward_level(blob)
             level = kernels.candidates_from_scores(prob[0, 1], reg[0], scale, self.settings.thresholds[0])
             keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
             boxes.append(level[0][keep] + region[:2][[0, 1, 0, 1]])

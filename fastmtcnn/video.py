@@ -628,17 +628,27 @@ def read_frames(source: VideoSource, fps: Optional[float] = None) -> Iterator[Fr
 def open_capture(source: Union[str, Path, int]) -> "cv2.VideoCapture":
     """An opened cv2.VideoCapture for a path, URL or camera index, or a VideoSourceError that says why not."""
     if isinstance(source, (str, Path)) and "://" not in str(source):
-        path = Path(source)
-        if not path.exists():
-            raise VideoSourceError(f"video file not found: {path} (pass a video file, a camera index or a URL)")
-        if path.is_dir():
-            raise VideoSourceError(f"{path} is a folder: pass a video file (for images use `fastmtcnn batch`)")
+        check_video_path(Path(source))
     capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
     if not capture.isOpened():
         raise VideoSourceError(f"OpenCV cannot open {source}: not a video, an unreachable camera or URL, or a "
                                "container/codec this OpenCV build lacks; convert the file, e.g. "
                                "`ffmpeg -i IN -c:v mjpeg OUT.avi`")
     return capture
+
+
+def check_video_path(path: Path) -> None:
+    """VideoSourceError unless `path` is an existing file (not a folder)."""
+    if not path.exists():
+        raise VideoSourceError(f"video file not found: {path} (pass a video file, a camera index or a URL)")
+    if path.is_dir():
+        raise VideoSourceError(f"{path} is a folder: pass a video file (for images use `fastmtcnn batch`)")
+
+
+def frame_time(capture: "cv2.VideoCapture", index: int, fps: Optional[float]) -> Optional[float]:
+    """Seconds of the frame just read: the container's position, else index / fps (None without fps)."""
+    milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+    return milliseconds / 1000.0 if milliseconds and milliseconds > 0 else (index / fps if fps else None)
 
 
 def frame_count(capture: "cv2.VideoCapture") -> Optional[int]:
@@ -659,9 +669,7 @@ def _capture_frames(capture: "cv2.VideoCapture", name: str, fps: Optional[float]
                                            "is missing from this OpenCV build (convert it, e.g. "
                                            "`ffmpeg -i IN -c:v mjpeg OUT.avi`)")
                 return
-            milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
-            time = milliseconds / 1000.0 if milliseconds and milliseconds > 0 else (index / fps if fps else None)
-            yield Frame(index, time, image)
+            yield Frame(index, frame_time(capture, index, fps), image)
             index += 1
     finally:
         capture.release()

@@ -17,7 +17,8 @@ from typing import Iterator, List, Optional, Union
 import cv2
 
 from .native_log import NativeLog
-from .video import Frame, VideoSourceError, frame_count
+from .video import Frame, VideoSourceError, check_video_path, frame_count, frame_time
+
 
 class VideoInput:
     """An opened video source: `text` is a camera index ("0"), a URL ("rtsp://...") or a file path."""
@@ -31,11 +32,7 @@ class VideoInput:
         self.dropped = 0  # frames read but skipped (realtime mode)
         self._ended_early: Optional[str] = None
         if self.kind == "file":
-            path = Path(text)
-            if not path.exists():
-                raise VideoSourceError(f"video file not found: {text} (pass a video file, a camera index or a URL)")
-            if path.is_dir():
-                raise VideoSourceError(f"{text} is a folder: pass a video file (for images use `fastmtcnn batch`)")
+            check_video_path(Path(text))
         with self.log:
             self.capture = cv2.VideoCapture(int(text) if self.kind == "camera" else text)
             opened = self.capture.isOpened()
@@ -59,10 +56,8 @@ class VideoInput:
         if not ok or image is None:
             return None
         self.read_count += 1
-        milliseconds = self.capture.get(cv2.CAP_PROP_POS_MSEC)
         index = self.read_count - 1
-        seconds = milliseconds / 1000.0 if milliseconds and milliseconds > 0 else index / self.fps
-        return Frame(index, seconds, image)
+        return Frame(index, frame_time(self.capture, index, self.fps), image)
 
     def frames(self) -> Iterator[Frame]:
         """The frames, in order (`Frame.index` counts the source's frames, so dropped ones leave gaps)."""

@@ -105,3 +105,19 @@ def test_buckets_with_chunked_crop_batches(backend):
 def test_buckets_on_an_opencv_that_pools_the_mask_wrong_are_refused():
     with pytest.raises(SettingsError, match="opencv-python >= 5"):
         Detector(backend="opencv", shape_buckets=True)
+
+
+@pytest.mark.parametrize("backend", ENGINES)
+def test_buckets_give_the_same_region_candidates_and_survive_shrinking(backend):
+    """The tracker's region search and the server's buffer shrinking go through the masked P-Net too."""
+    from fastmtcnn.nets import channel_map
+
+    image = cv2.imread(str(FIXTURES / "group_640x480.jpg"))
+    regions = np.array([[100, 100, 300, 300], [0, 0, 200, 200], [300, 50, 500, 250]], np.float32)
+    found = []
+    for buckets in (False, True):
+        cascade = Detector(backend=backend, shape_buckets=buckets, cache_dir=False)._cascade()
+        found.append(cascade.propose_in_regions(image, channel_map("bgr", 3), regions, np.full(3, 36 / 201), 36))
+        cascade.shrink_buffers()
+    assert len(found[0]) > 0
+    np.testing.assert_allclose(found[1], found[0], atol=1e-3)

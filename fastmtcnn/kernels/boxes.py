@@ -367,8 +367,6 @@ def output_faces(boxes, prob, offsets, points, threshold, nms_threshold):
     return calibrated[keep], scores[keep], landmarks[keep]
 
 
-
-
 @njit(cache=True, nogil=True)
 def iou_matrix(a, b):
     """Pairwise intersection-over-union of pixel-edge boxes: float32 (n, 4), (m, 4) x1, y1, x2, y2 (area = width x
