@@ -150,8 +150,9 @@ def _process(task: Tuple[str, str]) -> Dict[str, Any]:
         faces = detector.detect(LoadedImage(image, "bgr"))
         record: Dict[str, Any] = {"path": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
                                   "faces": faces.to_list()}
-        if log.damage_warning():
-            record["warning"] = log.damage_warning()
+        warning = log.damage_warning()
+        if warning:
+            record["warning"] = warning
         if config.crops is not None:
             names = []
             for k, points in enumerate(faces.landmarks):

@@ -7,6 +7,7 @@ list the accepted formats take them from `decodable_formats()`. Format names are
 from __future__ import annotations
 
 import contextlib
+import threading
 import functools
 from typing import Iterator, Optional, Tuple
 
@@ -30,12 +31,23 @@ def quiet_opencv() -> Iterator[None]:
     if logging is None:
         yield
         return
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    global _quiet_depth, _saved_level
+    with _quiet_lock:  # the level is process-wide: the first of overlapping blocks saves it, the last restores it
+        if _quiet_depth == 0:
+            _saved_level = logging.getLogLevel()
+            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+        _quiet_depth += 1
     try:
         yield
     finally:
-        logging.setLogLevel(level)
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                logging.setLogLevel(_saved_level)
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth, _saved_level = 0, 0
 
 
 def _probe_bytes(extension: Optional[str]) -> Optional[bytes]:

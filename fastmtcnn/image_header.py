@@ -11,7 +11,7 @@ the bytes at most; nothing here allocates more than the input.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from .errors import ImageSizeUnknown, UnsupportedImage
 
@@ -238,15 +238,21 @@ def _pnm_size(data: bytes) -> Optional[Tuple[int, int]]:
         return None
 
 
-def _pam_size(data: bytes) -> Optional[Tuple[int, int]]:
-    """P7: 'WIDTH n' and 'HEIGHT n' lines before ENDHDR."""
+def _pam_fields(data: bytes, limit: int) -> Dict[bytes, bytes]:
+    """P7 header fields (name -> first word of its value) of the lines before ENDHDR, comments left out."""
     fields = {}
-    for line in bytes(data[3:MAX_TEXT_HEADER]).split(b"\n"):
+    for line in bytes(data[3:limit]).split(b"\n"):
         words = line.split(b"#", 1)[0].split()
         if words[:1] == [b"ENDHDR"]:
             break
         if len(words) >= 2:
             fields[words[0]] = words[1]
+    return fields
+
+
+def _pam_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """P7: 'WIDTH n' and 'HEIGHT n' lines before ENDHDR."""
+    fields = _pam_fields(data, MAX_TEXT_HEADER)
     try:
         return int(fields[b"WIDTH"]), int(fields[b"HEIGHT"])
     except (KeyError, ValueError):
@@ -386,33 +392,39 @@ def _tiff_truncation(data: bytes) -> Optional[str]:
     return None if len(data) >= end else f"{len(data)} of the {end} bytes its strips or tiles need"
 
 
+_PNM_TOKEN = re.compile(rb"(?:\s+|#[^\n]*\n)*(\S+)")
+
+
 def _pnm_truncation(data: bytes) -> Optional[str]:
     """Binary P4/P5/P6 and PFM: header tokens, one whitespace byte, then the raster."""
     kind = data[1:2]
     if kind not in (b"4", b"5", b"6", b"f", b"F"):
         return None  # ASCII formats: no fixed size
-    tokens = re.compile(rb"(?:\s+|#[^\n]*\n)*(\S+)")
     pos, values = 2, []
     for _ in range(2 if kind == b"4" else 3):
-        match = tokens.match(data, pos)
+        match = _PNM_TOKEN.match(data, pos)
         if not match:
             return "the header ends early"
         values.append(match.group(1))
         pos = match.end()
-    width, height = int(values[0]), int(values[1])
+    try:
+        width, height = int(values[0]), int(values[1])
+        wide = kind in (b"5", b"6") and int(values[2]) > 255
+    except ValueError:
+        return "its header has a size or maxval that is not a number"
     if kind == b"4":
         needed = (width + 7) // 8 * height
     elif kind in (b"f", b"F"):
         needed = width * height * (3 if kind == b"F" else 1) * 4
     else:
-        needed = width * height * (3 if kind == b"6" else 1) * (2 if int(values[2]) > 255 else 1)
+        needed = width * height * (3 if kind == b"6" else 1) * (2 if wide else 1)
     have = len(data) - pos - 1
     return None if have >= needed else f"{max(have, 0)} of the {needed} raster bytes its header announces"
 
 
 def _pam_truncation(data: bytes) -> Optional[str]:
     end = data.find(b"ENDHDR\n")
-    fields = dict(line.split(None, 1) for line in data[3:max(end, 0)].split(b"\n") if len(line.split()) >= 2)
+    fields = _pam_fields(data, max(end, 0))
     try:
         width, height, depth, maxval = (int(fields[k]) for k in (b"WIDTH", b"HEIGHT", b"DEPTH", b"MAXVAL"))
     except (KeyError, ValueError):

@@ -173,3 +173,12 @@ def test_python_api_raises_value_errors_and_batch_keeps_going(monkeypatch):
     results = detector.detect_batch([crafted[0], group, crafted[12], group])
     assert isinstance(results[0], ImageTooLarge) and isinstance(results[2], ImageTooLarge)
     assert len(results[1]) >= 4 and len(results[3]) == len(results[1])
+
+
+def test_truncation_reads_pnm_and_pam_headers_as_the_size_reader_does():
+    from fastmtcnn.image_header import truncation
+
+    assert "not a number" in truncation(b"P5\n2 2\nabc\n" + bytes(4), "PNM")  # a reason, never a bare ValueError
+    pam = b"P7\nWIDTH 2 # w\nHEIGHT 2\nDEPTH 1\nMAXVAL 255\nENDHDR\n"  # a comment after a value
+    assert truncation(pam + bytes(1), "PAM") == "1 of the 4 raster bytes announced"
+    assert truncation(pam + bytes(4), "PAM") is None

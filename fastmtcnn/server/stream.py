@@ -92,9 +92,11 @@ class TrackerDetectors:
         """The detector of a reserved setting (built on first use: call it on a worker thread)."""
         with self._lock:
             detector = self._detectors.pop(settings, None)
-            if detector is None:
-                detector = Detector(settings=settings, backend=self.engine.backend, precision=self.engine.precision,
-                                    weights=self.engine.weights_dir)
+        if detector is None:  # built outside the lock: reserve/release run on the event loop
+            detector = Detector(settings=settings, backend=self.engine.backend, precision=self.engine.precision,
+                                weights=self.engine.weights_dir)
+        with self._lock:
+            detector = self._detectors.pop(settings, detector)  # another thread's build may have come first
             self._detectors[settings] = detector
             self._evict()
             return detector

@@ -75,6 +75,7 @@ class History:
     best_epoch: Optional[int] = None
     stopped_early: bool = False
     convention_shift: List[float] = field(default_factory=lambda: [0.0] * 10)  # see point_convention
+    resumed_epochs: int = 0  # epochs of `epochs` restored from a checkpoint (timed by the earlier run)
 
     @property
     def kept_initial(self) -> bool:
@@ -246,6 +247,7 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         history.epochs, first_epoch = list(state["history"]), state["epoch"] + 1
+        history.resumed_epochs = len(history.epochs)
         history.before, history.stopped_early, best = state["before"], state["stopped_early"], state["best"]
     else:
         history.before = measure()

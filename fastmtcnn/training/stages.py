@@ -120,7 +120,7 @@ def _stage_summary(before: Dict, samples: SampleSet, validation: SampleSet, conf
                    times: Tuple[float, float, float, float]) -> Dict:
     """One stage's summary entry; times (start, sampled, trained, exported) add to those of a resumed run."""
     started, sampled, trained, exported = times
-    validating = sum(record.get("validation_seconds", 0.0) for record in history.epochs)
+    validating = sum(record.get("validation_seconds", 0.0) for record in history.epochs[history.resumed_epochs:])
     phases = {"sampling_seconds": sampled - started, "training_seconds": trained - sampled - validating,
               "validation_seconds": validating, "export_seconds": exported - trained}
     return {"samples": samples.counts(), "validation_samples": validation.counts(), "config": asdict(config),
