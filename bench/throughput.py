@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 
-from .machine import run_child
+from .machine import cpu_count, run_child
 from .mixed_sizes import VGA, stream_sources
 
 CHILD = r"""
@@ -96,7 +96,7 @@ def main(argv=None) -> None:
                 records[case].append(one_process(folder, *case))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.images} VGA images, min face 20, 1 thread per image in flight, {args.rounds} rounds, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f} at the end (median images/s; CPU s per wall s)")
+          f"{cpu_count()} CPUs, load average {load:.1f} at the end (median images/s; CPU s per wall s)")
     for backend in args.backends:
         for mode in args.modes:
             rates = {w: statistics.median(r["rate"] for r in records[(backend, mode, w)]) for w in args.workers}

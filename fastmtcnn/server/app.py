@@ -127,13 +127,17 @@ class Service:
             self.slots.job_finished(started=False)
         self.slots.release()
 
+    def check_ready(self) -> None:
+        """ApiError 503 until the warm-up is done (or with the reason it failed)."""
+        if not self.ready:
+            raise ApiError(503, "not_ready", self.warmup_error or "the detector is warming up, retry shortly",
+                           self.retry_after)
+
     # -- routes
     async def detect(self, request: Request) -> Response:
         arrived = time.perf_counter()
         deadline_at = time.monotonic() + self.config.timeout
-        if not self.ready:
-            raise ApiError(503, "not_ready", self.warmup_error or "the detector is warming up, retry shortly",
-                           self.retry_after)
+        self.check_ready()
         settings = request_settings(self.config, *parse_query(request.query_params))
         content_type = request.headers.get("content-type", "")
         check_content_type(content_type)  # 415 before reading the body

@@ -139,9 +139,7 @@ class Streams:
     def _admit(self, websocket: WebSocket) -> CascadeSettings:
         """The stream's settings; ApiError when it cannot be served."""
         service, config = self.service, self.service.config
-        if not service.ready:
-            raise ApiError(503, "not_ready", service.warmup_error or "the detector is warming up, retry shortly",
-                           service.retry_after)
+        service.check_ready()
         settings = request_settings(config, *parse_query(websocket.query_params), stream=True)
         if self.open >= config.max_streams:
             raise ApiError(503, "too_many_streams", f"the server holds its limit of {config.max_streams} streams, "
