@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from fastmtcnn import Detector, engines, evaluation, kernels  # noqa: E402
 from fastmtcnn.nets import ONET, PNET, RNET, channel_map, onnx_model  # noqa: E402
 
-from .machine import SHARED_DATA, image_source  # noqa: E402
+from .machine import PORTRAIT_SIZE, SHARED_DATA, image_source, portrait_paths  # noqa: E402
 
 CHANNELS = channel_map("bgr", 3)
 NETS = {"P": PNET, "R": RNET, "O": ONET}
@@ -102,7 +102,7 @@ class MixedEngine(engines.Engine):
 
     def network(self, spec):
         for key, model in self.int8:
-            if NETS[key].stem == spec.stem:
+            if NETS[key] == spec:  # P-Net's masked twin (packed levels, `Engine.pack_area`) stays f32
                 return Int8Network(spec, model)
         return super().network(spec)
 
@@ -112,8 +112,10 @@ def detector(config: str, models: Dict[str, object], min_face: int) -> Detector:
     found = Detector(min_face_size=min_face, backend="openvino", num_threads=1, cache_dir=False, shape_buckets=False,
                      precision="bf16" if config == "bf16" else "f32")
     if config not in ("f32", "bf16"):
-        found.engine = MixedEngine(**{f.name: getattr(found.engine, f.name) for f in dataclasses.fields(found.engine)},
-                                   int8=tuple((key, models[key]) for key in config))
+        fields = {f.name: getattr(found.engine, f.name) for f in dataclasses.fields(found.engine)}
+        if "P" in config:
+            fields["pack_area"] = 0  # the quantized P-Net has no pool mask input: every level alone
+        found.engine = MixedEngine(**fields, int8=tuple((key, models[key]) for key in config))
         found._local = type(found._local)()
     return found
 
@@ -161,6 +163,22 @@ def speed(models, rounds: int) -> Dict[str, float]:
     return result
 
 
+def end_to_end(models, configs, rounds: int, portraits: int = 5) -> Dict[str, float]:
+    """{config: median over portraits (VGA, min face 20) of the fastest CPU ms of `detect`}, configs interleaved."""
+    images = [cv2.resize(cv2.imread(str(path)), PORTRAIT_SIZE, interpolation=cv2.INTER_AREA)
+              for path in portrait_paths(portraits)]
+    detectors = {config: detector(config, models, 20) for config in configs}
+    best = {config: [float("inf")] * len(images) for config in configs}
+    for number in range(rounds):
+        order = configs[number % len(configs):] + configs[:number % len(configs)]
+        for index, image in enumerate(images):
+            for config in order:
+                start = time.process_time()
+                detectors[config].detect(image)
+                best[config][index] = min(best[config][index], (time.process_time() - start) * 1e3)
+    return {config: statistics.median(times) for config, times in best.items()}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calibration", type=int, default=300)
@@ -185,6 +203,10 @@ def main(argv=None) -> None:
                                            compress_to_fp16=False)
     if not args.no_speed:
         print("speed (1 thread, VGA bench photo stage inputs):", json.dumps(speed(models, args.rounds)), flush=True)
+        detect_ms = end_to_end(models, list(dict.fromkeys(["f32"] + args.configs)), args.rounds)
+        print("detect, portraits at 640x480, min face 20, 1 thread, CPU ms (median over images of the fastest round):",
+              ", ".join(f"{config} {ms:.2f} ({detect_ms['f32'] / ms:.2f}x f32)" for config, ms in detect_ms.items()),
+              flush=True)
     reference = None
     for config in args.configs:
         scores = accuracy(config, models, args.sets)

@@ -10,8 +10,10 @@ the sizes before would hide the cost), 1 thread pinned, rounds interleaved in a 
 whole stream once after building its detector on the one-size stream's first image, and reports ms per image:
 the process's CPU time (with 1 thread every forward runs on the calling thread, so this is the work done, and it
 stays readable on a machine shared with other jobs) and the wall time.
-Shape modes: "today" = every P-Net level and R-Net/O-Net batch in its own shape; "buckets" = P-Net levels padded
-to a few sizes and crop batches rounded up (`fastmtcnn.pipeline.ShapeBuckets`).
+Shape modes: "default" = the engine's defaults (OpenVINO: small pyramid levels packed into one bucket-padded canvas,
+`fastmtcnn.packing`; the other levels and R-Net/O-Net batches in their own shapes); "buckets" = also every P-Net level
+padded to a few sizes and crop batches rounded up (`fastmtcnn.pipeline.ShapeBuckets`); "unpacked" = every level
+alone in its own shape (no packing: the engines before packing).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import List
 from .machine import SHARED_BENCH, SHARED_DATA, run_child
 
 VGA = (640, 480)
+MODES = ("default", "buckets", "unpacked")
 
 
 def stream_sources(count: int) -> List[str]:
@@ -57,7 +60,10 @@ for path, (w, h) in zip(spec["paths"], spec["sizes"]):
     shrink = w * h < image.shape[0] * image.shape[1]
     images.append(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC))
 detector = fastmtcnn.Detector(backend=spec["backend"], num_threads=1, min_face_size=spec["min_face"],
-                              cache_dir=False, shape_buckets=spec["buckets"])
+                              cache_dir=False, shape_buckets=spec["mode"] == "buckets")
+if spec["mode"] == "unpacked":
+    detector.engine = dataclasses.replace(detector.engine, pack_area=0)
+    detector._local = type(detector._local)()
 first = cv2.resize(cv2.imread(spec["paths"][0]), tuple(spec["warm"]), interpolation=cv2.INTER_AREA)
 detector.detect(first)
 faces = 0
@@ -70,8 +76,8 @@ print(json.dumps({"ms_per_image": 1000 * elapsed / len(images), "cpu_ms_per_imag
 """
 
 
-def one_process(backend: str, paths: List[str], sizes: List[tuple], buckets: bool, min_face: float) -> dict:
-    spec = {"backend": backend, "paths": paths, "sizes": sizes, "buckets": buckets, "min_face": min_face,
+def one_process(backend: str, paths: List[str], sizes: List[tuple], mode: str, min_face: float) -> dict:
+    spec = {"backend": backend, "paths": paths, "sizes": sizes, "mode": mode, "min_face": min_face,
             "warm": list(VGA)}
     return run_child(CHILD, json.dumps(spec))
 
@@ -83,7 +89,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, default=50)
     parser.add_argument("--min-face", type=float, default=20.0)
     parser.add_argument("--backends", nargs="+", default=["openvino", "opencv"])
-    parser.add_argument("--modes", nargs="+", default=["today", "buckets"])
+    parser.add_argument("--modes", nargs="+", default=["default", "buckets"], choices=MODES)
     args = parser.parse_args(argv)
     paths = stream_sources(args.images)
     streams = {"one size": [VGA] * args.images, "mixed": stream_sizes(args.images, args.sizes)}
@@ -93,7 +99,7 @@ def main(argv=None) -> None:
         shift = number % len(cases)
         for case in cases[shift:] + cases[:shift]:
             backend, stream, mode = case
-            records[case].append(one_process(backend, paths, streams[stream], mode == "buckets", args.min_face))
+            records[case].append(one_process(backend, paths, streams[stream], mode, args.min_face))
     load = os.getloadavg()[0]
     print(f"{args.images} images, {len(set(streams['mixed']))} sizes, min face {args.min_face:g}, 1 thread, "
           f"{args.rounds} rounds, load average {load:.1f} at the end (median ms per image; faces found)")
@@ -102,7 +108,7 @@ def main(argv=None) -> None:
             for key in ("cpu_ms_per_image", "ms_per_image"):
                 row = {s: statistics.median(r[key] for r in records[(backend, s, mode)]) for s in streams}
                 faces = {s: records[(backend, s, mode)][0]["faces"] for s in streams}
-                print(f"  {backend:8s} {mode:7s} {key:16s} one size {row['one size']:.1f} ({faces['one size']} "
+                print(f"  {backend:8s} {mode:8s} {key:16s} one size {row['one size']:.1f} ({faces['one size']} "
                       f"faces), mixed {row['mixed']:.1f} ({faces['mixed']} faces), mixed / one size "
                       f"{row['mixed'] / row['one size']:.3f}")
 

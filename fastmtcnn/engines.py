@@ -52,6 +52,10 @@ _OFF = ("", "0", "off", "false", "no", "none")
 #: sizes, CPU time: buckets cost more than they save on both engines (P-Net's pool mask stops OpenVINO fusing
 #: conv1, PReLU and the pool: +38% P-Net time; rounding crop batches up +12-25%), so they are opt-in.
 BUCKETED_BACKENDS: Tuple[str, ...] = ()
+#: (backend, precision) -> the largest pyramid level (pixels) packed with others into one P-Net input
+#: (`fastmtcnn.packing`); absent = no packing. Chosen by measurement (README Speed, `bench.packing`): on OpenCV DNN
+#: a forward's fixed cost is small and the masked canvas is slower than the levels alone.
+PACKED_LEVEL_AREA: Dict[Tuple[str, str], int] = {("openvino", "bf16"): 15_000, ("openvino", "f32"): 15_000}
 
 
 class Network(Protocol):
@@ -125,6 +129,7 @@ class Engine:
     weights_dir: Optional[str] = None  # det1/det2/det3 .prototxt + .caffemodel; None = the shipped weights
     cache: Optional[str] = None  # OpenVINO's compiled-model cache folder; None = no cache (see `cache_dir`)
     buckets: bool = False  # P-Net levels and crop batches in a few shapes (`pipeline.ShapeBuckets`)
+    pack_area: int = 0  # pyramid levels of at most this many pixels run packed in one P-Net input (`packing`)
 
     def network(self, spec: NetSpec) -> Network:
         """A new network of this engine (one per thread)."""
@@ -149,7 +154,10 @@ def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Op
     if wanted and engine.backend == "opencv" and not opencv_runs_masked_pnet():
         raise SettingsError(f"shape_buckets=True needs OpenVINO ({INSTALL_HINT}) or opencv-python >= 5: OpenCV "
                             f"{cv2.__version__}'s DNN gives P-Net's masked pool wrong results; leave it off here")
-    return dataclasses.replace(engine, buckets=wanted)
+    pack_area = PACKED_LEVEL_AREA.get((engine.backend, engine.precision), 0)
+    if engine.backend == "opencv" and not opencv_runs_masked_pnet():
+        pack_area = 0  # the canvas needs the masked P-Net
+    return dataclasses.replace(engine, buckets=wanted, pack_area=pack_area)
 
 
 def opencv_runs_masked_pnet() -> bool:

@@ -12,6 +12,7 @@ them; and `run` takes a `Deadline`, checked between pyramid levels, crop batches
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -21,6 +22,7 @@ from . import kernels
 from .deadline import NO_DEADLINE, Deadline
 from .engines import Engine, Network, choose_engine
 from .nets import ONET, PNET, PNET_PADDED, RNET
+from .packing import OUTSIDE, Packing, map_size, pack_levels
 from .settings import CascadeSettings
 
 _EMPTY_BOXES = np.zeros((0, 4), np.float32)
@@ -46,10 +48,6 @@ class StageCaps:
 
 
 STAGE_CAPS = StageCaps()
-
-#: Added to P-Net's first-layer output where a padded level has no image (keeps it out of every max pool).
-_OUTSIDE = np.float32(-1e30)
-
 
 @dataclass(frozen=True)
 class ShapeBuckets:
@@ -108,6 +106,8 @@ class Cascade:
         self.engine = engine or choose_engine("opencv")
         self.buckets = SHAPE_BUCKETS if self.engine.buckets else None
         self.pnet, self.rnet, self.onet = (self.engine.network(spec) for spec in (self._pnet_spec, RNET, ONET))
+        self.pnet_masked = self._masked_pnet()  # runs the packed small levels (`propose`), None when not packing
+        self._packed: Optional[Tuple[Packing, np.ndarray, np.ndarray]] = None  # the last packing, canvas, mask
         self._crops: dict = {}  # input size -> reused float32 (max_batch, 3, size, size) blob
         self._pyramid = np.empty(0, np.float32)  # reused storage of the pyramid level blobs
         self._warm_up()
@@ -115,6 +115,11 @@ class Cascade:
     @property
     def _pnet_spec(self):
         return PNET if self.buckets is None else PNET_PADDED
+
+    def _masked_pnet(self) -> Optional[Network]:
+        if not self.engine.pack_area:
+            return None
+        return self.pnet if self.buckets is not None else self.engine.network(PNET_PADDED)
 
     def _warm_up(self) -> None:
         """Run every stage once on synthetic data: compiles the kernels and sizes OpenCV's buffers."""
@@ -127,12 +132,16 @@ class Cascade:
             self.propose(pixels, channels)
             self.refine(pixels, channels, boxes)
             self.output(pixels, channels, boxes)
+            if self.engine.pack_area:  # the 64x64 pyramid was all packed (canvas views): a level alone too
+                kernels.resize_normalize_into(pixels, channels, self._level_blob(14, 14)[0])
 
     def shrink_buffers(self) -> None:
         """Free what a large image made P-Net's OpenCV buffers grow to: OpenCV keeps them at their largest size
         until the network is dropped, so P-Net is rebuilt (tens of ms) and run once on a 12x12 input."""
         self.pnet = self.engine.network(self._pnet_spec)  # the same engine and weights
+        self.pnet_masked = self._masked_pnet()
         self._pyramid = np.empty(0, np.float32)
+        self._packed = None
         blob = self._level_blob(12, 12)
         blob[...] = 0
         self._forward_level(blob)
@@ -142,22 +151,51 @@ class Cascade:
         return kernels.pyramid_scales(height, width, self.settings.min_face_size, self.settings.scale_factor)
 
     def propose(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE) -> np.ndarray:
-        """Stage 1: squared, truncated candidate boxes float32 (n, 4) from P-Net over the pyramid."""
-        boxes, scores, offsets = [], [], []
+        """Stage 1: squared, truncated candidate boxes float32 (n, 4) from P-Net over the pyramid. Levels of at
+        most `Engine.pack_area` pixels are packed into one P-Net input (`packing`), the others run alone."""
         height, width = image.shape[:2]
-        for scale in self.pyramid_scales(height, width):
+        scales = self.pyramid_scales(height, width)
+        sizes = [kernels.pyramid_level_size(height, width, scale) for scale in scales]
+        packed = [k for k, (level_h, level_w) in enumerate(sizes) if level_h * level_w <= self.engine.pack_area]
+        packed = packed if len(packed) > 1 else []
+        found: List[Tuple[np.ndarray, ...]] = [()] * len(sizes)
+        for k, scale in enumerate(scales):
+            if k in packed:
+                continue
             deadline.check()
-            blob = self._level_blob(*kernels.pyramid_level_size(height, width, scale))
+            blob = self._level_blob(*sizes[k])
             kernels.resize_normalize_into(image, channels, blob[0])
             prob, reg = self._forward_level(blob)  # views valid until the next forward: read them now (no copies)
-            level = kernels.candidates_from_scores(prob[0, 1], reg[0], scale, self.settings.thresholds[0])
-            if len(level[1]) > self.caps.pnet_level:
-                level = tuple(part[best_scores(level[1], self.caps.pnet_level)] for part in level)
-            keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
-            boxes.append(level[0][keep])
-            scores.append(level[1][keep])
-            offsets.append(level[2][keep])
-        return self._merge_levels(boxes, scores, offsets)
+            found[k] = self._level_candidates(prob[0, 1], reg[0], scale)
+        if packed:
+            deadline.check()
+            packing, canvas, mask = self._canvas(tuple(sizes[k] for k in packed))
+            for (y, x), (level_h, level_w), k in zip(packing.offsets, packing.sizes, packed):
+                kernels.resize_normalize_into(image, channels, canvas[0, :, y:y + level_h, x:x + level_w])
+            prob, reg = self.pnet_masked.forward(canvas, mask)
+            for index, k in enumerate(packed):
+                found[k] = self._level_candidates(*packing.level_maps(prob, reg, index), scales[k])
+        return self._merge_levels(*(list(parts) for parts in zip(*found))) if found else _EMPTY_BOXES
+
+    def _level_candidates(self, prob: np.ndarray, reg: np.ndarray, scale: float) -> Tuple[np.ndarray, ...]:
+        """One level's P-Net maps prob (h, w), reg (4, h, w) -> its (boxes, scores, offsets) after its NMS."""
+        level = kernels.candidates_from_scores(prob, reg, scale, self.settings.thresholds[0])
+        if len(level[1]) > self.caps.pnet_level:
+            level = tuple(part[best_scores(level[1], self.caps.pnet_level)] for part in level)
+        keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
+        return level[0][keep], level[1][keep], level[2][keep]
+
+    def _canvas(self, sizes: Tuple[Tuple[int, int], ...]) -> Tuple[Packing, np.ndarray, np.ndarray]:
+        """The packing of these level sizes, its canvas blob float32 (1, 3, H, W) and pool mask, kept for the
+        next image of the same size. Outside the levels the canvas holds zeros (finite: the mask then wins). The
+        canvas is padded to a shape bucket whether buckets are on or not: it is masked anyway, so a new image size
+        seldom brings a new canvas shape (OpenVINO prepares kernels per shape) for the cost of a few pixels."""
+        if self._packed is None or self._packed[0].sizes != sizes:
+            packing = pack_levels(sizes)
+            packing = dataclasses.replace(packing, **dict(zip(("height", "width"),
+                                                              SHAPE_BUCKETS.level(packing.height, packing.width))))
+            self._packed = packing, np.zeros((1, 3, packing.height, packing.width), np.float32), packing.mask()
+        return self._packed
 
     def propose_in_regions(self, image: np.ndarray, channels: np.ndarray, regions: np.ndarray,
                            scales: np.ndarray, size: int) -> np.ndarray:
@@ -170,11 +208,10 @@ class Cascade:
         for region, scale in zip(regions, scales):
             kernels.crop_resize_normalize(image, region[None], channels, blob)
             prob, reg = self._forward_level(blob)
-            level = kernels.candidates_from_scores(prob[0, 1], reg[0], scale, self.settings.thresholds[0])
-            keep = kernels.nms(level[0], level[1], self.settings.nms_pnet_level, False)
-            boxes.append(level[0][keep] + region[:2][[0, 1, 0, 1]])
-            scores.append(level[1][keep])
-            offsets.append(level[2][keep])
+            level = self._level_candidates(prob[0, 1], reg[0], scale)
+            boxes.append(level[0] + region[:2][[0, 1, 0, 1]])
+            scores.append(level[1])
+            offsets.append(level[2])
         return self._merge_levels(boxes, scores, offsets)
 
     def _level_blob(self, level_h: int, level_w: int) -> np.ndarray:
@@ -201,9 +238,9 @@ class Cascade:
         padded_h, padded_w = self.buckets.level(level_h, level_w)
         blob = self._pyramid[:3 * padded_h * padded_w].reshape(1, 3, padded_h, padded_w)
         mask = np.zeros((1, 1, padded_h - 2, padded_w - 2), np.float32)
-        mask[:, :, level_h - 2:] = _OUTSIDE
-        mask[:, :, :, level_w - 2:] = _OUTSIDE
-        map_h, map_w = -(-(level_h - 2) // 2) - 4, -(-(level_w - 2) // 2) - 4  # conv 3, pool 2 ceil, conv 3, conv 3
+        mask[:, :, level_h - 2:] = OUTSIDE
+        mask[:, :, :, level_w - 2:] = OUTSIDE
+        map_h, map_w = map_size(level_h, level_w)
         return tuple(output[:, :, :map_h, :map_w] for output in self.pnet.forward(blob, mask))
 
     def _merge_levels(self, boxes: List[np.ndarray], scores: List[np.ndarray], offsets: List[np.ndarray]) -> np.ndarray:
