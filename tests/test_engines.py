@@ -295,11 +295,14 @@ def test_ray_face_detector_takes_the_engine():
 
 def test_server_names_its_engine_in_healthz_and_metrics():
     pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
+    from fastmtcnn.image_codecs import decodable_formats
     from fastmtcnn.server import ServerConfig, create_app
 
     service = create_app(ServerConfig(workers=1, backend="opencv")).state.service
     health = json.loads(asyncio.run(service.healthz(None)).body)
-    assert health == {"status": "ok", "engine": {"backend": "opencv", "precision": "f32"}}
+    assert health == {"status": "ok", "engine": {"backend": "opencv", "precision": "f32"},
+                      "formats": list(decodable_formats())}
+    assert {"JPEG", "PNG"} <= set(health["formats"])
     assert 'fastmtcnn_engine_info{backend="opencv",precision="f32"} 1' in service.metrics.render().splitlines()
 
 

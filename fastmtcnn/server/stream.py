@@ -134,14 +134,13 @@ class Streams:
     def __init__(self, service: Any):
         self.service = service
         self.detectors = TrackerDetectors(service.workers.engine)
-        self.open = 0
 
     def _admit(self, websocket: WebSocket) -> CascadeSettings:
         """The stream's settings; ApiError when it cannot be served."""
         service, config = self.service, self.service.config
         service.check_ready()
         settings = request_settings(config, *parse_query(websocket.query_params), stream=True)
-        if self.open >= config.max_streams:
+        if service.metrics.streams_open >= config.max_streams:
             raise ApiError(503, "too_many_streams", f"the server holds its limit of {config.max_streams} streams, "
                                                     "retry later", service.retry_after)
         self.detectors.reserve(settings, service.retry_after)
@@ -154,7 +153,6 @@ class Streams:
             self.service.metrics.stream_refused(error.code)
             await refuse(websocket, error)
             return
-        self.open += 1
         self.service.metrics.stream_opened()
         session = StreamSession(self, websocket, settings)
         try:
@@ -165,7 +163,6 @@ class Streams:
             if websocket.application_state == WebSocketState.CONNECTED:
                 await websocket.close(CLOSE_INTERNAL, "internal_error")
         finally:
-            self.open -= 1
             self.detectors.release(settings)
             self.service.metrics.stream_closed()
             session.log_end()
