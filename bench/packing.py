@@ -1,13 +1,14 @@
 """Pyramid level packing (`fastmtcnn.packing`) per engine: P-Net stage time against the packed-level area.
 
-    python -m bench.packing [--areas 0 5000 15000 40000] [--min-face 20 40] [--rounds 7] [--portraits 5]
+    python -m bench.packing [--areas 0 5000 15000 40000] [--min-face 20 40] [--rounds 7] [--portraits 5] [--stage run]
 
 For each engine (OpenVINO f32, bf16 where native, OpenCV DNN where its DNN runs the masked P-Net) and min face size,
-one cascade per packed-level area (`Engine.pack_area`, 0 = every level alone) runs stage 1 (`Cascade.propose`) on
+one cascade per packed-level area (`Engine.pack_area`, 0 = every level alone) runs stage 1 (`Cascade.propose`;
+`--stage run`: the whole cascade, `Cascade.run`) on
 the portraits (`--portraits` of each shared landmark set, resized to 640x480) in interleaved rounds (every area once
 per image and round, in rotated order), timed in CPU time of this 1-thread process (every forward runs on the calling
 thread). Reports per area the median over images of the fastest round, and the median per-image ratio to area 0;
-checks that every area gives the same candidates. Needs ../shared.
+checks that every area gives the same candidates (and faces). Needs ../shared.
 """
 from __future__ import annotations
 
@@ -45,21 +46,24 @@ def engine_choices():
     return found
 
 
-def time_areas(engine, areas, min_face: float, images, rounds: int):
-    """{area: [fastest CPU ms per image]} over interleaved rounds; raises when an area changes the candidates."""
+def time_areas(engine, areas, min_face: float, images, rounds: int, stage: str = "propose"):
+    """{area: [fastest CPU ms per image]} of `Cascade.<stage>` over interleaved rounds; raises when an area changes
+    the candidates or the faces."""
     settings = CascadeSettings.create(min_face_size=min_face)
     cascades = {area: Cascade(settings, engine=dataclasses.replace(engine, pack_area=area)) for area in areas}
     channels = channel_map("bgr", 3)
     best = {area: [float("inf")] * len(images) for area in areas}
     for index, image in enumerate(images):
         want = cascades[areas[0]].propose(image, channels)
+        faces = cascades[areas[0]].run(image, channels)
         for area in areas[1:]:
             np.testing.assert_array_equal(cascades[area].propose(image, channels), want)
+            np.testing.assert_array_equal(cascades[area].run(image, channels).boxes, faces.boxes)
         for number in range(rounds):
             shift = number % len(areas)
             for area in areas[shift:] + areas[:shift]:
                 start = time.process_time()
-                cascades[area].propose(image, channels)
+                getattr(cascades[area], stage)(image, channels)
                 best[area][index] = min(best[area][index], (time.process_time() - start) * 1e3)
     return best
 
@@ -70,6 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("--min-face", type=float, nargs="+", default=[20, 40])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--portraits", type=int, default=5)
+    parser.add_argument("--stage", choices=("propose", "run"), default="propose",
+                        help="time stage 1 only (default) or the whole cascade")
     parser.add_argument("--engines", nargs="+", help="labels to run (default: every engine that can pack here)")
     args = parser.parse_args(argv)
     if not SHARED_DATA.exists():
@@ -79,21 +85,21 @@ def main(argv=None) -> int:
     images = load_images(args.portraits)["portraits"]
     load = os.getloadavg()[0]
     print(f"flags: {cpu_flags()}; 1 thread, CPU time; {len(images)} portraits at 640x480; {args.rounds} rounds; "
-          f"load average {load:.1f} at the start")
+          f"Cascade.{args.stage}; load average {load:.1f} at the start")
     print("| engine | min face | " + " | ".join(f"area {a}" for a in args.areas) + " |")
     print("|---|--:|" + "--:|" * len(args.areas))
     for label, engine in engine_choices():
         if args.engines and label not in args.engines:
             continue
         for min_face in args.min_face:
-            best = time_areas(engine, args.areas, min_face, images, args.rounds)
+            best = time_areas(engine, args.areas, min_face, images, args.rounds, args.stage)
             cells = []
             for area in args.areas:
                 ratio = statistics.median(b / a for a, b in zip(best[area], best[args.areas[0]]))
                 cells.append(f"{statistics.median(best[area]):.2f} ms ({ratio:.2f}x)")
             print(f"| {label} | {min_face:g} | " + " | ".join(cells) + " |", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end; (Nx) = median per-image speed-up over area "
-          f"{args.areas[0]}; candidates identical for every area")
+          f"{args.areas[0]}; candidates and faces identical for every area")
     return 0
 
 
