@@ -11,6 +11,9 @@ Each config (a string of the nets that run int8, "f32" for none) is then scored 
 shared sets at min face 20 and 40: recall and mean NME, against f32's of the same run. The bounds of issue 23:
 recall within 0.5 points and mean NME within 0.3 points of f32 (either way) on every set and size. Speed: the median of
 `--rounds` forwards of each net on the stage inputs of the VGA bench photo, f32 and int8 interleaved, 1 thread.
+End to end: `detect` on the portraits (5 of each landmark set, 640x480, min face 20) for every config, interleaved,
+CPU time, each config's fastest of `--rounds` rounds per image, median over the images (configs with int8 P-Net run
+every level alone: the quantized P-Net has no pool mask input for the packed canvas).
 """
 from __future__ import annotations
 
