@@ -105,3 +105,17 @@ def test_packing_is_chosen_per_engine():
     assert opencv.pack_area == engines.PACKED_LEVEL_AREA.get(("opencv", "f32"), 0)
     if openvino_installed():
         assert engines.choose_engine("openvino").pack_area == engines.PACKED_LEVEL_AREA.get(("openvino", "f32"), 0)
+
+
+@pytest.mark.parametrize("backend", ENGINES)
+def test_packing_gives_the_same_candidates_on_small_and_odd_images(backend):
+    """Images whose whole pyramid is packed (one level alone too, or a single packable level run alone)."""
+    plain, packed = detector(backend, 12, 0), detector(backend, 12, 15_000)
+    image, channels = cv2.imread(str(FIXTURES / "group_640x480.jpg")), np.array([2, 1, 0], np.int32)
+    candidates = 0
+    for size in ((12, 12), (13, 17), (31, 29), (60, 45), (121, 97), (200, 151)):
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        want = plain._cascade().propose(small, channels)
+        np.testing.assert_array_equal(packed._cascade().propose(small, channels), want)
+        candidates += len(want)
+    assert candidates > 0
