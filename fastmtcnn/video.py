@@ -13,8 +13,10 @@ enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.r
 the lower `track_thresholds` (hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
-pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap` and
-`pass_budget` bound them. Ids are carried by greedy IoU matching with the tracks' predicted boxes
+pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap`,
+`motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
+over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
+output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by greedy IoU matching with the tracks' predicted boxes
 (`match_by_iou`).
 """
 from __future__ import annotations
@@ -45,8 +47,8 @@ DEFAULT_MIN_IOU = 0.3
 DEFAULT_SCENE_CHANGE = 20.0
 #: Frames from a full pass to the next one for new content or camera motion (measured: README "Video streams").
 DEFAULT_CHANGE_GAP = 3
-#: Frames from a full pass to the next one for camera motion or new content over a large region (measured).
-DEFAULT_MOTION_GAP = 6
+#: Frames from a full pass to the next one for camera motion (measured: README "Video streams").
+DEFAULT_MOTION_GAP = 3
 #: Extra full passes (scene change, lost face): this many in a row, then one per this many frames (measured).
 DEFAULT_PASS_BUDGET = (8, 10)
 #: (R-Net, O-Net) scores a tracked face needs to stay tracked (a new face needs the detector's; measured).
@@ -262,8 +264,8 @@ class FaceTracker:
         change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
             (a cut gets one at once). New content over a small part of the frame gets a pass over that region
             only (the cascade on tiles of it, `REGION_AREA`).
-        motion_gap: a full pass for camera motion or new content over a large region comes at least this many
-            frames after the last full pass.
+        motion_gap: a full pass for camera motion comes at least this many frames after the last full pass (a
+            moving camera changes most cells on every frame).
         pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
             most `burst` in a row, then one per `refill_frames` frames (scheduled passes and passes over a region
             are not counted).
@@ -404,7 +406,7 @@ class FaceTracker:
             return None
         if change == NEW_CONTENT and self._small_region() is not None:
             return change  # a pass over the region only: cheap, outside the budget
-        if change != CUT and index - self._last_full < self.motion_gap:
+        if change == MOTION and index - self._last_full < self.motion_gap:
             return None
         if change is not None and self._budget.spend():
             return change
