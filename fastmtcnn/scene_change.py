@@ -143,13 +143,13 @@ class SceneChange:
         self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
         return NEW_CONTENT
 
-
     def _is_cut(self, previous: np.ndarray, cells: np.ndarray, outside: np.ndarray) -> bool:
         """`cut_fraction` of the cells changed since `previous`, with the camera taken as still and after its
         shift (the shift is looked for only when the still camera sees a cut: a pan must not pass for one)."""
         still = kernels.changed_cells(previous, cells, 0, 0, np.float32(self.threshold), 0)
-        return still.mean() >= self.cut_fraction and \
-            changed_since(previous, cells, self.threshold, outside, reach=0)[0].mean() >= self.cut_fraction
+        if still.mean() < self.cut_fraction:
+            return False
+        return changed_since(previous, cells, self.threshold, outside, reach=0)[0].mean() >= self.cut_fraction
 
 
 class PassBudget:
