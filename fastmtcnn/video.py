@@ -16,8 +16,8 @@ the lower `track_thresholds` (hysteresis); a face they lose is searched for with
 pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap`,
 `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
 over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
-output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by greedy IoU matching with the tracks' predicted boxes
-(`match_by_iou`).
+output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
+greedy IoU matching with the tracks' predicted boxes (`match_by_iou`).
 """
 from __future__ import annotations
 
@@ -291,7 +291,8 @@ class FaceTracker:
                  margin: float = DEFAULT_MARGIN, min_iou: float = DEFAULT_MIN_IOU, keep_lost: Optional[int] = None,
                  predict_motion: bool = True, redetect_on_loss: bool = True,
                  scene_change: Optional[float] = DEFAULT_SCENE_CHANGE,
-                 change_gap: int = DEFAULT_CHANGE_GAP, motion_gap: int = DEFAULT_MOTION_GAP, pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
+                 change_gap: int = DEFAULT_CHANGE_GAP, motion_gap: int = DEFAULT_MOTION_GAP,
+                 pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
                  candidates: int = DEFAULT_CANDIDATES, smoothing: Any = None, fps: float = 30.0):
@@ -473,7 +474,8 @@ class FaceTracker:
         """`match_by_iou` of the predicted boxes of tracks `ids` with `boxes`, faces' tracks first, then the
         candidates on the boxes left (a candidate next to a face must not take its box)."""
         faces = [i for i, k in enumerate(ids) if k >= 0]
-        pairs = [(faces[i], j) for i, j in match_by_iou(self._predicted([ids[i] for i in faces]), boxes, self.min_iou)]
+        pairs = [(faces[i], j)
+                 for i, j in match_by_iou(self._predicted([ids[i] for i in faces]), boxes, self.min_iou)]
         rest = [i for i, k in enumerate(ids) if k < 0]
         if rest:
             left = np.setdiff1d(np.arange(len(boxes)), [j for _, j in pairs])
@@ -553,8 +555,8 @@ class FaceTracker:
 
     # ------------------------------------------------------------------------------ tracks and output
     def _record(self, found: _Found, alive: List[int], index: int, timestamp: Optional[float]):
-        """Update the tracks with this frame's faces and candidates; (Faces, ids, predicted) to output, coasting faces
-        included, candidates left out."""
+        """Update the tracks with this frame's faces and candidates; (Faces, ids, predicted) to output, coasting
+        faces included, candidates left out."""
         for track_id in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
             del self._tracks[track_id]
         ids = found.tracks.copy()
