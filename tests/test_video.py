@@ -484,3 +484,12 @@ def test_bad_candidates_setting_says_what_to_pass(detector):
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="candidates"):
             FaceTracker(detector, candidates=bad)
+
+
+def test_a_candidate_on_a_face_gives_way_to_the_face():
+    from fastmtcnn.video import _Found, one_track_per_face
+
+    boxes = np.array([[100, 100, 200, 200], [102, 101, 202, 201], [300, 100, 400, 200]], np.float32)
+    found = _Found(boxes, np.array([0.6, 0.9, 0.55], np.float32), np.zeros((3, 5, 2), np.float32),
+                   np.array([-2, 9, -3], np.int64))
+    assert one_track_per_face(found).tracks.tolist() == [9, -3]  # the face's track, however young; -3 elsewhere
