@@ -194,9 +194,8 @@ def main(argv=None) -> int:
     detector = Detector(min_face_size=args.min_face_size, num_threads=args.threads, backend=args.backend)
     print(f"engine {detector.engine.describe()}, {args.threads} thread(s), options {options or 'defaults'}")
     names = args.clips or sorted(path.name for path in VIDEO_DIR.iterdir() if path.suffix in (".mp4", ".gif"))
-    results = {}
+    results, clock = {}, time.process_time if args.cpu_time else time.perf_counter
     for name in names:
-        clock = time.process_time if args.cpu_time else time.perf_counter
         results[name] = evaluate(clip_frames(name), detector, clock, **options)
         print(line(name, results[name]), flush=True)
         if args.misses:
