@@ -192,8 +192,8 @@ class Cascade:
         seldom brings a new canvas shape (OpenVINO prepares kernels per shape) for the cost of a few pixels."""
         if self._packed is None or self._packed[0].sizes != sizes:
             packing = pack_levels(sizes)
-            packing = dataclasses.replace(packing, **dict(zip(("height", "width"),
-                                                              SHAPE_BUCKETS.level(packing.height, packing.width))))
+            height, width = SHAPE_BUCKETS.level(packing.height, packing.width)
+            packing = dataclasses.replace(packing, height=height, width=width)
             self._packed = packing, np.zeros((1, 3, packing.height, packing.width), np.float32), packing.mask()
         return self._packed
 
