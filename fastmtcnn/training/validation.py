@@ -4,7 +4,8 @@ P-Net / R-Net: recall of the positive crops at the stage's cascade threshold, an
 (negative crops scored at or above it). O-Net adds the landmark NME of the landmark crops, normalised by the
 inter-ocular distance (the crops are square, so box fractions give the same ratio as pixels), the scatter
 NME (the same after the net's own mean offset over these crops is taken away: what is left once the point
-convention, where a set puts an eye centre or a mouth corner, is set aside), and face accuracy. The crops come from images that training never sees (`readers.split_records`).
+convention, where a set puts an eye centre or a mouth corner, is set aside), and face accuracy. The crops
+come from images that training never sees (`readers.split_records`).
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def selection_score(metrics: Dict[str, float], alphas, select: str = "nme") -> f
     """Lower is better: the landmark NME (`select` "nme") or scatter NME ("scatter") when the stage is
     trained for landmarks and has them, else -(recall - false-positive rate) at the stage threshold."""
     if alphas[2] > 0 and "nme" in metrics:
-        return metrics["nme_scatter" if select == "scatter" else "nme"]
+        return metrics.get("nme_scatter", metrics["nme"]) if select == "scatter" else metrics["nme"]
     return -(metrics["recall"] - metrics["fp_rate"])
 
 
