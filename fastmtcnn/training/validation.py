@@ -99,8 +99,8 @@ def describe(metrics: Dict[str, float]) -> str:
     """One line of the metrics that matter: NME (if any), recall, false positives."""
     if not metrics:
         return "no validation samples"
-    parts = [f"NME {100 * metrics['nme']:.2f}%"] if "nme" in metrics else []
-    parts += [f"scatter NME {100 * metrics['nme_scatter']:.2f}%"] if "nme_scatter" in metrics else []
+    parts = [f"NME {100 * metrics['nme']:.3f}%"] if "nme" in metrics else []
+    parts += [f"scatter NME {100 * metrics['nme_scatter']:.3f}%"] if "nme_scatter" in metrics else []
     parts += [f"recall {100 * metrics['recall']:.2f}%", f"false positives {metrics['false_positives']}",
               f"accuracy {100 * metrics['accuracy']:.2f}%"]
     return ", ".join(parts)
