@@ -51,7 +51,7 @@ def run_study(run_dir: Path, stage: str, seeds: Sequence[int], epochs: int, lr: 
 def compare_arms(study: Dict) -> Dict:
     """Per epoch: each arm's mean and min-max over the seeds of the validation loss, and where OHEM's mean is
     lower ("ohem_lower") and where its worst seed is below the other arm's best ("beyond_spread")."""
-    (ohem_name, ohem_runs), (plain_name, plain_runs) = study["curves"].items()
+    (_, ohem_runs), (_, plain_runs) = study["curves"].items()  # "OHEM 0.7" first, as ARMS
     ohem, plain = np.array(ohem_runs), np.array(plain_runs)
     rows = [{"epoch": epoch + 1, **{f"{name}_{stat}": float(getattr(values[:, epoch], stat)())
                                     for name, values in (("ohem", ohem), ("plain", plain))
