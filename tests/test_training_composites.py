@@ -62,8 +62,8 @@ def test_pasted_faces_come_at_several_scales_and_hide_no_required_face():
                                                                for c in composites)
     for composite in composites:
         boxes = composite.boxes[~composite.ignore]
-        overlap = ((np.minimum(boxes[:, None, 2], boxes[None, :, 2]) > np.maximum(boxes[:, None, 0], boxes[None, :, 0]))
-                   & (np.minimum(boxes[:, None, 3], boxes[None, :, 3]) > np.maximum(boxes[:, None, 1], boxes[None, :, 1])))
+        low, high = np.maximum(boxes[:, None, :2], boxes[None, :, :2]), np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+        overlap = np.all(high > low, axis=2)
         assert overlap.sum() == len(boxes), composite.image  # each box overlaps only itself
 
 

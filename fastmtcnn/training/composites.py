@@ -1,11 +1,13 @@
 """Seeded synthetic multi-face composites: annotated faces pasted at several scales into other images.
 
 Training sets of portraits (one large centred face per image, as the shared training set) never show P-Net
-and R-Net a small face, nor a negative crop between crowded faces. A composite takes one training image as
-background (its own faces kept, scaled with it) and pastes `faces` other annotated faces into it, each with
-a margin of its surroundings, resized so the face is 12 px to 45% of the canvas' short side (log-uniform:
-as many small faces as large ones), where it overlaps no other face's pasted region. The margin fades
-linearly into the background (feathered edges: no rectangle for a net to learn), and the face boxes and
+and R-Net a small face, nor a negative crop between crowded faces. A composite is a square canvas (320 to
+400 px) of g x g training images (g in GRIDS: square crops scaled into the cells, their faces shrinking with
+them, a face cut by its crop kept as `ignore`), on which 2 to 6 single annotated faces of other images are
+pasted, each with a margin of its surroundings, resized so the face is 12 px to 45% of the canvas
+(log-uniform: as many small faces as large ones), no two pastes overlapping. The margin fades linearly into
+the canvas (feathered edges: no rectangle for a net to learn); a tile face a paste hides in part becomes
+`ignore` (never a positive, never under a negative), one hidden for more than 90% is dropped. Boxes and
 landmarks move with the pixels (pixel-edge coordinates scale as `cv2.resize` maps them: u -> u * factor).
 
 Everything is planned from the seed when the records are made (boxes known up front, no pixels held):
@@ -29,7 +31,7 @@ MIN_FACE = 12
 MAX_FACE_SHARE = 0.45
 #: Context kept around a pasted face, per side, as a share of its box side; the outer half of it fades out.
 MARGIN = 0.3
-#: Canvas short side range (px) the background is scaled to.
+#: Canvas side range (px).
 CANVAS_SHORT_SIDE = (320, 400)
 PLACEMENT_TRIES = 30
 #: A tile face covered by pasted faces for more than this share of its box is dropped (less: `ignore`).
