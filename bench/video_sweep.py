@@ -1,133 +1,66 @@
-"""`python -m bench.video_sweep [margin|every|change|all]`: the measurements behind FaceTracker's defaults.
+"""`python -m bench.video_sweep [NAME ...] [--clips CLIP ...]`: the measurements behind FaceTracker's defaults.
 
-margin: tracking only (a full pass on frame 0, none after), `pan_zoom` and `crossing` replayed at 1x / 2x / 3x
-    speed (60 / 30 / 20 frames on the same path), margins 0 / 0.05 / 0.1 / 0.2, with and without
-    constant-velocity prediction: recall, landmark distance and id switches against per-frame detection.
-every: for each clip, the cost of a full pass and of a tracking step measured on the same frames one after
-    the other (so under the same load; a step with no face to track is not counted), and what they give for
-    redetect_every N = 1 / 5 / 10 / 15 / 20 / 30
-    (frames/s and the ratio to per-frame detection); then recall, landmarks and id switches of the tracker
-    (defaults otherwise) at each N.
-change: scene_change thresholds 10 / 15 / 20 / 25 / 30 / 40 and off, on every clip: recall, full passes, and
-    the frames whose faces were missed; then pass_budget (burst, refill) choices on the stress clips
-    (`cut_every_frame`, `textured_pan`) and on leave_enter: full passes taken.
-1 OpenCV thread, min face 20. Prints plain lines; takes minutes (run it on a quiet machine, under `nice`).
+Each sweep changes one `FaceTracker` setting around the defaults and runs `bench.video_eval.evaluate` (the tracker
+and per-frame detection interleaved on the same frames) on the five filmed clips of ../shared/data/video (never on
+made clips: defaults are chosen on real footage). One line per (setting, clip): recall of strong / all per-frame
+faces, id switches, full passes, the change check's false alarms, speed-up; then the setting's worst clip.
+Sweeps (default: all): every, change_gap, motion_gap, loss, scene_change, track_thresholds, candidates, margin,
+search, coast.
+1 thread, min face 20, OpenCV DNN unless --backend. Takes minutes per sweep: run it on a quiet machine.
 """
 from __future__ import annotations
 
-import statistics
+import argparse
 import sys
-import tempfile
-import time
-from pathlib import Path
+from typing import Dict, List
 
-import cv2
+from fastmtcnn import Detector, set_num_threads
 
-from fastmtcnn import Detector
-from fastmtcnn.video import FaceTracker
+from .video_eval import VIDEO_DIR, clip_frames, evaluate
 
-from .test_bench_video import clips_module
-
-MARGINS = (0.0, 0.05, 0.1, 0.2)
-EVERY = (1, 5, 10, 15, 20, 30)
-SCENE_CHANGE = (10, 15, 20, 25, 30, 40, None)
-BUDGETS = ((4, 10), (8, 10), (8, 5), (12, 10), (8, 20))
-MIN_FACE = 20
-
-
-def _clip(name: str, detector: Detector, frames=None):
-    """The made clip, its frames replaced by their MJPG round trip (as the tests and README figures see them)."""
-    clips = clips_module()
-    if name == "hard_cut":
-        clip = clips.hard_cut(group_boxes=detector.detect(cv2.imread(str(clips.GROUP))).boxes)
-    else:
-        clip = clips.CLIPS[name]() if frames is None else clips.CLIPS[name](frames)
-    with tempfile.TemporaryDirectory() as folder:
-        clip.frames = clips.read_clip(clips.write_clip(clip, Path(folder) / f"{name}.avi"))
-    return clip
+SWEEPS: Dict[str, tuple] = {
+    "every": ("redetect_every", (10, 20, 30, 40)),
+    "change_gap": ("change_gap", (2, 3, 5)),
+    "motion_gap": ("motion_gap", (3, 6, 10)),
+    "loss": ("redetect_on_loss", (True, False)),
+    "scene_change": ("scene_change", (15.0, 20.0, 30.0, None)),
+    "track_thresholds": ("track_thresholds", ((0.4, 0.4), (0.5, 0.5), (0.6, 0.6), None)),
+    "candidates": ("candidates", (0, 2, 4, 8)),
+    "margin": ("margin", (0.05, 0.1, 0.2)),
+    "search": ("search", (0.0, 0.5, 1.0)),
+    "coast": ("coast", (0, 3, 6)),
+}
 
 
-def _track_and_score(detector: Detector, clip, reference, **options):
-    """(TrackedFaces per frame, compare_with_per_frame result) of a FaceTracker with `options` on the clip."""
-    tracker = FaceTracker(detector, **options)
-    tracked = [tracker.update(frame) for frame in clip.frames]
-    return tracked, clips_module().compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE)
-
-
-def _scores(result) -> str:
-    return (f"recall {result['recall']:.3f} ({result['matched']}/{result['reference']}) landmarks "
-            f"{result['landmark_px']:.2f} px switches {result['id_switches']}/{result['face_frames']}")
-
-
-def sweep_margin(detector: Detector) -> None:
-    clips = clips_module()
-    for name in ("pan_zoom", "crossing"):
-        for count in (60, 30, 20):
-            clip = _clip(name, detector, count)
-            reference = [detector.detect(frame) for frame in clip.frames]
-            for margin in MARGINS:
-                for predict in (False, True):
-                    tracker = FaceTracker(detector, redetect_every=10 ** 9, margin=margin, predict_motion=predict,
-                                          redetect_on_loss=False, scene_change=None)
-                    result = clips.compare_with_per_frame([tracker.update(f) for f in clip.frames], reference, clip)
-                    print(f"margin {name} x{60 // count} margin={margin} predict={predict}: {_scores(result)}",
-                          flush=True)
-
-
-def sweep_every(detector: Detector) -> None:
-    clips = clips_module()
-    for name in clips.CLIPS:
-        clip = _clip(name, detector)
-        reference, full, step = [], [], []
-        tracker = FaceTracker(detector, redetect_every=10 ** 9, redetect_on_loss=False, scene_change=None)
-        for frame in clip.frames:
-            start = time.perf_counter()
-            reference.append(detector.detect(frame))
-            middle = time.perf_counter()
-            tracked = tracker.update(frame)
-            full.append(middle - start)
-            if not tracked.full_pass and len(tracked):
-                step.append(time.perf_counter() - middle)
-            if not len(tracked) and len(reference[-1]):
-                tracker.redetect()  # time tracking steps on the faces after a cut too
-        full_s, step_s = statistics.median(full), statistics.median(step)
-        for n in EVERY:
-            per_frame = (full_s + (n - 1) * step_s) / n
-            tracked, result = _track_and_score(detector, clip, reference, redetect_every=n)
-            print(f"every {name} N={n}: {1 / per_frame:.1f} fps, x{full_s / per_frame:.2f} per-frame (full pass "
-                  f"{full_s * 1000:.1f} ms, step {step_s * 1000:.2f} ms); {_scores(result)}, "
-                  f"{sum(t.full_pass for t in tracked)} full passes", flush=True)
-
-
-def sweep_change(detector: Detector) -> None:
-    clips = clips_module()
-    for name in clips.CLIPS:
-        clip = _clip(name, detector)
-        reference = [detector.detect(frame) for frame in clip.frames]
-        for level in SCENE_CHANGE:
-            tracked, result = _track_and_score(detector, clip, reference, scene_change=level)
-            print(f"change {name} scene_change={level}: {_scores(result)}, {sum(t.full_pass for t in tracked)} full "
-                  f"passes, missed on frames {sorted({index for index, _ in result['missed']})}", flush=True)
-    for name, clip in (("cut_every_frame", clips.cut_every_frame()), ("textured_pan", clips.textured_pan()),
-                       ("leave_enter", _clip("leave_enter", detector))):
-        for budget in BUDGETS:
-            tracker = FaceTracker(detector, pass_budget=budget)
-            passes = [t.frame_index for t in (tracker.update(f) for f in clip.frames) if t.full_pass]
-            print(f"budget {name} pass_budget={budget}: {len(passes)} full passes of {len(clip.frames)} frames "
-                  f"{passes}", flush=True)
+def sweep(name: str, clips: Dict[str, List], detector: Detector) -> None:
+    option, values = SWEEPS[name]
+    for value in values:
+        worst = None
+        for clip, frames in clips.items():
+            r = evaluate(frames, detector, **{option: value})
+            print(f"{option}={value} {clip:24s} strong {r['recall_strong']:.3f} all {r['recall_all']:.3f} "
+                  f"switches {r['id_switches']} passes {r['full_passes']} {r['pass_reasons']} "
+                  f"false alarms {r['change_false_alarms']} x{r['speedup']:.2f}", flush=True)
+            key = (r["recall_all"], r["speedup"])
+            worst = key if worst is None else min(worst, key)
+        print(f"{option}={value} worst clip: all {worst[0]:.3f}", flush=True)
 
 
 def main(argv=None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    part = args[0] if args else "all"
-    parts = {"margin": sweep_margin, "every": sweep_every, "change": sweep_change}
-    if part not in (*parts, "all"):
-        print("usage: python -m bench.video_sweep [margin|every|change|all]", file=sys.stderr)
-        return 2
-    detector = Detector(min_face_size=MIN_FACE, num_threads=1)
-    for name, sweep in parts.items():
-        if part in (name, "all"):
-            sweep(detector)
+    parser = argparse.ArgumentParser(prog="python -m bench.video_sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="*", help=f"which settings, of {', '.join(SWEEPS)} (default: all)")
+    parser.add_argument("--clips", nargs="*", help="clip names under ../shared/data/video (default: all five)")
+    parser.add_argument("--backend", default="opencv")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.sweeps) - set(SWEEPS))
+    if unknown:
+        parser.error(f"no sweep {', '.join(unknown)}: choose from {', '.join(SWEEPS)}")
+    set_num_threads(1)
+    detector = Detector(min_face_size=20, num_threads=1, backend=args.backend)
+    names = args.clips or sorted(p.name for p in VIDEO_DIR.iterdir() if p.suffix in (".mp4", ".gif"))
+    clips = {name: clip_frames(name) for name in names}
+    for name in args.sweeps or SWEEPS:
+        sweep(name, clips, detector)
     return 0
 
 

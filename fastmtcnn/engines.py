@@ -253,6 +253,12 @@ def compile_config(precision: str, threads: int) -> dict:
             "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False}
 
 
+#: One model read and compiled at a time in the process: OpenVINO switches the process's C locale to "C" while it
+#: reads or compiles and puts back what it found, so two threads doing it at once could leave the whole process in
+#: the "C" locale (seen: after 8 threads' first detections, Python's default text encoding became ASCII).
+_COMPILE_LOCK = threading.Lock()
+
+
 class CompiledPool:
     """The compiled models of one (net, precision, threads), each used by one network at a time.
 
@@ -277,11 +283,12 @@ class CompiledPool:
                 return self._free.pop()
             self.compiled += 1
         core = _core()
-        model = core.read_model(onnx_model(self.spec, self.weights_dir))  # ONNX declares N (and P-Net's H, W) dynamic
         config = compile_config(self.precision, self.threads)
         if self.cache is not None and _writable_folder(self.cache):
             config["CACHE_DIR"] = self.cache  # a later process loads the compiled model instead of compiling it
-        return core.compile_model(model, "CPU", config)
+        with _COMPILE_LOCK:
+            model = core.read_model(onnx_model(self.spec, self.weights_dir))  # ONNX declares N (P-Net: H, W) dynamic
+            return core.compile_model(model, "CPU", config)
 
     def give_back(self, compiled) -> None:
         with self._lock:

@@ -119,17 +119,18 @@ class SceneChange:
         from it on."""
         self._key, self._key_boxes = self._previous, np.asarray(boxes, np.float32).reshape(-1, 4)
 
-    def check(self, cells: np.ndarray, tracked_boxes: np.ndarray) -> Optional[str]:
+    def check(self, cells: np.ndarray, tracked_boxes: np.ndarray, since_key: bool = True) -> Optional[str]:
         """CUT, NEW_CONTENT, MOTION or None for this frame's `thumbnail`; `tracked_boxes` float32 (n, 4) pixel edges of
-        the faces being tracked (their last and predicted boxes). Remembers `cells` for the next frame."""
+        the faces being tracked (their last and predicted boxes). Remembers `cells` for the next frame.
+        `since_key` False: only the cut test (the tracker would not act on new content or motion now)."""
         previous, self._previous = self._previous, cells
         if previous is None or previous.shape != cells.shape or min(cells.shape) < 2:
             self._key = cells  # until the tracker names a key frame: the first one
             return None
         outside = face_mask(cells.shape, np.concatenate([tracked_boxes.reshape(-1, 4), self._key_boxes]))
-        if changed_since(previous, cells, self.threshold, outside, reach=0)[0].mean() >= self.cut_fraction:
+        if self._is_cut(previous, cells, outside):
             return CUT
-        if self._key is None or self._key.shape != cells.shape:
+        if not since_key or self._key is None or self._key.shape != cells.shape:
             return None
         changed, shift = changed_since(self._key, cells, self.threshold, outside, reach=1)
         changed &= outside
@@ -141,6 +142,14 @@ class SceneChange:
         self.frame_area = float(cells.size * CELL * CELL)
         self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
         return NEW_CONTENT
+
+    def _is_cut(self, previous: np.ndarray, cells: np.ndarray, outside: np.ndarray) -> bool:
+        """`cut_fraction` of the cells changed since `previous`, with the camera taken as still and after its
+        shift (the shift is looked for only when the still camera sees a cut: a pan must not pass for one)."""
+        still = kernels.changed_cells(previous, cells, 0, 0, np.float32(self.threshold), 0)
+        if still.mean() < self.cut_fraction:
+            return False
+        return changed_since(previous, cells, self.threshold, outside, reach=0)[0].mean() >= self.cut_fraction
 
 
 class PassBudget:

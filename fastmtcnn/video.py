@@ -13,9 +13,11 @@ enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.r
 the lower `track_thresholds` (hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
-pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap` and
-`pass_budget` bound them. Ids are carried by greedy IoU matching with the tracks' predicted boxes
-(`match_by_iou`).
+pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap`,
+`motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
+over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
+output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
+greedy IoU matching with the tracks' predicted boxes (`match_by_iou`).
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ DEFAULT_MIN_IOU = 0.3
 DEFAULT_SCENE_CHANGE = 20.0
 #: Frames from a full pass to the next one for new content or camera motion (measured: README "Video streams").
 DEFAULT_CHANGE_GAP = 3
+#: Frames from a full pass to the next one for camera motion (measured: README "Video streams").
+DEFAULT_MOTION_GAP = 3
 #: Extra full passes (scene change, lost face): this many in a row, then one per this many frames (measured).
 DEFAULT_PASS_BUDGET = (8, 10)
 #: (R-Net, O-Net) scores a tracked face needs to stay tracked (a new face needs the detector's; measured).
@@ -58,6 +62,9 @@ DEFAULT_COAST = 3
 REGION_AREA, REGION_TILE = 0.4, 48
 #: Frames a lost face's id is remembered for a full pass to give it back.
 DEFAULT_KEEP_LOST = 50
+#: Candidate faces (O-Net score between the tracking and the detector's threshold in a pass) followed unseen, at
+#: most this many: one becomes a face, with an id, once O-Net scores it at the detector's threshold (measured).
+DEFAULT_CANDIDATES = 4
 #: Two tracks whose faces overlap by this IoU are one face: the older track keeps it, a coasting box is not output.
 DUPLICATE_IOU = 0.5
 #: Why a full pass ran (`TrackedFaces.pass_reason`); CUT and NEW_CONTENT come from `fastmtcnn.scene_change`.
@@ -215,10 +222,11 @@ class _Found:
 
 def one_track_per_face(found: _Found) -> _Found:
     """`found` without the faces that repeat an older track's face (IoU >= DUPLICATE_IOU): two tracks that
-    converged on one face (after a jump between frames, or a search around a lost face) go on as the older one."""
+    converged on one face (after a jump between frames, or a search around a lost face) go on as the older one;
+    a face's track goes before a candidate's (negative keys, see `FaceTracker`)."""
     if len(found.tracks) < 2:
         return found
-    order = np.argsort(found.tracks, kind="stable")  # ids grow with age: older tracks first
+    order = np.lexsort((np.abs(found.tracks), found.tracks < 0))  # ids grow with age: older tracks first
     kept: List[int] = []
     for j in order:
         if not kept or kernels.iou_matrix(found.boxes[j:j + 1], found.boxes[kept]).max() < DUPLICATE_IOU:
@@ -256,6 +264,8 @@ class FaceTracker:
         change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
             (a cut gets one at once). New content over a small part of the frame gets a pass over that region
             only (the cascade on tiles of it, `REGION_AREA`).
+        motion_gap: a full pass for camera motion comes at least this many frames after the last full pass (a
+            moving camera changes most cells on every frame).
         pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
             most `burst` in a row, then one per `refill_frames` frames (scheduled passes and passes over a region
             are not counted).
@@ -265,6 +275,10 @@ class FaceTracker:
             this many box sides around it, at the pyramid scales of its size (then R-Net, O-Net); 0: no search.
         coast: frames a face not found keeps being output on its predicted box (`predicted` True) before it is
             dropped.
+        candidates: faces a pass scores between the tracking and the detector's O-Net threshold (a turned head,
+            a face in film grain) are followed unseen like faces, at most this many, dropped on the first frame
+            they are not found; one that O-Net scores at the detector's threshold becomes a face with an id (on
+            the frame a per-frame detection would find it, without waiting for a pass). 0: none.
         smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
             factory `() -> filter` applied to each track's box and landmarks.
         fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
@@ -277,10 +291,11 @@ class FaceTracker:
                  margin: float = DEFAULT_MARGIN, min_iou: float = DEFAULT_MIN_IOU, keep_lost: Optional[int] = None,
                  predict_motion: bool = True, redetect_on_loss: bool = True,
                  scene_change: Optional[float] = DEFAULT_SCENE_CHANGE,
-                 change_gap: int = DEFAULT_CHANGE_GAP, pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
+                 change_gap: int = DEFAULT_CHANGE_GAP, motion_gap: int = DEFAULT_MOTION_GAP,
+                 pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
-                 smoothing: Any = None, fps: float = 30.0):
+                 candidates: int = DEFAULT_CANDIDATES, smoothing: Any = None, fps: float = 30.0):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
@@ -304,17 +319,22 @@ class FaceTracker:
                              f"got {track_thresholds!r}")
         if not 0 <= search <= 4:
             raise ValueError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
-        if isinstance(change_gap, bool) or not isinstance(change_gap, int) or change_gap < 1:
-            raise ValueError(f"change_gap must be an int >= 1 (frames), e.g. 5, got {change_gap!r}")
+        for name, gap in (("change_gap", change_gap), ("motion_gap", motion_gap)):
+            if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+                raise ValueError(f"{name} must be an int >= 1 (frames), e.g. 5, got {gap!r}")
         if isinstance(coast, bool) or not isinstance(coast, int) or coast < 0:
             raise ValueError(f"coast must be an int >= 0 (frames), e.g. 3, got {coast!r}")
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 0:
+            raise ValueError(f"candidates must be an int >= 0 (0 = none), e.g. 4, got {candidates!r}")
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
         self.keep_lost = max(DEFAULT_KEEP_LOST if keep_lost is None else int(keep_lost), coast)
         self.redetect_on_loss, self.predict_motion = bool(redetect_on_loss), bool(predict_motion)
         thresholds = self.detector.settings.thresholds
         self.track_thresholds = tuple(float(t) for t in (track_thresholds or thresholds[1:]))
-        self.search, self.coast, self.change_gap = float(search), coast, change_gap
+        self.search, self.coast, self.change_gap, self.motion_gap = float(search), coast, change_gap, motion_gap
+        # every frame a full pass: per-frame detection, nothing to follow unseen
+        self.candidates = candidates if redetect_every > 1 else 0
         self._smoother_factory = _smoother_factory(smoothing)
         self._scene = None if scene_change is None else SceneChange(scene_change,
                                                                     self.detector.settings.min_face_size)
@@ -328,6 +348,7 @@ class FaceTracker:
         self._tracks: Dict[int, _Track] = {}
         self._previous_time: Optional[float] = None
         self._next_id = 0
+        self._next_candidate = -2  # candidates' keys: -2, -3, ... (-1 marks a new face in `_Found`)
         self._frame_index = self._last_pass = self._last_full = 0
         self._redetect = True
         self._budget.reset()
@@ -352,7 +373,7 @@ class FaceTracker:
             index = self._frame_index
             self._budget.tick()
             alive = self._alive(index)
-            reason = self._pass_reason(index, self._scene_change(pixels, channels, alive))
+            reason = self._pass_reason(index, self._scene_change(pixels, channels, alive, index))
             region = self._small_region() if reason == NEW_CONTENT else None
             full = bool(reason) and region is None
             followed = _NOTHING if full else self._follow(pixels, channels, alive)
@@ -386,6 +407,8 @@ class FaceTracker:
             return None
         if change == NEW_CONTENT and self._small_region() is not None:
             return change  # a pass over the region only: cheap, outside the budget
+        if change == MOTION and index - self._last_full < self.motion_gap:
+            return None
         if change is not None and self._budget.spend():
             return change
         return None
@@ -401,15 +424,25 @@ class FaceTracker:
         return np.array(boxes, np.float32).reshape(-1, 4)
 
     def _full_pass(self, pixels: np.ndarray, channels: np.ndarray) -> Faces:
+        """The full cascade, its last step at the `_pass_threshold` (the faces over the detector's threshold are
+        exactly `Detector.detect`'s: O-Net's NMS keeps a box by the boxes scored above it only)."""
         self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
-        return Faces.from_cascade(self.detector._cascade().run(pixels, channels))
+        cascade = self.detector._cascade()
+        refined = cascade.refine(pixels, channels, cascade.propose(pixels, channels))
+        return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
 
-    def _scene_change(self, pixels: np.ndarray, channels: np.ndarray, alive: List[int]) -> Optional[str]:
-        """Why this frame needs a full pass now (a cut, new content outside the tracked faces) or None."""
+    def _pass_threshold(self) -> Optional[float]:
+        """O-Net threshold of a pass: the tracking one when candidates are followed, else the detector's."""
+        return min(self.track_thresholds[1], self.detector.settings.thresholds[2]) if self.candidates else None
+
+    def _scene_change(self, pixels: np.ndarray, channels: np.ndarray, alive: List[int], index: int) -> Optional[str]:
+        """Why this frame needs a full pass now (a cut, new content outside the tracked faces) or None; within
+        `change_gap` frames of the last pass only a cut is looked for (nothing else would be acted on)."""
         if self._scene is None:
             return None
         boxes = np.array([self._tracks[k].box for k in alive], np.float32).reshape(-1, 4)
-        return self._scene.check(thumbnail(pixels, channels), np.concatenate([self._predicted(alive), boxes]))
+        return self._scene.check(thumbnail(pixels, channels), np.concatenate([self._predicted(alive), boxes]),
+                                 since_key=index - self._last_pass >= self.change_gap)
 
     def _follow(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int]) -> _Found:
         """The faces of tracks `ids` on this frame: R-Net/O-Net on their predicted boxes grown by `margin`, then a
@@ -432,10 +465,23 @@ class FaceTracker:
 
     def _matched(self, faces: Faces, ids: List[int]) -> _Found:
         """The faces that overlap the predicted box of one of tracks `ids` (one each), with that track."""
-        pairs = match_by_iou(self._predicted(ids), faces.boxes, self.min_iou)
+        pairs = self._pairs(ids, faces.boxes)
         rows = np.array([j for _, j in pairs], np.int64)
         return _Found(faces.boxes[rows], faces.scores[rows], faces.landmarks[rows],
                       np.array([ids[i] for i, _ in pairs], np.int64))
+
+    def _pairs(self, ids: List[int], boxes: np.ndarray) -> List[Tuple[int, int]]:
+        """`match_by_iou` of the predicted boxes of tracks `ids` with `boxes`, faces' tracks first, then the
+        candidates on the boxes left (a candidate next to a face must not take its box)."""
+        faces = [i for i, k in enumerate(ids) if k >= 0]
+        pairs = [(faces[i], j)
+                 for i, j in match_by_iou(self._predicted([ids[i] for i in faces]), boxes, self.min_iou)]
+        rest = [i for i, k in enumerate(ids) if k < 0]
+        if rest:
+            left = np.setdiff1d(np.arange(len(boxes)), [j for _, j in pairs])
+            pairs += [(rest[i], int(left[j])) for i, j in
+                      match_by_iou(self._predicted([ids[i] for i in rest]), boxes[left], self.min_iou)]
+        return pairs
 
     def _search_candidates(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """P-Net candidates (0-based inclusive float32 (n, 4)) around each box: at each scale of the full pyramid
@@ -462,7 +508,7 @@ class FaceTracker:
     def _newly_lost(self, followed: _Found, alive: List[int], index: int) -> bool:
         """Whether a face seen on the last frame was not found on this one."""
         kept = set(followed.tracks.tolist())
-        return any(k not in kept and self._tracks[k].last_seen == index - 1 for k in alive)
+        return any(k >= 0 and k not in kept and self._tracks[k].last_seen == index - 1 for k in alive)
 
     def _small_region(self) -> Optional[Tuple[float, float, float, float]]:
         """The new content's region if it covers at most REGION_AREA of the frame (else None: a full pass)."""
@@ -485,14 +531,15 @@ class FaceTracker:
         cascade = self.detector._cascade()
         candidates = cascade.propose_in_regions(pixels, channels, np.array(tiles, np.float32).reshape(-1, 4),
                                                 np.array(tile_scales), REGION_TILE)
-        return Faces.from_cascade(cascade.output(pixels, channels, cascade.refine(pixels, channels, candidates)))
+        refined = cascade.refine(pixels, channels, candidates)
+        return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
 
     def _with_pass(self, faces: Faces, pixels: np.ndarray, channels: np.ndarray, alive: List[int],
                    followed: _Found) -> _Found:
         """A pass's faces, each with the remembered track it continues (or -1); then the tracks it did not find,
         followed at the tracking thresholds (hysteresis), where no face of the pass is."""
         known = list(self._tracks)
-        pairs = match_by_iou(self._predicted(known), faces.boxes, self.min_iou)
+        pairs = self._pairs(known, faces.boxes)
         tracks = np.full(len(faces), -1, np.int64)
         for i, j in pairs:
             tracks[j] = known[i]
@@ -508,22 +555,25 @@ class FaceTracker:
 
     # ------------------------------------------------------------------------------ tracks and output
     def _record(self, found: _Found, alive: List[int], index: int, timestamp: Optional[float]):
-        """Update the tracks with this frame's faces; (Faces, ids, predicted) to output, coasting faces included."""
+        """Update the tracks with this frame's faces and candidates; (Faces, ids, predicted) to output, coasting
+        faces included, candidates left out."""
         for track_id in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
             del self._tracks[track_id]
         ids = found.tracks.copy()
         for j in range(len(ids)):
-            if ids[j] < 0 or int(ids[j]) not in self._tracks:
-                ids[j] = self._next_id
-                self._next_id += 1
-                self._tracks[int(ids[j])] = _Track(found.boxes[j], np.zeros(4, np.float32), 0.0,
-                                                   found.landmarks[j], index, self._new_smoother())
+            ids[j] = self._track_of(int(ids[j]), found, j, index)
+            if ids[j] == -1:
+                continue  # a candidate over the limit
             track = self._tracks[int(ids[j])]
             seen_in_a_row = track.last_seen == index - 1
             track.velocity = found.boxes[j] - track.box if seen_in_a_row else np.zeros(4, np.float32)
             track.box, track.score, track.landmarks = found.boxes[j].copy(), float(found.scores[j]), found.landmarks[j]
             track.last_seen = index
-        coasting = [k for k in alive if k in self._tracks and self._tracks[k].last_seen < index
+        for track_id in [k for k, t in self._tracks.items() if k < 0 and t.last_seen < index]:
+            del self._tracks[track_id]  # a candidate not found
+        found = _Found(found.boxes[ids >= 0], found.scores[ids >= 0], found.landmarks[ids >= 0], ids[ids >= 0])
+        ids = found.tracks
+        coasting = [k for k in alive if k >= 0 and k in self._tracks and self._tracks[k].last_seen < index
                     and index - self._tracks[k].last_seen <= self.coast
                     and not _overlaps(self._tracks[k].predicted(), found.boxes)]
         boxes, scores, landmarks = [found.boxes], [found.scores], [found.landmarks]
@@ -541,6 +591,27 @@ class FaceTracker:
         order = np.argsort(-scores_all, kind="stable")
         faces = Faces(np.concatenate(boxes)[order], scores_all[order], np.concatenate(landmarks)[order])
         return self._smooth(faces, all_ids[order], timestamp), all_ids[order], predicted[order]
+
+    def _track_of(self, key: int, found: _Found, row: int, index: int) -> int:
+        """The key of the track that face `row` of `found` continues (`key`, or a new one: a new face's id when
+        scored at the detector's O-Net threshold, else a new candidate's key, -1 past the limit); a candidate so
+        scored becomes a face with the next id."""
+        face = found.scores[row] >= self.detector.settings.thresholds[2]
+        if key in self._tracks and (key >= 0 or not face):
+            return key
+        if key in self._tracks:  # a candidate becomes a face
+            track = self._tracks.pop(key)
+        elif face or sum(k < 0 for k in self._tracks) < self.candidates:
+            track = _Track(found.boxes[row], np.zeros(4, np.float32), 0.0, found.landmarks[row], index,
+                           self._new_smoother())
+        else:
+            return -1
+        if face:
+            key, self._next_id = self._next_id, self._next_id + 1
+        else:
+            key, self._next_candidate = self._next_candidate, self._next_candidate - 1
+        self._tracks[key] = track
+        return key
 
     def _new_smoother(self):
         return self._smoother_factory() if self._smoother_factory is not None else None

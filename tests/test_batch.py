@@ -149,11 +149,13 @@ def _wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout: 
 
 @pytest.fixture(scope="module")
 def many(tmp_path_factory):
-    """30 images, enough that a run can be stopped halfway, and its uninterrupted output."""
+    """30 images, enough that a run can be stopped halfway, and its uninterrupted output. They grow from 320x240 to
+    1016x762 pixels in run order, so that the run's end is slower than its start, which the stop needs to catch
+    on a loaded machine."""
     root = tmp_path_factory.mktemp("many")
     group = cv2.imread(str(GROUP))
     for k in range(30):
-        side = 320 + 8 * k
+        side = 320 + 24 * k
         write(root / f"batch{k // 10}" / f"img_{k:02d}.jpg", cv2.resize(group, (side, side * 3 // 4)))
     out = tmp_path_factory.mktemp("many_ref") / "results.jsonl"
     run_batch(root, out, progress=False)
@@ -162,20 +164,20 @@ def many(tmp_path_factory):
 
 @pytest.mark.parametrize("how, workers", [("SIGKILL", 1), ("SIGINT", 2)])
 def test_killed_run_resumes_to_the_same_file(many, tmp_path, how, workers):
-    """Run the CLI in a subprocess, stop it (kill -9, or Ctrl-C) once 5 records are out, re-run: same file."""
+    """Run the CLI in a subprocess, stop it (kill -9, or Ctrl-C) once 2 records are out, re-run: same file."""
     root, full = many
     out = tmp_path / "results.jsonl"
     command = [sys.executable, "-m", "fastmtcnn", "batch", str(root), "--out", str(out), "--workers", str(workers)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_for_lines(out, 5, process)
+        _wait_for_lines(out, 2, process)
         process.send_signal(getattr(signal, how))
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     partial = out.read_bytes()
-    assert 5 <= partial.count(b"\n") < 30
+    assert 2 <= partial.count(b"\n") < 30
     if how == "SIGINT":
         assert process.returncode == 130 and b"re-run the same command to resume" in stderr
         assert partial.endswith(b"\n")

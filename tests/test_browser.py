@@ -154,8 +154,10 @@ def test_uploaded_image_draws_the_faces_of_v1_detect(server, browser, tmp_path):
     assert len(expected["faces"]) == 1
     browser.get(server.url + "/")
     _wait_for(browser, "document.getElementById('engine').textContent.includes(',')")
-    health = httpx.get(server.url + "/healthz").json()["engine"]
-    assert browser.find_element("id", "engine").text == f"{health['backend']}, {health['precision']}"
+    health = httpx.get(server.url + "/healthz").json()
+    engine = health["engine"]
+    assert browser.find_element("id", "engine").text == f"{engine['backend']}, {engine['precision']}"
+    assert browser.find_element("id", "formats").text == ", ".join(health["formats"])  # this OpenCV's, not a list
 
     browser.find_element("id", "file").send_keys(str(ASTRONAUT))
     drawn = _wait_for(browser, "window.fastmtcnn.drawn")

@@ -9,6 +9,10 @@ import asyncio
 import gc
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import numpy as np
@@ -238,6 +242,31 @@ def test_openvino_threads_each_get_their_own_request():
         np.testing.assert_array_equal(faces.scores, reference.scores)
 
 
+@needs_openvino
+def test_openvino_first_detections_on_many_threads_leave_the_process_locale(tmp_path):
+    """OpenVINO switches the C locale while it reads/compiles a model: eight threads compiling their networks at
+    once must not leave the process in the "C" locale (Python's default text encoding would become ASCII)."""
+    script = textwrap.dedent(f"""
+        import locale, threading
+        import cv2
+        from fastmtcnn import Detector
+        before = locale.setlocale(locale.LC_CTYPE)
+        image = cv2.resize(cv2.imread({str(SHIPPED[0])!r}), (160, 160))
+        detector = Detector(backend="openvino", num_threads=1)
+        threads = [threading.Thread(target=lambda: [detector.detect(image) for _ in range(3)]) for _ in range(8)]
+        [thread.start() for thread in threads]
+        [thread.join() for thread in threads]
+        print(before, locale.setlocale(locale.LC_CTYPE))
+    """)
+    environment = dict(os.environ, LC_ALL="C.UTF-8", FASTMTCNN_CACHE_DIR=str(tmp_path))
+    for _ in range(3):  # the race needs threads to overlap: three processes
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+                             timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        before, after = run.stdout.split()
+        assert after == before == "C.UTF-8", run.stdout
+
+
 # ------------------------------------------------------------------------------------ the choice on the command line
 def test_cli_detect_takes_the_engine(capsys):
     image = str(FIXTURES / "group_640x480.jpg")
@@ -295,11 +324,14 @@ def test_ray_face_detector_takes_the_engine():
 
 def test_server_names_its_engine_in_healthz_and_metrics():
     pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
+    from fastmtcnn.image_codecs import decodable_formats
     from fastmtcnn.server import ServerConfig, create_app
 
     service = create_app(ServerConfig(workers=1, backend="opencv")).state.service
     health = json.loads(asyncio.run(service.healthz(None)).body)
-    assert health == {"status": "ok", "engine": {"backend": "opencv", "precision": "f32"}}
+    assert health == {"status": "ok", "engine": {"backend": "opencv", "precision": "f32"},
+                      "formats": list(decodable_formats())}
+    assert {"JPEG", "PNG"} <= set(health["formats"])
     assert 'fastmtcnn_engine_info{backend="opencv",precision="f32"} 1' in service.metrics.render().splitlines()
 
 

@@ -120,3 +120,15 @@ def test_new_content_names_its_region():
     detector.check(thumbnail(background, BGR), np.zeros((0, 4), np.float32))
     assert detector.check(thumbnail(entering, BGR), np.zeros((0, 4), np.float32)) == NEW_CONTENT
     assert detector.region == (560.0, 200.0, 600.0, 264.0)
+
+
+def test_between_passes_only_the_cut_test_runs():
+    """since_key=False (the tracker within change_gap of a pass): new content is not looked for, a cut still is."""
+    background, none = still_background(), np.zeros((0, 4), np.float32)
+    entering = background.copy()
+    entering[200:260, 600:640] = 220
+    detector = SceneChange(20, min_face_size=20)
+    detector.check(thumbnail(background, BGR), none)
+    assert detector.check(thumbnail(entering, BGR), none, since_key=False) is None
+    assert detector.check(thumbnail(entering, BGR), none) == NEW_CONTENT  # the key frame is still the first one
+    assert detector.check(thumbnail(scene(5), BGR), none, since_key=False) == CUT

@@ -897,3 +897,60 @@ def test_stream_load_tool_runs_and_checks_its_bounds(stream_server, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["frames_sent"] == report["frames_answered"] >= 16 and report["metrics_match"]
     assert report["streams_open_after"] == 0 and report["healthz_failures"] == 0
+
+
+def test_streams_leave_the_queue_to_detect_requests(monkeypatch, crossing_jpegs):
+    """More streams than workers, each with a frame to track: the streams hold at most one request slot per
+    worker (the other frames are dropped "busy"), so a /v1/detect request waits for the worker instead of a 503."""
+    import fastmtcnn.server.stream as stream_module
+
+    class SlowTracker(stream_module.FaceTracker):
+        def update(self, *args, **kwargs):
+            time.sleep(1.0)
+            return super().update(*args, **kwargs)
+
+    monkeypatch.setattr(stream_module, "FaceTracker", SlowTracker)
+    config = ServerConfig(workers=1, queue_size=2, max_streams=3, stream_max_frame_bytes=200_000)
+    with LiveServer(config) as live:
+        _wait_ready(live)
+        streams = [_ws_connect(live) for _ in range(3)]
+        try:
+            for ws in streams:
+                ws.send(crossing_jpegs[0])
+            service = live.app.state.service
+            assert _wait_for(lambda: service.streams.turns.held == 1)
+            time.sleep(0.3)  # every stream has had its chance to take a slot
+            assert service.slots.snapshot()[0] == 1, "stream turns beyond the one worker hold request slots"
+            response = live.post("/v1/detect", content=ASTRONAUT.read_bytes(), headers={"content-type": "image/jpeg"})
+            assert response.status_code == 200, response.text
+            answers = sorted(json.loads(ws.recv(timeout=30))["type"] for ws in streams)
+            assert answers == ["dropped", "dropped", "faces"], answers
+        finally:
+            for ws in streams:
+                ws.close()
+
+
+def test_every_serve_option_sets_its_config_field():
+    import argparse
+
+    from fastmtcnn.server.command import CONFIG_FIELDS, add_serve_command, config_from_args
+
+    parser = argparse.ArgumentParser(prog="fastmtcnn")
+    add_serve_command(parser.add_subparsers(dest="command", required=True))
+    given = {"--host": "0.0.0.0", "--port": "9001", "--workers": "3", "--min-face-size": "33",
+             "--max-body-bytes": "1000", "--max-pixels": "5000000", "--memory-budget-mb": "77", "--queue-size": "5",
+             "--timeout": "7.5", "--threads": "2", "--max-connections": "9", "--header-timeout": "4",
+             "--keep-alive-timeout": "3", "--max-streams": "6", "--stream-max-fps": "12",
+             "--stream-max-frame-bytes": "4096", "--stream-max-pixels": "640000", "--backend": "opencv",
+             "--precision": "bf16", "--weights": "some/dir"}
+    args = parser.parse_args(["serve", *[part for option_value in given.items() for part in option_value]])
+    options = set(vars(args)) - {"command", "run", "log_level"}
+    assert options <= set(CONFIG_FIELDS), f"serve options without a ServerConfig field: {options - set(CONFIG_FIELDS)}"
+    config = config_from_args(args)
+    for option, text in given.items():
+        value = getattr(config, option[2:].replace("-", "_"))
+        assert str(value) == text or value == type(value)(text), (option, value)
+    from fastmtcnn.server.config import default_memory_budget_mb
+
+    defaults = config_from_args(parser.parse_args(["serve", "--workers", "3"]))
+    assert defaults.memory_budget_mb == default_memory_budget_mb(3)

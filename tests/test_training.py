@@ -234,12 +234,19 @@ def test_warmup_then_step_schedule():
 
 
 def test_validation_metrics_on_known_outputs():
-    from fastmtcnn.training.validation import detection_holds, landmark_nme, selection_score
+    from fastmtcnn.training.validation import detection_holds, landmark_nme, scatter_nme, selection_score
 
     target = np.array([[0.3, 0.7, 0.5, 0.35, 0.65, 0.4, 0.4, 0.55, 0.75, 0.75]], np.float32)
     moved = target.copy()
     moved[0, :5] += 0.04  # every point 0.04 to the right; inter-ocular distance 0.4
     assert landmark_nme(moved, target) == pytest.approx([0.1])
+    pair = np.concatenate([target, target + 0.01])  # a scatter of 0.01 about the targets' mean
+    assert scatter_nme(pair + 0.03, pair) == pytest.approx(scatter_nme(pair, pair))  # blind to a common shift
+    assert scatter_nme(pair, pair).max() == 0 and landmark_nme(pair + 0.03, pair).min() > 0.1
+    metrics = {"nme": 0.05, "nme_scatter": 0.04, "recall": 0.9, "fp_rate": 0.1}
+    assert selection_score(metrics, (0, 0, 1), "scatter") == 0.04
+    with pytest.raises(ValueError, match="select must be one of"):
+        TrainConfig(select="mean")
     assert selection_score({"nme": 0.05, "recall": 0.9, "fp_rate": 0.1}, (0, 0, 1)) == 0.05
     assert selection_score({"nme": 0.05, "recall": 0.9, "fp_rate": 0.1}, (1, 0.5, 0)) == pytest.approx(-0.8)
     before = {"recall": 0.9, "fp_rate": 0.02}
@@ -326,3 +333,18 @@ def test_ohem_study_curves(tmp_path):
     assert all(len(runs) == 2 and all(len(curve) == 2 for curve in runs) for runs in study["curves"].values())
     assert study["curves"]["OHEM 0.7"] != study["curves"]["no OHEM"]
     assert cv2.imread(str(tmp_path / "s.png")).shape[2] == 3
+
+
+def test_ohem_comparison_says_what_the_curves_show():
+    from fastmtcnn.training.ohem_study import compare_arms, describe_comparison
+
+    study = {"curves": {"OHEM 0.7": [[0.5, 0.30, 0.20], [0.6, 0.32, 0.21]],
+                        "no OHEM": [[0.55, 0.40, 0.205], [0.58, 0.42, 0.22]]}}
+    comparison = compare_arms(study)
+    assert comparison["ohem_lower"] == [1, 2, 3] and comparison["beyond_spread"] == [2]
+    assert comparison["epochs"][1]["plain_min"] == 0.40 and comparison["epochs"][0]["ohem_max"] == 0.6
+    assert "epochs [2] of 3" in describe_comparison(comparison) and "helps" in describe_comparison(comparison)
+    swapped = {"curves": {"OHEM 0.7": study["curves"]["no OHEM"], "no OHEM": study["curves"]["OHEM 0.7"]}}
+    assert "does not help" in describe_comparison(compare_arms(swapped))
+    overlapping = {"curves": {"OHEM 0.7": [[0.5], [0.6]], "no OHEM": [[0.55], [0.58]]}}
+    assert "overlap" in describe_comparison(compare_arms(overlapping))

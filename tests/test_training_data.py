@@ -241,3 +241,63 @@ def test_parallel_mining_gives_the_serial_samples(tmp_path):
         np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
     with pytest.raises(ValueError, match="Mining"):
         stage_samples(records, "rnet", Quota(3, 1, 1, 0), seed=2, propose=lambda image, boxes: boxes, workers=2)
+
+
+def test_jitter_moves_landmarks_with_the_pixels():
+    """A bright dot at a landmark of a landmark face lands where the jittered target says (within a pixel);
+    positives keep their (unused) landmarks; colours stay in the normalised range; seeded."""
+    from fastmtcnn.training.augment import Jitter, jitter_batch
+
+    size, dot = 48, (30, 14)  # pixel centre (x, y) of the dot
+    images = np.full((2, 3, size, size), -127.5 / 128, np.float32)  # black and white as samples.py normalises
+    images[:, :, dot[1] - 1:dot[1] + 2, dot[0] - 1:dot[0] + 2] = 127.5 / 128
+    points = np.tile(np.r_[[(dot[0] + 0.5) / size] * 5, [(dot[1] + 0.5) / size] * 5], (2, 1)).astype(np.float32)
+    kinds = np.array([LANDMARK, POSITIVE], np.int8)
+    geometric_only = Jitter(degrees=25, scale=0.1, contrast=0, brightness=0, grey=0, blur=0, jpeg=0)
+    for seed in range(5):
+        moved, targets = jitter_batch(images, kinds, points, np.random.default_rng(seed), geometric_only)
+        assert np.abs(targets[0] - points[0]).max() > 0.5 / size  # it did move
+        weight = moved[0].sum(axis=0) - moved[0].sum(axis=0).min()
+        rows, columns = np.mgrid[:size, :size]
+        centroid = [(weight * grid).sum() / weight.sum() + 0.5 for grid in (columns, rows)]  # pixel edges
+        np.testing.assert_allclose(centroid, targets[0, [0, 5]] * size, atol=0.3)
+        np.testing.assert_array_equal(targets[1], points[1])
+        np.testing.assert_array_equal(moved[1], images[1])
+    colour, _ = jitter_batch(images, kinds, points, np.random.default_rng(0), Jitter(grey=1, blur=1, jpeg=1))
+    again, _ = jitter_batch(images, kinds, points, np.random.default_rng(0), Jitter(grey=1, blur=1, jpeg=1))
+    np.testing.assert_array_equal(colour, again)
+    assert colour.min() >= -1.0 and colour.max() <= 1.0 and not np.array_equal(colour[1], images[1])
+    np.testing.assert_allclose(colour[1][0], colour[1][2], atol=0.05)  # grey: channels (nearly) equal after JPEG
+
+
+def test_several_data_sets_and_boxes_only_sets_get_no_landmark_faces(tmp_path):
+    """`--data` repeated reads every set; a boxes-only set (like the dlib boxes) gives negatives, positives
+    and part faces but no landmark face, so no landmark loss."""
+    import argparse
+    from fastmtcnn.training.cli import _records
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.random.default_rng(1).integers(0, 256, (120, 120, 3), dtype=np.uint8))
+    marked = {"image": "a.png", "faces": [GOOD_FACE]}
+    boxes_only = {"image": "a.png", "faces": [dict(GOOD_FACE, landmarks=None)]}
+    (tmp_path / "marked.jsonl").write_text(json.dumps(marked) + "\n")
+    (tmp_path / "boxes.jsonl").write_text((json.dumps(boxes_only) + "\n") * 2)
+    args = argparse.Namespace(data=[tmp_path / "marked.jsonl", tmp_path / "boxes.jsonl"], wider=[], celeba=[],
+                              skip_bad=False)
+    records = _records(args)
+    assert len(records) == 3 and np.isfinite(records[0].landmarks).all() and np.isnan(records[1].landmarks).all()
+    per_set = [stage_samples(part, "onet", Quota(3, 1, 1, 2), seed=0).counts() for part in (records[:1], records[1:])]
+    assert per_set[0]["landmark"] == 2 and per_set[1]["landmark"] == 0
+    assert per_set[1]["positive"] == 2 and per_set[1]["negative"] == 6
+
+
+@pytest.mark.parametrize("extra, keep, select", [([], True, "scatter"), (["--init", "scratch"], False, "nme"),
+                                                 (["--no-keep-convention", "--select", "nme"], False, "nme")])
+def test_fine_tune_defaults_keep_the_point_convention(extra, keep, select):
+    """A fine-tune keeps the shipped point convention and picks its epoch by the scatter NME unless told
+    otherwise (a shift toward the training set's convention made 300-W worse, docs/training.md); from
+    scratch there is no convention to keep."""
+    from fastmtcnn.cli import build_parser
+    from fastmtcnn.training.cli import resolve_defaults
+
+    args = resolve_defaults(build_parser().parse_args(["train", "--data", "x.jsonl", "--out", "o", *extra]))
+    assert (args.keep_convention, args.select, args.augment) == (keep, select, False)

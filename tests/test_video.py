@@ -441,3 +441,55 @@ def test_two_tracks_on_one_face_go_on_as_the_older_one():
     kept = one_track_per_face(found)
     assert kept.tracks.tolist() == [2, 5]  # track 7 repeats older track 2's face; track 5 is another face
     assert np.array_equal(kept.boxes, boxes[[1, 2]])
+
+
+def test_candidates_are_followed_unseen_and_become_faces_at_the_detector_threshold(detector):
+    from fastmtcnn.video import _Found
+
+    def found(scores, tracks):
+        boxes = np.array([[100 + 80 * k, 100, 160 + 80 * k, 160] for k in range(len(scores))], np.float32)
+        return _Found(boxes, np.array(scores, np.float32), np.zeros((len(scores), 5, 2), np.float32),
+                      np.array(tracks, np.int64))
+
+    tracker = FaceTracker(detector, candidates=1)
+    faces, ids, _ = tracker._record(found([0.9, 0.6, 0.55], [-1, -1, -1]), [], 0, None)
+    assert ids.tolist() == [0] and faces.scores.tolist() == [np.float32(0.9)]  # the weak ones are not output
+    assert sorted(tracker._tracks) == [-2, 0]  # one candidate (the limit), the best-scored first
+    faces, ids, _ = tracker._record(found([0.6], [-2]), [-2], 1, None)
+    assert not len(faces) and -2 in tracker._tracks  # still weak: followed, unseen
+    faces, ids, _ = tracker._record(found([0.8], [-2]), [-2], 2, None)
+    assert ids.tolist() == [1] and -2 not in tracker._tracks  # scored at the detector's threshold: a face
+    tracker._record(found([0.6], [-1]), [], 3, None)
+    assert -3 in tracker._tracks
+    tracker._record(found([], []), [-3], 4, None)
+    assert not [k for k in tracker._tracks if k < 0]  # a candidate not found is dropped at once
+    assert FaceTracker(detector, redetect_every=1).candidates == 0  # per-frame detection: none
+
+
+def test_a_pass_gives_the_detectors_faces_and_the_weaker_ones_apart(detector, made):
+    """The full pass runs O-Net at the tracking threshold (for candidates): its faces over the detector's
+    threshold are exactly `Detector.detect`'s."""
+    _, frames, reference, _ = made("crossing")
+    tracker = FaceTracker(detector)
+    channels = np.array([2, 1, 0], np.int32)
+    for frame, theirs in list(zip(frames, reference))[:6]:
+        faces = tracker._full_pass(frame, channels)
+        strong = faces.scores >= detector.settings.thresholds[2]
+        np.testing.assert_array_equal(faces.boxes[strong], theirs.boxes)
+        np.testing.assert_array_equal(faces.landmarks[strong], theirs.landmarks)
+        assert (faces.scores[~strong] >= tracker.track_thresholds[1]).all()
+
+
+def test_bad_candidates_setting_says_what_to_pass(detector):
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="candidates"):
+            FaceTracker(detector, candidates=bad)
+
+
+def test_a_candidate_on_a_face_gives_way_to_the_face():
+    from fastmtcnn.video import _Found, one_track_per_face
+
+    boxes = np.array([[100, 100, 200, 200], [102, 101, 202, 201], [300, 100, 400, 200]], np.float32)
+    found = _Found(boxes, np.array([0.6, 0.9, 0.55], np.float32), np.zeros((3, 5, 2), np.float32),
+                   np.array([-2, 9, -3], np.int64))
+    assert one_track_per_face(found).tracks.tolist() == [9, -3]  # the face's track, however young; -3 elsewhere

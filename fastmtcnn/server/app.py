@@ -24,6 +24,7 @@ from starlette.routing import Route, Router, WebSocketRoute
 
 from ..deadline import Deadline
 from ..errors import DetectionCancelled
+from ..image_codecs import decodable_formats
 from ..runtime import set_num_threads
 from .admission import Slots
 from .config import ServerConfig
@@ -172,7 +173,8 @@ class Service:
 
     async def healthz(self, request: Request) -> Response:
         engine = self.workers.engine
-        return JSONResponse({"status": "ok", "engine": {"backend": engine.backend, "precision": engine.precision}})
+        return JSONResponse({"status": "ok", "engine": {"backend": engine.backend, "precision": engine.precision},
+                             "formats": list(decodable_formats())})
 
     async def readyz(self, request: Request) -> Response:
         if self.ready:

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..commands import Subcommands, add_command, add_detector_options
 from .config import ServerConfig, default_memory_budget_mb
+
+#: ServerConfig's field names: the `serve` options that set them share their names.
+CONFIG_FIELDS = tuple(field.name for field in dataclasses.fields(ServerConfig))
 
 
 def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
@@ -45,17 +49,14 @@ def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The ServerConfig the command line asks for (checked: SettingsError on a bad value)."""
-    config = ServerConfig(host=args.host, port=args.port, workers=args.workers, min_face_size=args.min_face_size,
-                          max_body_bytes=args.max_body_bytes, max_pixels=args.max_pixels,
-                          queue_size=args.queue_size, timeout=args.timeout, threads=args.threads,
-                          max_connections=args.max_connections, header_timeout=args.header_timeout,
-                          keep_alive_timeout=args.keep_alive_timeout, backend=args.backend,
-                          precision=args.precision, weights=args.weights, max_streams=args.max_streams,
-                          stream_max_fps=args.stream_max_fps, stream_max_frame_bytes=args.stream_max_frame_bytes,
-                          stream_max_pixels=args.stream_max_pixels)
-    config.memory_budget_mb = args.memory_budget_mb or default_memory_budget_mb(config.workers)
-    return config.check()
+    """The ServerConfig the command line asks for (checked: SettingsError on a bad value).
+
+    Every ServerConfig field with an option of the same name (`--max-pixels` -> max_pixels) takes its value;
+    `--memory-budget-mb` left out means the default for the number of workers."""
+    options = {name: getattr(args, name) for name in CONFIG_FIELDS if name in vars(args)}
+    if options.get("memory_budget_mb") is None:
+        options["memory_budget_mb"] = default_memory_budget_mb(options.get("workers", ServerConfig().workers))
+    return ServerConfig(**options).check()
 
 
 def main_from_args(args: argparse.Namespace) -> None:

@@ -90,7 +90,12 @@ class ServerConfig:
                         thresholds: Optional[tuple] = None) -> CascadeSettings:
         """The cascade settings of a stream: a request's, with frames limited to `stream_max_pixels`."""
         settings = self.settings(min_face_size, thresholds)
-        return settings.replace(max_image_pixels=min(self.max_pixels, self.stream_max_pixels))
+        return settings.replace(max_image_pixels=self.stream_pixel_limit)
+
+    @property
+    def stream_pixel_limit(self) -> int:
+        """Pixels a stream frame may have: `stream_max_pixels`, and never more than `max_pixels`."""
+        return min(self.max_pixels, self.stream_max_pixels)
 
     @property
     def capacity(self) -> int:

@@ -49,7 +49,9 @@ def _schemas() -> Dict[str, Schema]:
                                 "message": {"type": "string", "description": "what was wrong, what to send instead"}}),
         "Error": _object({"error": _ref("ErrorDetail")}),
         "Health": _object({"status": {"const": "ok"},
-                           "engine": _object({"backend": {"type": "string"}, "precision": {"type": "string"}})}),
+                           "engine": _object({"backend": {"type": "string"}, "precision": {"type": "string"}}),
+                           "formats": {"type": "array", "items": {"type": "string"},
+                                       "description": "image formats this server's OpenCV decodes"}}),
         "Ready": _object({"status": {"const": "ready"}, "workers": {"type": "integer", "minimum": 1}}),
         "StreamFaces": _object({"type": {"const": "faces"}, "frame": frame, "full_pass": {"type": "boolean"},
                                 "faces": {"type": "array", "items": _ref("TrackedFace")}, "image": image,
@@ -120,7 +122,7 @@ def _stream(config: ServerConfig) -> Schema:
         "description": "Open a WebSocket (GET with Upgrade: websocket) with the query of /v1/detect. Send binary "
                        "messages, each one encoded image (JPEG, PNG, WebP...), checked like a /v1/detect body; "
                        f"frames are limited to {config.stream_max_frame_bytes} bytes and "
-                       f"{min(config.max_pixels, config.stream_max_pixels)} pixels. Each message n (from 0) gets "
+                       f"{config.stream_pixel_limit} pixels. Each message n (from 0) gets "
                        "one JSON text message (x-websocket.server): its tracked faces, or dropped with a reason "
                        f"(rate_limit: over {config.stream_max_fps:g} frames/s with a 1 s burst; busy: a newer frame "
                        "replaced it while one was in work, or every request slot was busy), or an error. At most "

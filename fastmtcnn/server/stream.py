@@ -12,7 +12,9 @@ Bounds: at most `max_streams` open streams (more are refused before the handshak
 /v1/detect, or where the server has no denial responses, close code 1013 with the error as reason); per stream
 `stream_max_fps` frames a second (a 1 s burst; more: dropped "rate_limit"), `stream_max_frame_bytes` per message
 and `stream_max_pixels` per frame (errors 413); one frame in work plus the newest waiting: a waiting frame that a
-newer one replaces, or one that finds every request slot busy, is dropped "busy". A stream's turn on a worker
+newer one replaces, or one that finds every request slot busy, is dropped "busy". Streams hold at most `workers`
+request slots in all (a stream frame is worth less late than dropped), so /v1/detect keeps the queue even when
+there are more streams than workers. A stream's turn on a worker
 takes the newest frame when it starts, so with many streams queued for few workers the answers stay fresh. Frames
 not answered because the client left are counted as dropped "disconnected" in /metrics (nothing is sent).
 """
@@ -33,6 +35,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from ..detector import Detector
 from ..settings import CascadeSettings
 from ..video import FaceTracker
+from .admission import Slots
 from .detection import request_settings
 from .query import parse_query
 from .responses import ApiError, error_body
@@ -134,14 +137,14 @@ class Streams:
     def __init__(self, service: Any):
         self.service = service
         self.detectors = TrackerDetectors(service.workers.engine)
-        self.open = 0
+        self.turns = Slots(service.config.workers)  # stream turns holding request slots, at most one per worker
 
     def _admit(self, websocket: WebSocket) -> CascadeSettings:
         """The stream's settings; ApiError when it cannot be served."""
         service, config = self.service, self.service.config
         service.check_ready()
         settings = request_settings(config, *parse_query(websocket.query_params), stream=True)
-        if self.open >= config.max_streams:
+        if service.metrics.streams_open >= config.max_streams:
             raise ApiError(503, "too_many_streams", f"the server holds its limit of {config.max_streams} streams, "
                                                     "retry later", service.retry_after)
         self.detectors.reserve(settings, service.retry_after)
@@ -154,7 +157,6 @@ class Streams:
             self.service.metrics.stream_refused(error.code)
             await refuse(websocket, error)
             return
-        self.open += 1
         self.service.metrics.stream_opened()
         session = StreamSession(self, websocket, settings)
         try:
@@ -165,7 +167,6 @@ class Streams:
             if websocket.application_state == WebSocketState.CONNECTED:
                 await websocket.close(CLOSE_INTERNAL, "internal_error")
         finally:
-            self.open -= 1
             self.detectors.release(settings)
             self.service.metrics.stream_closed()
             session.log_end()
@@ -180,7 +181,7 @@ class StreamSession:
     def __init__(self, streams: Streams, websocket: WebSocket, settings: CascadeSettings):
         self.service, self.detectors, self.websocket, self.settings = \
             streams.service, streams.detectors, websocket, settings
-        self.config, self.metrics = self.service.config, self.service.metrics
+        self.config, self.metrics, self.turns = self.service.config, self.service.metrics, streams.turns
         self.rate = FrameRate(self.config.stream_max_fps)
         self.tracker: Optional[FaceTracker] = None  # built with the first frame, on a worker thread
         self._waiting: Optional[Tuple[int, bytes, float]] = None  # (frame, data, arrival) of the newest frame
@@ -243,19 +244,22 @@ class StreamSession:
 
     async def _take_turn(self) -> None:
         """One frame through the tracker on a worker thread (the newest when the turn starts), answered."""
+        turns = self.turns
+        if not turns.try_acquire():
+            return await self._drop_waiting()
         if not self.service.slots.try_acquire():
-            replaced = self._swap_waiting(None)
-            if replaced is not None:
-                await self._drop(replaced[0], "busy")
-            return
+            turns.release()
+            return await self._drop_waiting()
         try:
             future = self.service.submit(self._turn, time.perf_counter())
         except ApiError as error:
             self.service.slots.release()
+            turns.release()
             replaced = self._swap_waiting(None)
             if replaced is not None:
                 await self._error(replaced[0], error)
             return
+        future.add_done_callback(lambda _: turns.release())
         try:
             frame, answer = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -314,6 +318,12 @@ class StreamSession:
                        "arrived": arrived}
 
     # -- answers
+    async def _drop_waiting(self) -> None:
+        """No slot for a turn: the waiting frame, if any, is dropped "busy"."""
+        replaced = self._swap_waiting(None)
+        if replaced is not None:
+            await self._drop(replaced[0], "busy")
+
     async def _drop(self, frame: int, reason: str) -> None:
         self.metrics.stream_frame("dropped", reason)
         await self._send({"type": "dropped", "frame": frame, "reason": reason})

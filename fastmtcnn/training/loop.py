@@ -17,10 +17,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .augment import jitter_batch
 from .loss import check_ohem, multitask_loss
 from .nets import MTCNNNet
 from .samples import LANDMARK, NEGATIVE, PAPER_RATIO, PART, POSITIVE, SampleSet, to_caffe_orientation
-from .validation import STAGE_THRESHOLDS, detection_holds, selection_score, stage_metrics
+from .validation import SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score, stage_metrics
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "cosine", "constant")
@@ -48,6 +49,8 @@ class TrainConfig:
     patience: Optional[int] = 2  # stop after this many epochs without a better validation score; None: never
     keep_initial: bool = False  # fine-tuning: keep the initial weights unless validation improves on them
     keep_convention: bool = False  # landmark targets moved by the initial net's mean offset (see point_convention)
+    select: str = "nme"  # landmark stages keep the epoch of the lowest "nme" or "scatter" NME (validation.py)
+    augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -60,6 +63,8 @@ class TrainConfig:
             raise ValueError("warmup_steps >= 0 and patience >= 1 (or None) are needed")
         if not 0.0 <= self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         self.ohem = check_ohem(self.ohem)
         self.alphas = tuple(float(a) for a in self.alphas)
 
@@ -163,9 +168,14 @@ def split_validation(samples: SampleSet, fraction: float, seed: int) -> Tuple[np
     return np.sort(order[count:]), np.sort(order[:count])
 
 
-def _batch(samples: SampleSet, index: np.ndarray, device: str = "cpu") -> Tuple[torch.Tensor, ...]:
-    arrays = (to_caffe_orientation(samples.images[index]), samples.kinds[index].astype(np.int64),
-              samples.offsets[index], samples.landmarks[index])
+def _batch(samples: SampleSet, index: np.ndarray, device: str = "cpu",
+           jitter: Optional[np.random.Generator] = None) -> Tuple[torch.Tensor, ...]:
+    """(images, kinds, offsets, landmarks) tensors of the samples `index`, jittered with the generator
+    `jitter` (augment.jitter_batch) when given."""
+    images, points = samples.images[index], samples.landmarks[index]
+    if jitter is not None:
+        images, points = jitter_batch(images, samples.kinds[index], points, jitter)
+    arrays = (to_caffe_orientation(images), samples.kinds[index].astype(np.int64), samples.offsets[index], points)
     return tuple(torch.from_numpy(array).to(device) for array in arrays)
 
 
@@ -253,7 +263,7 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         history.before = measure()
         best = {"epoch": None, "score": math.inf, "model": None}
         if config.keep_initial and history.before:
-            best = {"epoch": -1, "score": selection_score(history.before, config.alphas),
+            best = {"epoch": -1, "score": selection_score(history.before, config.alphas, config.select),
                     "model": copy.deepcopy(net.state_dict())}
     net.train()
     for epoch in range(first_epoch, config.epochs):
@@ -262,8 +272,9 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout masks
         started, sums = time.perf_counter(), {}
         batches = epoch_batches(samples.kinds, train_index, config, useful, epoch)
+        jitter = np.random.default_rng((config.seed, epoch, 1)) if config.augment else None
         for step, index in enumerate(batches):
-            images, kinds, offsets, points = _batch(samples, index, config.device)
+            images, kinds, offsets, points = _batch(samples, index, config.device, jitter)
             total, terms = multitask_loss(net(images), kinds, offsets, points, config.alphas, config.ohem)
             optimizer.zero_grad()
             total.backward()
@@ -284,7 +295,7 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
                       lr=optimizer.param_groups[0]["lr"], samples=int(sum(len(b) for b in batches)))
         history.epochs.append(record)
         if metrics:
-            score = selection_score(metrics, config.alphas)
+            score = selection_score(metrics, config.alphas, config.select)
             eligible = detection_holds(metrics, history.before if config.keep_initial else None)
             if eligible and score < best["score"]:
                 best = {"epoch": epoch, "score": score, "model": copy.deepcopy(net.state_dict())}

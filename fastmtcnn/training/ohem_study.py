@@ -43,8 +43,36 @@ def run_study(run_dir: Path, stage: str, seeds: Sequence[int], epochs: int, lr: 
             curves[arm].append([record["val_cls"] for record in history.epochs])
             print(f"{stage} seed {seed} {arm}: " + " ".join(f"{v:.4f}" for v in curves[arm][-1]), flush=True)
     return {"stage": stage, "seeds": list(seeds), "epochs": epochs, "lr": lr, "optimizer": optimizer,
+            "batch_size": batch_size,
             "training_samples": len(samples.subset(max_samples, seeds[0])), "validation_samples": scored,
             "curves": curves}
+
+
+def compare_arms(study: Dict) -> Dict:
+    """Per epoch: each arm's mean and min-max over the seeds of the validation loss, and where OHEM's mean is
+    lower ("ohem_lower") and where its worst seed is below the other arm's best ("beyond_spread")."""
+    (_, ohem_runs), (_, plain_runs) = study["curves"].items()  # "OHEM 0.7" first, as ARMS
+    ohem, plain = np.array(ohem_runs), np.array(plain_runs)
+    rows = [{"epoch": epoch + 1, **{f"{name}_{stat}": float(getattr(values[:, epoch], stat)())
+                                    for name, values in (("ohem", ohem), ("plain", plain))
+                                    for stat in ("mean", "min", "max")}}
+            for epoch in range(ohem.shape[1])]
+    return {"epochs": rows, "ohem_lower": [r["epoch"] for r in rows if r["ohem_mean"] < r["plain_mean"]],
+            "beyond_spread": [r["epoch"] for r in rows if r["ohem_max"] < r["plain_min"]],
+            "plain_beyond_spread": [r["epoch"] for r in rows if r["plain_max"] < r["ohem_min"]]}
+
+
+def describe_comparison(comparison: Dict) -> str:
+    """One plain sentence from `compare_arms`."""
+    epochs = len(comparison["epochs"])
+    if comparison["beyond_spread"]:
+        return (f"OHEM's validation loss is below every seed without OHEM at epochs {comparison['beyond_spread']} "
+                f"of {epochs} (mean lower at {comparison['ohem_lower']}): OHEM helps there.")
+    if comparison["plain_beyond_spread"]:
+        return (f"Without OHEM the validation loss is below every OHEM seed at epochs "
+                f"{comparison['plain_beyond_spread']} of {epochs}: OHEM does not help here.")
+    return (f"The arms' seed ranges overlap at every one of {epochs} epochs (OHEM's mean lower at "
+            f"{comparison['ohem_lower']}): no difference beyond the seed spread.")
 
 
 def plot_study(studies: Sequence[Dict], out: Path) -> Path:
@@ -81,6 +109,7 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
     parser.add_argument("--max-samples", type=int, default=None, help="seeded subset of the training samples")
+    parser.add_argument("--batch-size", type=int, default=384)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, required=True, help="curves are written (and reused) here")
     parser.add_argument("--out", type=Path, default=None, help="PNG of every --json given so far")
@@ -89,8 +118,9 @@ def main(argv: Sequence[str] = None) -> None:
     torch.set_num_threads(args.threads)
     if not args.json.exists():
         study = run_study(args.run, args.stage, [int(s) for s in args.seeds.split(",")], args.epochs, args.lr,
-                          args.optimizer, args.max_samples)
+                          args.optimizer, args.max_samples, args.batch_size)
         args.json.write_text(json.dumps(study, indent=1) + "\n")
+    print(describe_comparison(compare_arms(json.loads(args.json.read_text()))))
     if args.out:
         studies = [json.loads(path.read_text()) for path in [*args.also, args.json]]
         print(plot_study(studies, args.out))

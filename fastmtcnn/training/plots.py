@@ -68,7 +68,7 @@ def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description="Loss curves of fastmtcnn training runs.")
     parser.add_argument("runs", nargs="+", type=Path, help="folders written by fastmtcnn train")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
-    parser.add_argument("--keys", default="loss", help="comma-separated: loss, cls, box, landmark, accuracy, nme, recall, fp_rate")
+    parser.add_argument("--keys", default="loss", help="comma-separated: loss, cls, box, landmark, accuracy, nme, nme_scatter, recall, fp_rate")
     args = parser.parse_args(argv)
     print(plot_runs(args.runs, args.out, args.keys.split(",")))
 

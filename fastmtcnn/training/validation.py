@@ -2,8 +2,10 @@
 
 P-Net / R-Net: recall of the positive crops at the stage's cascade threshold, and the false positives
 (negative crops scored at or above it). O-Net adds the landmark NME of the landmark crops, normalised by the
-inter-ocular distance (the crops are square, so box fractions give the same ratio as pixels), and face
-accuracy. The crops come from images that training never sees (`readers.split_records`).
+inter-ocular distance (the crops are square, so box fractions give the same ratio as pixels), the scatter
+NME (the same after the net's own mean offset over these crops is taken away: what is left once the point
+convention, where a set puts an eye centre or a mouth corner, is set aside), and face accuracy. The crops
+come from images that training never sees (`readers.split_records`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ def landmark_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     error = np.hypot(predicted[:, :5] - target[:, :5], predicted[:, 5:] - target[:, 5:]).mean(axis=1)
     ocular = np.hypot(target[:, 0] - target[:, 1], target[:, 5] - target[:, 6])
     return error / np.maximum(ocular, 1e-6)
+
+
+def scatter_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-sample NME (n,) after the mean offset of `predicted` from `target` (over the n samples) is taken
+    away: a net that only moves every point by the same amount scores as before."""
+    return landmark_nme(predicted - (predicted - target).mean(axis=0), target)
 
 
 def stage_metrics(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alphas, threshold: float,
@@ -61,15 +69,21 @@ def stage_metrics(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alphas, 
     metrics["fp_rate"] = metrics["false_positives"] / max(1, int(negative.sum()))
     marked = kinds == LANDMARK
     if points and marked.any():
-        metrics["nme"] = float(landmark_nme(np.concatenate(points)[marked], samples.landmarks[index][marked]).mean())
+        predicted, target = np.concatenate(points)[marked], samples.landmarks[index][marked]
+        metrics["nme"] = float(landmark_nme(predicted, target).mean())
+        metrics["nme_scatter"] = float(scatter_nme(predicted, target).mean())
     return metrics
 
 
-def selection_score(metrics: Dict[str, float], alphas) -> float:
-    """Lower is better: the landmark NME when the stage is trained for landmarks and has them, else
-    -(recall - false-positive rate) at the stage threshold."""
+#: What `selection_score` ranks landmark stages by: "nme" or "scatter" (the NME left after the mean offset).
+SELECTIONS = ("nme", "scatter")
+
+
+def selection_score(metrics: Dict[str, float], alphas, select: str = "nme") -> float:
+    """Lower is better: the landmark NME (`select` "nme") or scatter NME ("scatter") when the stage is
+    trained for landmarks and has them, else -(recall - false-positive rate) at the stage threshold."""
     if alphas[2] > 0 and "nme" in metrics:
-        return metrics["nme"]
+        return metrics.get("nme_scatter", metrics["nme"]) if select == "scatter" else metrics["nme"]
     return -(metrics["recall"] - metrics["fp_rate"])
 
 
@@ -85,7 +99,8 @@ def describe(metrics: Dict[str, float]) -> str:
     """One line of the metrics that matter: NME (if any), recall, false positives."""
     if not metrics:
         return "no validation samples"
-    parts = [f"NME {100 * metrics['nme']:.2f}%"] if "nme" in metrics else []
+    parts = [f"NME {100 * metrics['nme']:.3f}%"] if "nme" in metrics else []
+    parts += [f"scatter NME {100 * metrics['nme_scatter']:.3f}%"] if "nme_scatter" in metrics else []
     parts += [f"recall {100 * metrics['recall']:.2f}%", f"false positives {metrics['false_positives']}",
               f"accuracy {100 * metrics['accuracy']:.2f}%"]
     return ", ".join(parts)

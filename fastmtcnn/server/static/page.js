@@ -266,5 +266,8 @@ drop.addEventListener("drop", (event) => {
 
 fetch("/healthz")
   .then((response) => response.json())
-  .then((health) => { $("engine").textContent = `${health.engine.backend}, ${health.engine.precision}`; })
+  .then((health) => {
+    $("engine").textContent = `${health.engine.backend}, ${health.engine.precision}`;
+    $("formats").textContent = health.formats.join(", ");
+  })
   .catch((error) => { $("engine").textContent = `unknown (${error.message})`; });
