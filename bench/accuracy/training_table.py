@@ -4,7 +4,7 @@
 
 Each NAME=PREFIX reads PREFIX_<set>_<min face>.json for the shared sets at min face 40 and 20 (missing
 files are left out) and prints one Markdown row per set and min face: recall and mean/median NME and
-failure rate per weight set (precision and AP for the complete sets).
+failure rate per weight set (precision, false positives per image and AP for the complete sets).
 """
 from __future__ import annotations
 
@@ -23,13 +23,18 @@ def pct(value) -> str:
 def cells(report: dict) -> list:
     detection, points = report["detection"], report.get("landmarks") or {}
     return [pct(detection["recall"]), pct(points.get("nme_mean")), pct(points.get("nme_median")),
-            pct(points.get("failure_rate")), pct(detection.get("precision")), pct(detection.get("ap"))]
+            pct(points.get("failure_rate")), pct(detection.get("precision")), per_image(detection.get("fp_per_image")),
+            pct(detection.get("ap"))]
+
+
+def per_image(value) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 def table(runs: dict) -> str:
     names = list(runs)
     header = ["set", "min face"] + [f"{metric} ({name})" for metric in
-                                    ("recall", "NME mean", "NME median", "failures", "precision", "AP")
+                                    ("recall", "NME mean", "NME median", "failures", "precision", "FP/image", "AP")
                                     for name in names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for size in SIZES:
@@ -38,7 +43,7 @@ def table(runs: dict) -> str:
             if not all(path.exists() for path in reports.values()):
                 continue
             values = [cells(json.loads(path.read_text())) for path in reports.values()]
-            row = [name, str(size)] + [values[k][m] for m in range(6) for k in range(len(names))]
+            row = [name, str(size)] + [values[k][m] for m in range(7) for k in range(len(names))]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -127,6 +127,9 @@ def add_train_command(commands) -> None:
     parser.add_argument("--max-images", type=int, default=None,
                         help="train on only the first N annotated images that are not held out")
     parser.add_argument("--backgrounds", type=int, default=200, help="synthetic face-free images for extra negatives")
+    parser.add_argument("--composites", type=int, default=0,
+                        help="seeded multi-face composites of the training images (tiles and pasted faces at "
+                             "several scales) added to P-Net's and R-Net's training images (default 0)")
     parser.add_argument("--mining-min-face", type=float, default=None,
                         help="min_face_size of the cascade that mines R-Net/O-Net samples (default: per image, "
                              "20/40/80, the largest <= 0.6 x its smallest face)")
@@ -211,7 +214,8 @@ def train_command(args: argparse.Namespace) -> int:
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))
               for stage, q in DEFAULT_QUOTAS.items()}
     plan = CascadeTraining(stages=args.stages, init=args.init, configs=configs, quotas=quotas,
-                           mining_min_face=args.mining_min_face, backgrounds=args.backgrounds, max_samples=args.max_samples,
+                           mining_min_face=args.mining_min_face, backgrounds=args.backgrounds,
+                           composites=args.composites, max_samples=args.max_samples,
                            max_images=args.max_images, val_fraction=args.val_fraction, workers=args.workers,
                            seed=args.seed)
     started = time.perf_counter()

@@ -24,6 +24,7 @@ from .export import export_net, load_net, publish_weights
 from .loop import History, TrainConfig, train
 from .nets import STEMS, build_net
 from .readers import FaceRecord, split_records
+from .composites import synthetic_composites
 from .samples import Mining, Quota, SampleSet, stage_samples, synthetic_backgrounds
 
 STAGES = ("pnet", "rnet", "onet")
@@ -46,6 +47,8 @@ class CascadeTraining:
     mining_min_face: Optional[float] = None  # None: per image, samples.mining_min_face
     mining_thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
     backgrounds: int = 200
+    composites: int = 0  # seeded multi-face composites of the training images (composites.py)
+    composite_stages: Sequence[str] = ("pnet", "rnet")  # the stages that train on them
     max_samples: Optional[int] = None  # a seeded random subset per stage (quick experiments)
     max_images: Optional[int] = None  # train on the first N images that are not held out
     val_fraction: float = 0.1  # share of the images held out for validation (at most 600 images)
@@ -88,10 +91,13 @@ def train_cascade(records: Sequence[FaceRecord], out_dir: Path, plan: CascadeTra
             export_net(initial_net(stage, plan.init, plan.seed), work)
     sets = {"train": list(training) + synthetic_backgrounds(plan.backgrounds, plan.seed),
             "val": list(held_out) + synthetic_backgrounds(plan.backgrounds // 10, plan.seed + 1)}
+    composites = synthetic_composites(training, plan.composites, plan.seed)  # after the real images: same seeds
+    summary.update(composites=plan.composites, composite_stages=list(plan.composite_stages))
     for stage in plan.stages:
         config = plan.configs.get(stage, TrainConfig())
         started = time.perf_counter()
-        samples = _stage_samples(sets["train"], stage, plan, work, out / "samples" / f"{stage}.npz", progress)
+        records = sets["train"] + (composites if stage in plan.composite_stages else [])
+        samples = _stage_samples(records, stage, plan, work, out / "samples" / f"{stage}.npz", progress)
         validation = _stage_samples(sets["val"], stage, plan, work, out / "samples" / f"{stage}_val.npz", progress,
                                     "validation samples")
         sampled = time.perf_counter()
