@@ -154,9 +154,7 @@ def choose_engine(backend: str = "auto", precision: str = "f32", num_threads: Op
     if wanted and engine.backend == "opencv" and not opencv_runs_masked_pnet():
         raise SettingsError(f"shape_buckets=True needs OpenVINO ({INSTALL_HINT}) or opencv-python >= 5: OpenCV "
                             f"{cv2.__version__}'s DNN gives P-Net's masked pool wrong results; leave it off here")
-    pack_area = PACKED_LEVEL_AREA.get((engine.backend, engine.precision), 0)
-    if engine.backend == "opencv" and not opencv_runs_masked_pnet():
-        pack_area = 0  # the canvas needs the masked P-Net
+    pack_area = PACKED_LEVEL_AREA.get((engine.backend, engine.precision), 0)  # OpenCV DNN: none (see above)
     return dataclasses.replace(engine, buckets=wanted, pack_area=pack_area)
 
 

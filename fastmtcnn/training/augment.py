@@ -15,9 +15,8 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from ..kernels.resample import PIXEL_MEAN as MEAN, PIXEL_SCALE as SCALE
 from .samples import LANDMARK
-
-SCALE, MEAN = 0.0078125, 127.5
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .composites import synthetic_composites
 from .export import export_net, load_net, publish_weights
 from .loop import History, TrainConfig, train
 from .nets import STEMS, build_net
 from .readers import FaceRecord, split_records
-from .composites import synthetic_composites
 from .samples import Mining, Quota, SampleSet, stage_samples, synthetic_backgrounds
 
 STAGES = ("pnet", "rnet", "onet")
