@@ -31,7 +31,8 @@ import numpy as np
 
 from fastmtcnn import Detector, kernels, set_num_threads
 from fastmtcnn.scene_change import CUT, MOTION, NEW_CONTENT
-from fastmtcnn.video import FaceTracker, greedy_pairs, read_frames
+from fastmtcnn.association import greedy_pairs
+from fastmtcnn.video import FaceTracker, read_frames
 
 VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
 STRONG = 0.95
