@@ -21,6 +21,10 @@ from .smoothing import OneEuroFilter
 
 #: Two tracks whose faces overlap by this IoU are one face: the older track keeps it, a coasting box is not output.
 DUPLICATE_IOU = 0.5
+#: A track's velocity moves this fraction of the way to its last frame-to-frame change (the rest is its old
+#: velocity): a box that jumps between two answers (a pass, then R-Net/O-Net) is not extrapolated in full
+#: (measured on the filmed clips: README "Video streams").
+VELOCITY_GAIN = 0.5
 
 
 def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> List[Tuple[int, int]]:
@@ -154,6 +158,12 @@ class Tracks:
         """float32 (n, 4): each track's last box."""
         return np.array([self._tracks[k].box for k in keys], np.float32).reshape(-1, 4)
 
+    def as_found(self, keys: Sequence[int]) -> Found:
+        """Tracks `keys` as found again on their last box, score and landmarks (a face held still)."""
+        tracks = [self._tracks[k] for k in keys]
+        return Found(self.boxes(keys), np.array([t.score for t in tracks], np.float32),
+                     np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2), np.array(keys, np.int64))
+
     def pairs(self, keys: List[int], boxes: np.ndarray) -> List[Tuple[int, int]]:
         """`match_by_iou` of the predicted boxes of tracks `keys` with `boxes`, faces' tracks first, then the
         candidates on the boxes left (a candidate next to a face must not take its box)."""
@@ -214,7 +224,8 @@ class Tracks:
     def _measure(track: Track, found: Found, row: int, index: int) -> None:
         """Track `track` was found as face `row` of `found` on frame `index`."""
         seen_in_a_row = track.last_seen == index - 1
-        track.velocity = found.boxes[row] - track.box if seen_in_a_row else np.zeros(4, np.float32)
+        track.velocity = (VELOCITY_GAIN * (found.boxes[row] - track.box) + (1 - VELOCITY_GAIN) * track.velocity
+                          if seen_in_a_row else np.zeros(4, np.float32)).astype(np.float32)
         track.box, track.score, track.landmarks = found.boxes[row].copy(), float(found.scores[row]), found.landmarks[row]
         track.last_seen = index
 

@@ -60,6 +60,13 @@ class PassSchedule:
         reason = self._reason(index, self._change(index, pixels, channels, tracked_boxes))
         return reason, self._small_region() if reason == NEW_CONTENT else None
 
+    def unchanged(self, boxes: np.ndarray, levels: float) -> np.ndarray:
+        """bool (n,): whether the image under each box (float32 (n, 4) pixel edges) moved by at most `levels` grey
+        levels since the previous frame (`SceneChange.unchanged`; all False without the change check)."""
+        if self.scene is None:
+            return np.zeros(len(boxes), bool)
+        return self.scene.unchanged(boxes, levels)
+
     def lost_face(self) -> bool:
         """Whether a face lost on this frame may have a full pass now (within the budget)."""
         return self.budget.spend()

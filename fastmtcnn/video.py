@@ -8,9 +8,10 @@
     ...     faces.ids, faces.boxes, faces.landmarks          # int64 (N,), float32 (N, 4), (N, 5, 2)
 
 The full cascade runs on frame 0, then whenever `redetect_every` frames went by without one (and on
-`redetect()`). On the frames between, each tracked face's box is moved by its last frame-to-frame change,
-enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.refine` / `Cascade.output`), at
-the lower `track_thresholds` (hysteresis); a face they lose is searched for with P-Net around its predicted box
+`redetect()`). On the frames between, each tracked face's box is moved by its velocity (`association.VELOCITY_GAIN`),
+enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.refine` / `Cascade.output`; a
+strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lower `track_thresholds`
+(hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
 pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap`,
@@ -63,8 +64,18 @@ DEFAULT_TRACK_THRESHOLDS = (0.5, 0.5)
 DEFAULT_SEARCH = 1.0
 #: Frames a face not found is output on its predicted box before it is dropped (measured).
 DEFAULT_COAST = 3
+#: A face O-Net scored at the detector's threshold on the last frame whose image (thumbnail cells under its box)
+#: moved by at most this many grey levels since is *held*: its box, score and landmarks are kept without R-Net
+#: and O-Net, on every other frame at most (measured: README "Video streams"). None: never.
+DEFAULT_HOLD: Optional[float] = None
+#: O-Net score on its last frame from which a tracked face skips R-Net (measured: README "Video streams").
+DEFAULT_SKIP_RNET: Optional[float] = 0.7
 #: A pass over new content's region runs P-Net on tiles of this side, in pyramid level pixels (one input shape).
 REGION_TILE = 48
+REGION_ABOVE = 0
+#: Tracked faces at least this many pixels wide and high may skip R-Net (`FaceTracker(skip_rnet=...)`; smaller ones
+#: drift without R-Net's re-centring, measured on chaplin_street's 20-37 px faces).
+SKIP_RNET_SIDE = 40
 #: Frames a lost face's id is remembered for a full pass to give it back.
 DEFAULT_KEEP_LOST = 50
 #: Candidate faces (O-Net score between the tracking and the detector's threshold in a pass) followed unseen, at
@@ -73,7 +84,6 @@ DEFAULT_CANDIDATES = 4
 #: Public names, with those of `association`, `pass_schedule` and `smoothing` users import from here.
 __all__ = ["FaceTracker", "TrackedFace", "TrackedFaces", "Frame", "VideoSourceError", "read_frames", "open_capture",
            "track_boxes", "match_by_iou", "OneEuroFilter", "SCHEDULED", "REQUESTED", "LOST_FACE", "PASS_REASONS"]
-_Found = Found  # the tests' name
 
 
 class VideoSourceError(FastMTCNNError, ValueError):
@@ -144,7 +154,8 @@ class FaceTracker:
         min_iou: a face keeps an earlier face's id when their boxes overlap by at least this IoU.
         keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there
             (default: `DEFAULT_KEEP_LOST`).
-        predict_motion: move each box by its last frame-to-frame change before cropping (constant velocity).
+        predict_motion: move each box by its velocity before cropping (constant velocity; the velocity follows
+            the frame-to-frame change of the box half-way each frame, `association.VELOCITY_GAIN`).
         redetect_on_loss: when a tracked face is not found (even by the search around it), run the full cascade
             on that same frame (within `pass_budget`) instead of waiting for the next scheduled pass.
         scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
@@ -168,6 +179,14 @@ class FaceTracker:
             a face in film grain) are followed unseen like faces, at most this many, dropped on the first frame
             they are not found; one that O-Net scores at the detector's threshold becomes a face with an id (on
             the frame a per-frame detection would find it, without waiting for a pass). 0: none.
+        skip_rnet: a face O-Net scored this or more on its last measured frame, SKIP_RNET_SIDE px or larger,
+            goes straight to O-Net on its squared predicted box (R-Net would only re-centre a box O-Net already
+            placed); if O-Net loses it there, R-Net and O-Net run on the grown box as for any track. None: never.
+        hold: a face O-Net scored at the detector's threshold on the last frame, whose image moved by at most this
+            many grey levels since (the change check's 8x8-cell means under its box), keeps its box, score and
+            landmarks without R-Net/O-Net on this frame; never two frames in a row. None: never (also without
+            the change check, `scene_change=None`; the default: measured, it saves time only where faces sit
+            still, see README "Video streams").
         smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
             factory `() -> filter` applied to each track's box and landmarks.
         fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
@@ -184,11 +203,12 @@ class FaceTracker:
                  pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
-                 candidates: int = DEFAULT_CANDIDATES, smoothing: Any = None, fps: float = 30.0):
+                 candidates: int = DEFAULT_CANDIDATES, skip_rnet: Optional[float] = DEFAULT_SKIP_RNET,
+                 hold: Optional[float] = DEFAULT_HOLD, smoothing: Any = None, fps: float = 30.0):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
-                        change_gap, motion_gap, coast, candidates)
+                        change_gap, motion_gap, coast, candidates, skip_rnet, hold)
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
         self.keep_lost = max(DEFAULT_KEEP_LOST if keep_lost is None else int(keep_lost), coast)
@@ -198,6 +218,8 @@ class FaceTracker:
         self.search, self.coast, self.change_gap, self.motion_gap = float(search), coast, change_gap, motion_gap
         # every frame a full pass: per-frame detection, nothing to follow unseen
         self.candidates = candidates if redetect_every > 1 else 0
+        self.skip_rnet = None if skip_rnet is None else float(skip_rnet)
+        self.hold = None if hold is None or scene_change is None else float(hold)
         self.fps = float(fps)
         self._tracks = Tracks(self.min_iou, self.keep_lost, coast, self.candidates, self.predict_motion,
                               smoother_factory(smoothing), self.fps)
@@ -211,6 +233,7 @@ class FaceTracker:
         self._tracks.reset()
         self._schedule.reset()
         self._frame_index = 0
+        self._held: List[int] = []  # tracks held on the last frame
 
     @property
     def frames_seen(self) -> int:
@@ -232,11 +255,12 @@ class FaceTracker:
             reason, region = self._schedule.plan(index, pixels, channels, np.concatenate(
                 [self._tracks.predicted(alive), self._tracks.boxes(alive)]))
             full = bool(reason) and region is None
-            followed = NOTHING if full else self._follow(pixels, channels, alive)
+            followed = NOTHING if full else self._follow_or_hold(pixels, channels, alive, index)
             if (not reason and self.redetect_on_loss and self._tracks.newly_lost(followed, alive, index)
                     and self._schedule.lost_face()):
                 reason, full = LOST_FACE, True
             if full:
+                self._held = []
                 found = self._with_pass(self._full_pass(pixels, channels), pixels, channels, alive, followed)
             elif region is not None:
                 found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
@@ -267,13 +291,50 @@ class FaceTracker:
         P-Net search around those still missing; each at the tracking thresholds."""
         if not ids:
             return NOTHING
-        boxes = track_boxes(self._tracks.predicted(ids), self.margin)
-        found = self._tracks.matched(self._refine(pixels, channels, boxes), ids)
+        found = self._onet_only(pixels, channels, [k for k in ids if self._skips_rnet(k)])
+        rest = [k for k in ids if k not in set(found.tracks.tolist())]
+        if rest:
+            boxes = track_boxes(self._tracks.predicted(rest), self.margin)
+            found = found + self._tracks.matched(self._refine(pixels, channels, boxes), rest)
         missing = [k for k in ids if k not in set(found.tracks.tolist())]
         if missing and self.search > 0:
             candidates = self._search_candidates(pixels, channels, self._tracks.predicted(missing))
             found = found + self._tracks.matched(self._refine(pixels, channels, candidates), missing)
         return one_track_per_face(found)
+
+    def _follow_or_hold(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int], index: int) -> Found:
+        """`_follow` for tracks `ids`, but the faces `_still` on frame `index` keep their last measurement."""
+        held = self._still(ids, index)
+        found = self._follow(pixels, channels, [k for k in ids if k not in held])
+        self._held = held
+        return one_track_per_face(found + self._tracks.as_found(held)) if held else found
+
+    def _still(self, ids: List[int], index: int) -> List[int]:
+        """The tracks of `ids` to hold on frame `index`: faces measured (not held) on the last frame at the
+        detector's O-Net threshold, whose image moved by at most `hold` grey levels since."""
+        if self.hold is None:
+            return []
+        strong = [k for k in ids if k >= 0 and k not in self._held and self._tracks[k].last_seen == index - 1
+                  and self._tracks[k].score >= self.detector.settings.thresholds[2]]
+        if not strong:
+            return []
+        still = self._schedule.unchanged(self._tracks.boxes(strong), self.hold)
+        return [k for k, is_still in zip(strong, still) if is_still]
+
+    def _skips_rnet(self, key: int) -> bool:
+        """Whether track `key` goes straight to O-Net: a face scored `skip_rnet` or more, SKIP_RNET_SIDE px or more."""
+        track = self._tracks[key]
+        return (self.skip_rnet is not None and key >= 0 and track.score >= self.skip_rnet
+                and min(track.box[2] - track.box[0], track.box[3] - track.box[1]) >= SKIP_RNET_SIDE)
+
+    def _onet_only(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int]) -> Found:
+        """The faces of tracks `ids` found by O-Net alone (tracking threshold) on their squared predicted boxes."""
+        if not ids:
+            return NOTHING
+        boxes = track_boxes(self._tracks.predicted(ids), 0.0)
+        cascade = self.detector._cascade()
+        onet = cascade.output(pixels, channels, boxes, threshold=self.track_thresholds[1])
+        return self._tracks.matched(Faces.from_cascade(onet), ids)
 
     def _refine(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> Faces:
         """R-Net and O-Net at the tracking thresholds on 0-based inclusive boxes float32 (n, 4)."""
@@ -308,18 +369,10 @@ class FaceTracker:
         """The full cascade (detector thresholds) on `region` (pixel edges) and a face-sized margin around it: at
         every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles that overlap by a P-Net window."""
         settings = self.detector.settings
-        x1, y1, x2, y2 = region
-        tiles, tile_scales = [], []
-        for scale in kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor):
-            side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
-            step = (REGION_TILE - kernels.PNET_CELL) / scale
-            for top in _tile_starts(y1 - pad, y2 + pad, side, step):
-                for left in _tile_starts(x1 - pad, x2 + pad, side, step):
-                    tiles.append((left, top, left + side - 1, top + side - 1))
-                    tile_scales.append(REGION_TILE / side)
+        scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
         cascade = self.detector._cascade()
-        candidates = cascade.propose_in_regions(pixels, channels, np.array(tiles, np.float32).reshape(-1, 4),
-                                                np.array(tile_scales), REGION_TILE)
+        tiles, tile_scales = region_tiles(region, scales)
+        candidates = cascade.propose_in_regions(pixels, channels, tiles, tile_scales, REGION_TILE)
         refined = cascade.refine(pixels, channels, candidates)
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
 
@@ -342,7 +395,7 @@ class FaceTracker:
 
 
 def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
-                    change_gap, motion_gap, coast, candidates) -> None:
+                    change_gap, motion_gap, coast, candidates, skip_rnet, hold) -> None:
     """ValueError naming what to pass for the first `FaceTracker` setting out of range."""
     if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
         raise ValueError(f"redetect_every must be an int >= 1 (1 = full detection on every frame), "
@@ -372,6 +425,10 @@ def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_bud
         raise ValueError(f"coast must be an int >= 0 (frames), e.g. 3, got {coast!r}")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 0:
         raise ValueError(f"candidates must be an int >= 0 (0 = none), e.g. 4, got {candidates!r}")
+    if skip_rnet is not None and not 0 <= skip_rnet <= 1:
+        raise ValueError(f"skip_rnet must be an O-Net score in [0, 1], e.g. 0.7, or None, got {skip_rnet!r}")
+    if hold is not None and not 0 <= hold < 255:
+        raise ValueError(f"hold must be grey levels in [0, 255), e.g. 2, or None, got {hold!r}")
 
 
 def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]:
@@ -381,6 +438,21 @@ def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]
         return [int(round((start + stop - side) / 2))]
     count = int(math.ceil((stop - start - side) / step)) + 1
     return [int(round(start + k * (stop - start - side) / (count - 1))) for k in range(count)]
+
+
+def region_tiles(region: Tuple[float, float, float, float], scales: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Square tiles (0-based inclusive float32 (n, 4)) of REGION_TILE level pixels that overlap by a P-Net window,
+    covering `region` (pixel edges) grown by a P-Net window at each of `scales`; and each tile's scale (n,)."""
+    x1, y1, x2, y2 = region
+    tiles, tile_scales = [], []
+    for scale in scales:
+        side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
+        step = (REGION_TILE - kernels.PNET_CELL) / scale
+        for top in _tile_starts(y1 - pad * (1 + REGION_ABOVE), y2 + pad, side, step):
+            for left in _tile_starts(x1 - pad, x2 + pad, side, step):
+                tiles.append((left, top, left + side - 1, top + side - 1))
+                tile_scales.append(REGION_TILE / side)
+    return np.array(tiles, np.float32).reshape(-1, 4), np.array(tile_scales)
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
