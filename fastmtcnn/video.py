@@ -72,7 +72,9 @@ DEFAULT_HOLD: Optional[float] = None
 DEFAULT_SKIP_RNET: Optional[float] = 0.7
 #: A pass over new content's region runs P-Net on tiles of this side, in pyramid level pixels (one input shape).
 REGION_TILE = 48
-REGION_ABOVE = 0
+#: ... and also covers this many region widths above the region: a head turning above the body whose motion the
+#: change check saw (measured on chaplin_street: README "Video streams").
+REGION_ABOVE = 1.0
 #: Tracked faces at least this many pixels wide and high may skip R-Net (`FaceTracker(skip_rnet=...)`; smaller ones
 #: drift without R-Net's re-centring, measured on chaplin_street's 20-37 px faces).
 SKIP_RNET_SIDE = 40
@@ -366,8 +368,8 @@ class FaceTracker:
                                                            np.array(region_scales), size)
 
     def _region_pass(self, pixels: np.ndarray, channels: np.ndarray, region) -> Faces:
-        """The full cascade (detector thresholds) on `region` (pixel edges) and a face-sized margin around it: at
-        every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles that overlap by a P-Net window."""
+        """The full cascade (detector thresholds) on `region` (pixel edges), a face-sized margin around it and the
+        part above it (`region_tiles`): at every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles."""
         settings = self.detector.settings
         scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
         cascade = self.detector._cascade()
@@ -442,13 +444,14 @@ def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]
 
 def region_tiles(region: Tuple[float, float, float, float], scales: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Square tiles (0-based inclusive float32 (n, 4)) of REGION_TILE level pixels that overlap by a P-Net window,
-    covering `region` (pixel edges) grown by a P-Net window at each of `scales`; and each tile's scale (n,)."""
+    covering `region` (pixel edges) grown by a P-Net window at each of `scales`, and upwards by REGION_ABOVE of
+    its width; and each tile's scale (n,)."""
     x1, y1, x2, y2 = region
     tiles, tile_scales = [], []
     for scale in scales:
         side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
         step = (REGION_TILE - kernels.PNET_CELL) / scale
-        for top in _tile_starts(y1 - pad * (1 + REGION_ABOVE), y2 + pad, side, step):
+        for top in _tile_starts(y1 - pad - REGION_ABOVE * (x2 - x1), y2 + pad, side, step):
             for left in _tile_starts(x1 - pad, x2 + pad, side, step):
                 tiles.append((left, top, left + side - 1, top + side - 1))
                 tile_scales.append(REGION_TILE / side)

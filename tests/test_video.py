@@ -404,6 +404,21 @@ def test_region_tiles_cover_the_region():
         assert all(b - a <= step + 0.5 for a, b in zip(starts, starts[1:]))  # neighbours overlap by side - step
 
 
+def test_region_tiles_reach_above_the_region():
+    """New content is often a moving body: the tiles also cover REGION_ABOVE of the region's width above it (where
+    the head is), at every scale, and a face-sized margin on the other sides."""
+    from fastmtcnn.video import REGION_ABOVE, region_tiles
+    region = (200.0, 150.0, 260.0, 330.0)  # a body 60 px wide
+    scales = np.array([0.6, 0.3, 0.15])
+    tiles, tile_scales = region_tiles(region, scales)
+    assert REGION_ABOVE > 0
+    for scale in scales:
+        mine = tiles[np.isclose(tile_scales, scale, rtol=0.05)]
+        pad = 12 / scale
+        assert mine[:, 1].min() <= 150 - pad - REGION_ABOVE * 60 + 1  # above: a window and the width
+        assert mine[:, 3].max() + 1 >= 330 + pad - 1 and mine[:, 0].min() <= 200 - pad + 1
+
+
 def test_coasting_faces_are_marked_in_the_record(detector, made):
     _, frames, _, _ = made("pan_zoom")
     tracker = FaceTracker(detector, redetect_every=1000, scene_change=None, redetect_on_loss=False)
