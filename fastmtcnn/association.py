@@ -119,7 +119,7 @@ class Tracks:
         keep_lost: frames a lost track is remembered.
         coast: frames a track not found is output on its predicted box.
         candidates: most candidates followed at once (0: none).
-        predict_motion: predict each box by its last frame-to-frame change (else: the last box).
+        predict_motion: predict each box by its velocity (`VELOCITY_GAIN`; else: the last box).
         smoother: None or a factory `() -> filter` for each track's box and landmarks; `fps` for frames
             without timestamps.
     """
@@ -226,7 +226,8 @@ class Tracks:
         seen_in_a_row = track.last_seen == index - 1
         track.velocity = (VELOCITY_GAIN * (found.boxes[row] - track.box) + (1 - VELOCITY_GAIN) * track.velocity
                           if seen_in_a_row else np.zeros(4, np.float32)).astype(np.float32)
-        track.box, track.score, track.landmarks = found.boxes[row].copy(), float(found.scores[row]), found.landmarks[row]
+        track.box, track.score = found.boxes[row].copy(), float(found.scores[row])
+        track.landmarks = found.landmarks[row]
         track.last_seen = index
 
     def _coast(self, keys: List[int]) -> Tuple[np.ndarray, ...]:
