@@ -150,11 +150,16 @@ class Cascade:
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:
         return kernels.pyramid_scales(height, width, self.settings.min_face_size, self.settings.scale_factor)
 
-    def propose(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE) -> np.ndarray:
+    def propose(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE,
+                smallest_face: Optional[float] = None) -> np.ndarray:
         """Stage 1: squared, truncated candidate boxes float32 (n, 4) from P-Net over the pyramid. Levels of at
-        most `Engine.pack_area` pixels are packed into one P-Net input (`packing`), the others run alone."""
+        most `Engine.pack_area` pixels are packed into one P-Net input (`packing`), the others run alone.
+        `smallest_face` (pixels): only the pyramid's levels that see faces this large or larger (the same
+        levels as the full pyramid's, its finest ones left out; the stream tracker's motion passes)."""
         height, width = image.shape[:2]
         scales = self.pyramid_scales(height, width)
+        if smallest_face is not None:
+            scales = scales[scales <= kernels.PNET_CELL / smallest_face]
         sizes = [kernels.pyramid_level_size(height, width, scale) for scale in scales]
         packed = [k for k, (level_h, level_w) in enumerate(sizes) if level_h * level_w <= self.engine.pack_area]
         packed = packed if len(packed) > 1 else []

@@ -41,7 +41,7 @@ from .errors import FastMTCNNError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
-from .scene_change import PassBudget, SceneChange
+from .scene_change import MOTION, PassBudget, SceneChange
 from .smoothing import OneEuroFilter, smoother_factory
 
 #: Full cascade every this many frames (measured: see README "Video streams").
@@ -78,6 +78,9 @@ REGION_ABOVE = 1.0
 #: Tracked faces at least this many pixels wide and high may skip R-Net (`FaceTracker(skip_rnet=...)`; smaller ones
 #: drift without R-Net's re-centring, measured on chaplin_street's 20-37 px faces).
 SKIP_RNET_SIDE = 40
+#: A full pass for camera motion looks for faces down to this fraction of the smallest tracked face's side only
+#: (the full pyramid's coarser levels; smaller faces wait for another pass; measured: README "Video streams").
+DEFAULT_MOTION_SMALLEST: Optional[float] = 0.5
 #: Frames a lost face's id is remembered for a full pass to give it back.
 DEFAULT_KEEP_LOST = 50
 #: Candidate faces (O-Net score between the tracking and the detector's threshold in a pass) followed unseen, at
@@ -189,6 +192,10 @@ class FaceTracker:
             landmarks without R-Net/O-Net on this frame; never two frames in a row. None: never (also without
             the change check, `scene_change=None`; the default: measured, it saves time only where faces sit
             still, see README "Video streams").
+        motion_smallest: a full pass for camera motion runs P-Net only on the pyramid levels of faces at least
+            this fraction of the smallest tracked face's side (a pan or zoom moves the faces it tracks; the
+            finest levels, most of P-Net's time, wait for the next other pass). None: every level; without
+            tracked faces every level too.
         smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
             factory `() -> filter` applied to each track's box and landmarks.
         fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
@@ -206,11 +213,13 @@ class FaceTracker:
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
                  candidates: int = DEFAULT_CANDIDATES, skip_rnet: Optional[float] = DEFAULT_SKIP_RNET,
-                 hold: Optional[float] = DEFAULT_HOLD, smoothing: Any = None, fps: float = 30.0):
+                 hold: Optional[float] = DEFAULT_HOLD,
+                 motion_smallest: Optional[float] = DEFAULT_MOTION_SMALLEST, smoothing: Any = None,
+                 fps: float = 30.0):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
-                        change_gap, motion_gap, coast, candidates, skip_rnet, hold)
+                        change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest)
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
         self.keep_lost = max(DEFAULT_KEEP_LOST if keep_lost is None else int(keep_lost), coast)
@@ -222,6 +231,7 @@ class FaceTracker:
         self.candidates = candidates if redetect_every > 1 else 0
         self.skip_rnet = None if skip_rnet is None else float(skip_rnet)
         self.hold = None if hold is None or scene_change is None else float(hold)
+        self.motion_smallest = None if motion_smallest is None else float(motion_smallest)
         self.fps = float(fps)
         self._tracks = Tracks(self.min_iou, self.keep_lost, coast, self.candidates, self.predict_motion,
                               smoother_factory(smoothing), self.fps)
@@ -263,7 +273,9 @@ class FaceTracker:
                 reason, full = LOST_FACE, True
             if full:
                 self._held = []
-                found = self._with_pass(self._full_pass(pixels, channels), pixels, channels, alive, followed)
+                smallest = self._smallest_face(alive) if reason == MOTION else None
+                found = self._with_pass(self._full_pass(pixels, channels, smallest), pixels, channels, alive,
+                                        followed)
             elif region is not None:
                 found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
             else:
@@ -276,13 +288,21 @@ class FaceTracker:
             return result
 
     # ------------------------------------------------------------------------------ finding the faces
-    def _full_pass(self, pixels: np.ndarray, channels: np.ndarray) -> Faces:
+    def _full_pass(self, pixels: np.ndarray, channels: np.ndarray, smallest: Optional[float] = None) -> Faces:
         """The full cascade, its last step at the `_pass_threshold` (the faces over the detector's threshold are
-        exactly `Detector.detect`'s: O-Net's NMS keeps a box by the boxes scored above it only)."""
+        exactly `Detector.detect`'s: O-Net's NMS keeps a box by the boxes scored above it only); `smallest`
+        (pixels): P-Net only on the pyramid levels of faces this large or larger."""
         self.detector.settings.check_pyramid_size(pixels.shape[0], pixels.shape[1])
         cascade = self.detector._cascade()
-        refined = cascade.refine(pixels, channels, cascade.propose(pixels, channels))
+        refined = cascade.refine(pixels, channels, cascade.propose(pixels, channels, smallest_face=smallest))
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
+
+    def _smallest_face(self, alive: List[int]) -> Optional[float]:
+        """Pixels: `motion_smallest` x the smallest side of the faces tracked (candidates too); None without any."""
+        boxes = self._tracks.boxes(alive)
+        if self.motion_smallest is None or not len(boxes):
+            return None
+        return self.motion_smallest * float(np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).min())
 
     def _pass_threshold(self) -> Optional[float]:
         """O-Net threshold of a pass: the tracking one when candidates are followed, else the detector's."""
@@ -397,7 +417,7 @@ class FaceTracker:
 
 
 def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
-                    change_gap, motion_gap, coast, candidates, skip_rnet, hold) -> None:
+                    change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest) -> None:
     """ValueError naming what to pass for the first `FaceTracker` setting out of range."""
     if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
         raise ValueError(f"redetect_every must be an int >= 1 (1 = full detection on every frame), "
@@ -431,6 +451,9 @@ def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_bud
         raise ValueError(f"skip_rnet must be an O-Net score in [0, 1], e.g. 0.7, or None, got {skip_rnet!r}")
     if hold is not None and not 0 <= hold < 255:
         raise ValueError(f"hold must be grey levels in [0, 255), e.g. 2, or None, got {hold!r}")
+    if motion_smallest is not None and not 0 < motion_smallest <= 1:
+        raise ValueError(f"motion_smallest must be a fraction of a face side in (0, 1], e.g. 0.5, or None, "
+                         f"got {motion_smallest!r}")
 
 
 def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]:

@@ -588,3 +588,52 @@ def test_bad_skip_rnet_and_hold_say_what_to_pass(detector):
         with pytest.raises(ValueError, match=next(iter(options))):
             FaceTracker(detector, **options)
     assert FaceTracker(detector, hold=2.0, scene_change=None).hold is None  # holding needs the change check
+
+
+def test_motion_passes_run_p_net_on_the_levels_of_the_tracked_faces_only(detector, made, monkeypatch):
+    """pan_zoom (one face, camera pan and zoom): a motion pass's P-Net looks for faces down to `motion_smallest`
+    of the tracked face's side, the scheduled pass on frame 0 at every level; both settings meet the targets."""
+    clip, frames, reference, _ = made("pan_zoom")
+    cascade = detector._cascade()
+    calls, original = [], cascade.propose
+
+    def recorded(pixels, channels, *args, smallest_face=None, **kwargs):
+        calls.append(smallest_face)
+        return original(pixels, channels, *args, smallest_face=smallest_face, **kwargs)
+    monkeypatch.setattr(cascade, "propose", recorded)
+    for fraction in (None, 0.5):
+        calls.clear()
+        tracked = track(detector, frames, motion_smallest=fraction)
+        assert_targets(video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE))
+        reasons = [t.pass_reason for t in tracked if t.full_pass]
+        assert len(calls) == len(reasons) and reasons[0] == SCHEDULED and calls[0] is None
+        motion = [smallest for smallest, reason in zip(calls, reasons) if reason == MOTION]
+        assert len(motion) >= 3
+        if fraction is None:
+            assert all(smallest is None for smallest in motion)
+        else:  # half the tracked face's side, over the detector's smallest face: the finest levels left out
+            sides = [min(np.diff(t.boxes.reshape(2, 2), axis=0).ravel()) for t in tracked if len(t) == 1]
+            assert all(MIN_FACE < smallest <= 0.5 * max(sides) for smallest in motion), (motion, sides)
+
+
+def test_propose_with_a_smallest_face_runs_the_coarser_levels_only(detector, made, monkeypatch):
+    _, frames, _, _ = made("pan_zoom")
+    cascade, image, channels = detector._cascade(), frames[0], np.array([2, 1, 0], np.int32)
+    scales = cascade.pyramid_scales(*image.shape[:2])
+    levels, original = [], cascade._forward_level
+    monkeypatch.setattr(cascade, "_forward_level", lambda blob: levels.append(blob.shape) or original(blob))
+    every = cascade.propose(image, channels)
+    assert len(levels) == len(scales)
+    levels.clear()
+    coarse = cascade.propose(image, channels, smallest_face=60.0)
+    assert len(levels) == int((scales <= 12 / 60.0).sum()) < len(scales)
+    assert 0 < len(coarse) < len(every)  # the finest levels give most proposals
+    levels.clear()
+    np.testing.assert_array_equal(cascade.propose(image, channels, smallest_face=MIN_FACE / 2), every)
+    assert len(levels) == len(scales)
+
+
+def test_bad_motion_smallest_says_what_to_pass(detector):
+    for value in (0, 1.5, -0.5):
+        with pytest.raises(ValueError, match="motion_smallest"):
+            FaceTracker(detector, motion_smallest=value)
