@@ -14,7 +14,8 @@ strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lo
 (hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
-pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap`,
+pass on the frame itself (new content over a small region: the cascade on that region only; camera motion: P-Net
+on the pyramid levels of faces of at least `motion_smallest` of the tracked ones' size); `change_gap`,
 `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
 over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
 output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
