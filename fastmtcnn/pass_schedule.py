@@ -67,6 +67,11 @@ class PassSchedule:
             return np.zeros(len(boxes), bool)
         return self.scene.unchanged(boxes, levels)
 
+    def changed_cells(self) -> np.ndarray:
+        """bool (rows, cols) of 8x8-pixel cells (`scene_change.CELL`): where the change check saw the new content of
+        the last region (`plan`)."""
+        return self.scene.changed
+
     def lost_face(self) -> bool:
         """Whether a face lost on this frame may have a full pass now (within the budget)."""
         return self.budget.spend()

@@ -109,6 +109,8 @@ class SceneChange:
     def reset(self) -> None:
         #: After NEW_CONTENT: (x1, y1, x2, y2) pixel edges around every changed cell outside the faces.
         self.region: Optional[Tuple[float, float, float, float]] = None
+        #: ... and the changed cells outside the faces: bool (rows, cols), True where changed.
+        self.changed: Optional[np.ndarray] = None
         self.frame_area = 0.0  # pixels the thumbnail covers
         self._previous: Optional[np.ndarray] = None
         self._before: Optional[np.ndarray] = None  # the thumbnail before `_previous`
@@ -140,6 +142,7 @@ class SceneChange:
             return None
         if shift != (0, 0) or changed.sum() >= MOTION_AREA * outside.sum():
             return MOTION
+        self.changed = changed
         rows, cols = np.nonzero(changed)
         self.frame_area = float(cells.size * CELL * CELL)
         self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))

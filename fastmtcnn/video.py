@@ -42,7 +42,7 @@ from .errors import FastMTCNNError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
-from .scene_change import MOTION, PassBudget, SceneChange
+from .scene_change import CELL, MOTION, PassBudget, SceneChange
 from .smoothing import OneEuroFilter, smoother_factory
 
 #: Full cascade every this many frames (measured: see README "Video streams").
@@ -74,7 +74,8 @@ DEFAULT_SKIP_RNET: Optional[float] = 0.7
 #: A pass over new content's region runs P-Net on tiles of this side, in pyramid level pixels (one input shape).
 REGION_TILE = 48
 #: ... and also covers this many region widths above the region: a head turning above the body whose motion the
-#: change check saw (measured on chaplin_street: README "Video streams").
+#: change check saw (measured on chaplin_street: README "Video streams"); a tile runs only when changed cells lie
+#: under it or this many region widths below it (`tiles_near_change`).
 REGION_ABOVE = 1.0
 #: Tracked faces at least this many pixels wide and high may skip R-Net (`FaceTracker(skip_rnet=...)`; smaller ones
 #: drift without R-Net's re-centring, measured on chaplin_street's 20-37 px faces).
@@ -390,11 +391,14 @@ class FaceTracker:
 
     def _region_pass(self, pixels: np.ndarray, channels: np.ndarray, region) -> Faces:
         """The full cascade (detector thresholds) on `region` (pixel edges), a face-sized margin around it and the
-        part above it (`region_tiles`): at every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles."""
+        part above it (`region_tiles`): at every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles, those
+        over or above the changed cells (`tiles_near_change`)."""
         settings = self.detector.settings
         scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
         cascade = self.detector._cascade()
         tiles, tile_scales = region_tiles(region, scales)
+        keep = tiles_near_change(tiles, self._schedule.changed_cells(), REGION_ABOVE * (region[2] - region[0]))
+        tiles, tile_scales = tiles[keep], tile_scales[keep]
         candidates = cascade.propose_in_regions(pixels, channels, tiles, tile_scales, REGION_TILE)
         refined = cascade.refine(pixels, channels, candidates)
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
@@ -480,6 +484,19 @@ def region_tiles(region: Tuple[float, float, float, float], scales: np.ndarray) 
                 tiles.append((left, top, left + side - 1, top + side - 1))
                 tile_scales.append(REGION_TILE / side)
     return np.array(tiles, np.float32).reshape(-1, 4), np.array(tile_scales)
+
+
+def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> np.ndarray:
+    """bool (n,): whether a changed cell (bool (rows, cols) grid of `scene_change.CELL`-pixel cells) lies under
+    each tile (0-based inclusive float32 (n, 4)) or under the `below` pixels beneath it (a head turning above the
+    moving body the change check saw)."""
+    rows, cols = changed.shape
+    keep = np.zeros(len(tiles), bool)
+    for k, (x1, y1, x2, y2) in enumerate(np.asarray(tiles, np.float64)):
+        top, left = max(int(y1 // CELL), 0), max(int(x1 // CELL), 0)
+        bottom, right = min(int(math.ceil((y2 + 1 + below) / CELL)), rows), min(int(math.ceil((x2 + 1) / CELL)), cols)
+        keep[k] = bottom > top and right > left and bool(changed[top:bottom, left:right].any())
+    return keep
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:

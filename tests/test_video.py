@@ -637,3 +637,20 @@ def test_bad_motion_smallest_says_what_to_pass(detector):
     for value in (0, 1.5, -0.5):
         with pytest.raises(ValueError, match="motion_smallest"):
             FaceTracker(detector, motion_smallest=value)
+
+
+def test_region_tiles_run_only_over_or_above_the_changed_cells():
+    from fastmtcnn.scene_change import CELL
+    from fastmtcnn.video import tiles_near_change
+    changed = np.zeros((45, 80), bool)
+    changed[20, 30] = True  # pixels 240-247 x 160-167
+    tiles = np.array([[236, 156, 251, 171],    # over the cell
+                      [236, 100, 251, 115],    # above it, within 50 px
+                      [236, 60, 251, 75],      # above it, beyond 50 px
+                      [236, 176, 251, 191],    # below it
+                      [300, 156, 315, 171],    # beside it
+                      [-40, -40, 600, 400]], np.float32)  # over everything, past the frame
+    assert tiles_near_change(tiles, changed, below=50).tolist() == [True, True, False, False, False, True]
+    assert tiles_near_change(tiles, changed, below=0).tolist() == [True, False, False, False, False, True]
+    assert not tiles_near_change(tiles, np.zeros_like(changed), below=50).any()
+    assert CELL == 8
