@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .augment import jitter_batch
+from .augment import flip_landmark_faces, jitter_batch
 from .loss import check_ohem, multitask_loss
 from .nets import MTCNNNet
 from .samples import LANDMARK, NEGATIVE, PAPER_RATIO, PART, POSITIVE, SampleSet, to_caffe_orientation
@@ -51,6 +51,7 @@ class TrainConfig:
     keep_convention: bool = False  # landmark targets moved by the initial net's mean offset (see point_convention)
     select: str = "nme"  # landmark stages keep the epoch of the lowest "nme" or "scatter" NME (validation.py)
     augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
+    flip: bool = False  # mirror half the landmark faces of every batch (augment.flip_landmark_faces; seeded)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -169,10 +170,13 @@ def split_validation(samples: SampleSet, fraction: float, seed: int) -> Tuple[np
 
 
 def _batch(samples: SampleSet, index: np.ndarray, device: str = "cpu",
-           jitter: Optional[np.random.Generator] = None) -> Tuple[torch.Tensor, ...]:
-    """(images, kinds, offsets, landmarks) tensors of the samples `index`, jittered with the generator
-    `jitter` (augment.jitter_batch) when given."""
+           jitter: Optional[np.random.Generator] = None,
+           flip: Optional[np.random.Generator] = None) -> Tuple[torch.Tensor, ...]:
+    """(images, kinds, offsets, landmarks) tensors of the samples `index`, landmark faces mirrored with the
+    generator `flip` (augment.flip_landmark_faces) and jittered with `jitter` (augment.jitter_batch) when given."""
     images, points = samples.images[index], samples.landmarks[index]
+    if flip is not None:
+        images, points = flip_landmark_faces(images, samples.kinds[index], points, flip)
     if jitter is not None:
         images, points = jitter_batch(images, samples.kinds[index], points, jitter)
     arrays = (to_caffe_orientation(images), samples.kinds[index].astype(np.int64), samples.offsets[index], points)
@@ -216,11 +220,14 @@ def _save_checkpoint(path: Path, net, optimizer, schedule, epoch: int, history: 
 
 def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Optional[Path] = None,
           log: Optional[Path] = None, progress: Optional[Callable[[int, Dict[str, float]], None]] = None,
-          validation: Optional[SampleSet] = None) -> History:
+          validation: Optional[SampleSet] = None,
+          cascade: Optional[Callable[[MTCNNNet], Dict[str, float]]] = None) -> History:
     """Train `net` in place on `samples`; returns the per-epoch history. On return `net` holds the weights
     of the best validation epoch (or, with `config.keep_initial`, the initial ones if no epoch was better).
 
     validation: held-out crops (from other images); None = a seeded `val_fraction` of `samples`.
+    cascade: net -> more validation metrics (cascade_validation.CascadeValidation: the whole cascade on the
+    held-out images), measured with the crops' before training and after every epoch.
     checkpoint: file written after every epoch; if it exists, training resumes after its last epoch (same
     config and samples give the same result as an uninterrupted run: batches are drawn by (seed, epoch)).
     log: JSON-lines file, one line per `log_every` batches and one per epoch. progress(samples_done, terms)
@@ -248,7 +255,8 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
     threshold = STAGE_THRESHOLDS[net.stage]
 
     def measure() -> Dict[str, float]:
-        return stage_metrics(net, validation, val_index, config.alphas, threshold, device=config.device)
+        metrics = stage_metrics(net, validation, val_index, config.alphas, threshold, device=config.device)
+        return dict(metrics, **cascade(net)) if cascade is not None and metrics else metrics
 
     history, first_epoch = History(convention_shift=shift.tolist()), 0
     if checkpoint is not None and Path(checkpoint).exists():
@@ -273,8 +281,9 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         started, sums = time.perf_counter(), {}
         batches = epoch_batches(samples.kinds, train_index, config, useful, epoch)
         jitter = np.random.default_rng((config.seed, epoch, 1)) if config.augment else None
+        flip = np.random.default_rng((config.seed, epoch, 2)) if config.flip else None
         for step, index in enumerate(batches):
-            images, kinds, offsets, points = _batch(samples, index, config.device, jitter)
+            images, kinds, offsets, points = _batch(samples, index, config.device, jitter, flip)
             total, terms = multitask_loss(net(images), kinds, offsets, points, config.alphas, config.ohem)
             optimizer.zero_grad()
             total.backward()
