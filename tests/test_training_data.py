@@ -321,7 +321,7 @@ def test_several_data_sets_and_boxes_only_sets_get_no_landmark_faces(tmp_path):
     assert per_set[1]["positive"] == 2 and per_set[1]["negative"] == 6
 
 
-@pytest.mark.parametrize("extra, keep, select", [([], True, "scatter"), (["--init", "scratch"], False, "nme"),
+@pytest.mark.parametrize("extra, keep, select", [([], True, "scatter"), (["--init", "scratch"], False, "cascade"),
                                                  (["--no-keep-convention", "--select", "nme"], False, "nme")])
 def test_fine_tune_defaults_keep_the_point_convention(extra, keep, select):
     """A fine-tune keeps the shipped point convention and picks its epoch by the scatter NME unless told
