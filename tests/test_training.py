@@ -285,6 +285,20 @@ def test_cascade_validation_scores_the_whole_cascade(tmp_path):
     assert moved["cascade_recall"] == 1.0
 
 
+def test_train_layers_freezes_every_other_layer():
+    """`train_layers` ("--train-layers conv6-1"): O-Net's face/non-face head moves, every other parameter
+    (trunk, box and landmark heads) stays bit for bit; a layer the net lacks is named in the error."""
+    samples = _tiny_samples("onet", count=3)
+    net = load_net("onet")
+    shipped = {name: value.clone() for name, value in net.state_dict().items()}
+    train(net, samples, TrainConfig(epochs=1, batch_size=32, lr=0.01, alphas=(1, 0.5, 1), train_layers=["conv6-1"],
+                                    val_fraction=0.3, patience=None))
+    moved = {name for name, value in net.state_dict().items() if not torch.equal(value, shipped[name])}
+    assert moved == {"layers.conv6-1.weight", "layers.conv6-1.bias"}
+    with pytest.raises(ValueError, match="no layer conv9"):
+        train(load_net("onet"), samples, TrainConfig(epochs=1, batch_size=32, train_layers=["conv9"]))
+
+
 def test_fine_tune_keeps_the_initial_stage_when_validation_worsens():
     """An absurd learning rate ruins every epoch: the shipped O-Net is kept, bit for bit, and the history says so."""
     samples = _tiny_samples("onet", count=3)

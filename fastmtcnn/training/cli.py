@@ -110,6 +110,9 @@ def add_train_command(commands) -> None:
                         help="keep a stage's initial weights unless an epoch beats them on validation without "
                              "losing recall or adding false positives (default: on when starting from weights, "
                              "off from scratch; --no-keep-initial to continue a cascade of your own)")
+    parser.add_argument("--train-layers", type=_stages, default=None, metavar="LAYER,...",
+                        help="train only these layers of the trained stages (Caffe names, e.g. conv6-1 for O-Net's "
+                             "face/non-face head), the rest frozen (default: every layer)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                         help="mirror half the landmark faces of every batch, points swapped left/right "
                              "(training/augment.py; seeded; default: off)")
@@ -219,6 +222,7 @@ def train_command(args: argparse.Namespace) -> int:
                                   patience=args.patience, mix=None if args.no_mix else PAPER_RATIO,
                                   keep_initial=args.keep_initial, keep_convention=args.keep_convention,
                                   augment=args.augment, select=args.select, flip=args.flip,
+                                  train_layers=args.train_layers,
                                   alphas=CLASSIFICATION_ONLY if args.classification_only else args.alphas or alphas)
                for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))

@@ -52,6 +52,7 @@ class TrainConfig:
     select: str = "nme"  # landmark stages keep the epoch of the lowest "nme" or "scatter" NME (validation.py)
     augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
     flip: bool = False  # mirror half the landmark faces of every batch (augment.flip_landmark_faces; seeded)
+    train_layers: Optional[Tuple[str, ...]] = None  # train only these layers (Caffe names, e.g. "conv6-1"); None: all
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -68,6 +69,7 @@ class TrainConfig:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         self.ohem = check_ohem(self.ohem)
         self.alphas = tuple(float(a) for a in self.alphas)
+        self.train_layers = tuple(self.train_layers) if self.train_layers else None
 
 
 @dataclass
@@ -97,10 +99,26 @@ class History:
         return {key[4:]: value for key, value in record.items() if key.startswith("val_")}
 
 
+def trainable_parameters(net: MTCNNNet, layers: Optional[Sequence[str]]) -> List[Tuple[str, torch.nn.Parameter]]:
+    """(name, parameter) of the layers named in `layers` (Caffe layer names; None: every layer); the others
+    are frozen (requires_grad False). ValueError for a name the net does not have."""
+    names = {name.split(".")[1] for name, _ in net.named_parameters()}
+    unknown = sorted(set(layers or ()) - names)
+    if unknown:
+        raise ValueError(f"{net.stage} has no layer {', '.join(unknown)}; its layers: {', '.join(sorted(names))}")
+    chosen = []
+    for name, parameter in net.named_parameters():
+        parameter.requires_grad_(layers is None or name.split(".")[1] in layers)
+        if parameter.requires_grad:
+            chosen.append((name, parameter))
+    return chosen
+
+
 def make_optimizer(net: MTCNNNet, config: TrainConfig) -> torch.optim.Optimizer:
     # Weight decay on kernels only (not on biases or PReLU slopes), as Caffe's decay_mult 0 on those.
-    kernels = [p for name, p in net.named_parameters() if name.endswith("weight") and p.dim() > 1]
-    others = [p for name, p in net.named_parameters() if not (name.endswith("weight") and p.dim() > 1)]
+    named = trainable_parameters(net, config.train_layers)
+    kernels = [p for name, p in named if name.endswith("weight") and p.dim() > 1]
+    others = [p for name, p in named if not (name.endswith("weight") and p.dim() > 1)]
     groups = [{"params": kernels, "weight_decay": config.weight_decay}, {"params": others, "weight_decay": 0.0}]
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr)
