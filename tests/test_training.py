@@ -255,6 +255,8 @@ def test_validation_metrics_on_known_outputs():
     assert not detection_holds(dict(cascade, cascade_recall=0.94), cascade)  # the cascade's recall decides
     assert detection_holds(dict(cascade, recall=0.5), cascade)  # not the crops'
     assert not detection_holds(dict(cascade, cascade_fp_per_image=0.04), cascade)
+    assert detection_holds(dict(cascade, cascade_recall=0.94), cascade, slack=0.02)  # --detection-slack 2
+    assert not detection_holds(dict(cascade, cascade_recall=0.92), cascade, slack=0.02)
     before = {"recall": 0.9, "fp_rate": 0.02}
     assert detection_holds({"recall": 0.896, "fp_rate": 0.024}, before)
     assert not detection_holds({"recall": 0.89, "fp_rate": 0.02}, before)

@@ -110,6 +110,10 @@ def add_train_command(commands) -> None:
                         help="keep a stage's initial weights unless an epoch beats them on validation without "
                              "losing recall or adding false positives (default: on when starting from weights, "
                              "off from scratch; --no-keep-initial to continue a cascade of your own)")
+    parser.add_argument("--detection-slack", type=float, default=0.5, metavar="POINTS",
+                        help="with --keep-initial: how many percentage points of recall an epoch may lose (and of "
+                             "false-positive rate, or hundredths of false positives per image with --select "
+                             "cascade, gain) against the initial weights and still be kept (default 0.5)")
     parser.add_argument("--train-layers", type=_stages, default=None, metavar="LAYER,...",
                         help="train only these layers of the trained stages (Caffe names, e.g. conv6-1 for O-Net's "
                              "face/non-face head), the rest frozen (default: every layer)")
@@ -222,7 +226,7 @@ def train_command(args: argparse.Namespace) -> int:
                                   patience=args.patience, mix=None if args.no_mix else PAPER_RATIO,
                                   keep_initial=args.keep_initial, keep_convention=args.keep_convention,
                                   augment=args.augment, select=args.select, flip=args.flip,
-                                  train_layers=args.train_layers,
+                                  train_layers=args.train_layers, detection_slack=args.detection_slack / 100,
                                   alphas=CLASSIFICATION_ONLY if args.classification_only else args.alphas or alphas)
                for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))

@@ -21,7 +21,8 @@ from .augment import flip_landmark_faces, jitter_batch
 from .loss import check_ohem, multitask_loss
 from .nets import MTCNNNet
 from .samples import LANDMARK, NEGATIVE, PAPER_RATIO, PART, POSITIVE, SampleSet, to_caffe_orientation
-from .validation import SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score, stage_metrics
+from .validation import (DETECTION_SLACK, SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score,
+                         stage_metrics)
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "cosine", "constant")
@@ -48,6 +49,7 @@ class TrainConfig:
     mix: Optional[Tuple[int, int, int, int]] = PAPER_RATIO  # every batch in this neg:pos:part:landmark mix; None: shuffled
     patience: Optional[int] = 2  # stop after this many epochs without a better validation score; None: never
     keep_initial: bool = False  # fine-tuning: keep the initial weights unless validation improves on them
+    detection_slack: float = DETECTION_SLACK  # with keep_initial: the recall an epoch may lose (and FP rate gain)
     keep_convention: bool = False  # landmark targets moved by the initial net's mean offset (see point_convention)
     select: str = "nme"  # landmark stages keep the epoch of the lowest "nme" or "scatter" NME (validation.py)
     augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
@@ -323,7 +325,8 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         history.epochs.append(record)
         if metrics:
             score = selection_score(metrics, config.alphas, config.select)
-            eligible = detection_holds(metrics, history.before if config.keep_initial else None)
+            eligible = detection_holds(metrics, history.before if config.keep_initial else None,
+                                       config.detection_slack)
             if eligible and score < best["score"]:
                 best = {"epoch": epoch, "score": score, "model": copy.deepcopy(net.state_dict())}
             elif config.patience is not None and epoch - (best["epoch"] if best["epoch"] is not None else -1) \

@@ -94,15 +94,16 @@ def selection_score(metrics: Dict[str, float], alphas, select: str = "nme") -> f
     return -(metrics["recall"] - metrics["fp_rate"])
 
 
-def detection_holds(metrics: Dict[str, float], before: Optional[Dict[str, float]]) -> bool:
-    """Recall no lower and false-positive rate no higher than `before` by more than DETECTION_SLACK: the
-    whole cascade's recall and false positives per image when both were measured, else the crops'."""
+def detection_holds(metrics: Dict[str, float], before: Optional[Dict[str, float]],
+                    slack: float = DETECTION_SLACK) -> bool:
+    """Recall no lower and false-positive rate no higher than `before` by more than `slack`: the whole
+    cascade's recall and false positives per image when both were measured, else the crops'."""
     if not before:
         return True
     recall, fp = ("cascade_recall", "cascade_fp_per_image") if "cascade_recall" in before and \
         "cascade_recall" in metrics else ("recall", "fp_rate")
-    recall_ok = not before[recall] - metrics[recall] > DETECTION_SLACK
-    return recall_ok and not metrics[fp] - before[fp] > DETECTION_SLACK
+    recall_ok = not before[recall] - metrics[recall] > slack
+    return recall_ok and not metrics[fp] - before[fp] > slack
 
 
 def describe(metrics: Dict[str, float]) -> str:
