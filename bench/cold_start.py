@@ -14,6 +14,7 @@ import statistics
 import tempfile
 
 from .machine import image_source, run_child
+from .rounds import interleaved
 
 #: Run in the child: times the three steps from interpreter start (the import is timed from the first line).
 CHILD = r"""
@@ -44,10 +45,8 @@ def run(rounds: int, backend: str) -> dict:
         for cache in modes.values():  # warm the Numba kernel cache and fill the model cache, unreported
             one_process(backend, cache)
         records = {mode: [] for mode in modes}
-        names = list(modes)
-        for number in range(rounds):
-            for mode in names[number % 2:] + names[:number % 2]:
-                records[mode].append(one_process(backend, modes[mode]))
+        for _, mode in interleaved(list(modes), rounds):
+            records[mode].append(one_process(backend, modes[mode]))
     return records
 
 

@@ -26,35 +26,22 @@ import cv2  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fastmtcnn import Detector, engines, kernels, set_num_threads  # noqa: E402
-from fastmtcnn.nets import ONET, PNET, RNET, channel_map  # noqa: E402
+from fastmtcnn import Detector, engines, set_num_threads  # noqa: E402
+from fastmtcnn.nets import ONET, PNET, RNET  # noqa: E402
 from fastmtcnn.runtime import SPEED_FLAGS, cpu_flags  # noqa: E402
 
+from . import net_inputs  # noqa: E402
 from .machine import SHARED_BENCH, cpu_model, image_source  # noqa: E402
-
-CHANNELS = channel_map("bgr", 3)
+from .net_inputs import crops  # noqa: E402
+from .rounds import rotated  # noqa: E402
 
 
 def stage_inputs(image: np.ndarray, min_face: float):
     """(P-Net blobs of every pyramid level, R-Net crops of propose's candidates, O-Net crops of refine's boxes),
-    built as the cascade builds them (as bench/test_bench_stages.py does)."""
-    cascade = Detector(min_face_size=min_face, backend="opencv", num_threads=1)._cascade()
-    height, width = image.shape[:2]
-    blobs = []
-    for scale in cascade.pyramid_scales(height, width):
-        level_h, level_w = kernels.pyramid_level_size(height, width, scale)
-        blob = np.empty((1, 3, level_h, level_w), np.float32)
-        kernels.resize_normalize_into(image, CHANNELS, blob[0])
-        blobs.append(blob)
-    candidates = cascade.propose(image, CHANNELS)
-    refined = cascade.refine(image, CHANNELS, candidates)
+    built as the cascade builds them (`bench.net_inputs`)."""
+    blobs, candidates, refined = net_inputs.stage_inputs(image, Detector(min_face_size=min_face, backend="opencv",
+                                                                         num_threads=1)._cascade())
     return blobs, crops(image, candidates, 24), crops(image, refined, 48)
-
-
-def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    out = np.empty((len(boxes), 3, size, size), np.float32)
-    kernels.crop_resize_normalize(image, np.ascontiguousarray(boxes, np.float32), CHANNELS, out)
-    return out
 
 
 def networks(spec) -> Dict[str, engines.Network]:
@@ -91,9 +78,7 @@ def interleave(cases: Dict[str, Dict[str, Callable]], rounds: int) -> Dict[str, 
             run()  # warm-up
     for round_index in range(rounds):
         for case, runs in cases.items():
-            names = list(runs)
-            names = names[round_index % len(names):] + names[:round_index % len(names)]
-            for name in names:
+            for name in rotated(list(runs), round_index):
                 times[case][name].append(timed(runs[name]))
     return {case: {name: statistics.median(values) for name, values in per.items()} for case, per in times.items()}
 

@@ -32,15 +32,18 @@ from typing import Dict, List  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fastmtcnn import Detector, engines, evaluation, kernels  # noqa: E402
-from fastmtcnn.nets import ONET, PNET, RNET, channel_map, onnx_model  # noqa: E402
+from fastmtcnn import Detector, engines, evaluation  # noqa: E402
+from fastmtcnn.nets import ONET, PNET, RNET, onnx_model  # noqa: E402
 
 from .machine import PORTRAIT_SIZE, SHARED_DATA, image_source, portrait_paths  # noqa: E402
+from .net_inputs import crops, stage_inputs  # noqa: E402
+from .rounds import interleaved, rotated  # noqa: E402
 
-CHANNELS = channel_map("bgr", 3)
 NETS = {"P": PNET, "R": RNET, "O": ONET}
 SETS = ("landmarks_sun_cvpr13", "landmarks_300w_helen_train_subset", "detection_dlib_faces", "bench")
 RECALL_BOUND, NME_BOUND = 0.005, 0.003
+#: R-Net / O-Net calibration crops per training image (the stage's first boxes).
+CALIBRATION_CROPS = 64
 
 
 def calibration_inputs(count: int) -> Dict[str, List[np.ndarray]]:
@@ -51,24 +54,11 @@ def calibration_inputs(count: int) -> Dict[str, List[np.ndarray]]:
     inputs: Dict[str, List[np.ndarray]] = {"P": [], "R": [], "O": []}
     for path in paths:
         image = cv2.imread(path)
-        height, width = image.shape[:2]
-        for scale in cascade.pyramid_scales(height, width):
-            level_h, level_w = kernels.pyramid_level_size(height, width, scale)
-            blob = np.empty((1, 3, level_h, level_w), np.float32)
-            kernels.resize_normalize_into(image, CHANNELS, blob[0])
-            inputs["P"].append(blob)
-        candidates = cascade.propose(image, CHANNELS)
-        refined = cascade.refine(image, CHANNELS, candidates)
-        inputs["R"].append(crops(image, candidates, 24))
-        inputs["O"].append(crops(image, refined, 48))
+        blobs, candidates, refined = stage_inputs(image, cascade)
+        inputs["P"] += blobs
+        inputs["R"].append(crops(image, candidates[:CALIBRATION_CROPS], 24))
+        inputs["O"].append(crops(image, refined[:CALIBRATION_CROPS], 48))
     return {key: [blob for blob in blobs if len(blob)] for key, blobs in inputs.items()}
-
-
-def crops(image: np.ndarray, boxes: np.ndarray, size: int, most: int = 64) -> np.ndarray:
-    boxes = np.ascontiguousarray(boxes[:most], np.float32)
-    out = np.empty((len(boxes), 3, size, size), np.float32)
-    kernels.crop_resize_normalize(image, boxes, CHANNELS, out)
-    return out
 
 
 def quantize(inputs: Dict[str, List[np.ndarray]], preset: str) -> Dict[str, object]:
@@ -141,26 +131,18 @@ def speed(models, rounds: int) -> Dict[str, float]:
     """Median ms of each net's forwards on the VGA bench photo's stage inputs, f32 vs int8 (and the ratio)."""
     image = cv2.imread(str(image_source("vga").path))
     cascade = Detector(backend="openvino", num_threads=1, cache_dir=False, shape_buckets=False)._cascade()
-    height, width = image.shape[:2]
-    blobs = {"P": [], "R": [], "O": []}
-    for scale in cascade.pyramid_scales(height, width):
-        blob = np.empty((1, 3) + kernels.pyramid_level_size(height, width, scale), np.float32)
-        kernels.resize_normalize_into(image, CHANNELS, blob[0])
-        blobs["P"].append(blob)
-    candidates = cascade.propose(image, CHANNELS)
-    refined = cascade.refine(image, CHANNELS, candidates)
-    blobs["R"], blobs["O"] = [crops(image, candidates, 24, 256)], [crops(image, refined, 48, 256)]
+    levels, candidates, refined = stage_inputs(image, cascade)
+    blobs = {"P": levels, "R": [crops(image, candidates[:256], 24)], "O": [crops(image, refined[:256], 48)]}
     result = {}
     for key, spec in NETS.items():
         nets = {"f32": engines.OpenVINONetwork(spec, "f32", 1), "int8": Int8Network(spec, models[key])}
         times = {name: [] for name in nets}
-        for number in range(rounds + 1):
-            for name, net in (list(nets.items()) if number % 2 else list(nets.items())[::-1]):
-                start = time.perf_counter()
-                for blob in blobs[key]:
-                    net.forward(blob)
-                if number:
-                    times[name].append((time.perf_counter() - start) * 1000)
+        for number, name in interleaved(["int8", "f32"], rounds + 1):  # round 0 (int8 first) is a warm-up
+            start = time.perf_counter()
+            for blob in blobs[key]:
+                nets[name].forward(blob)
+            if number:
+                times[name].append((time.perf_counter() - start) * 1000)
         f32, int8 = statistics.median(times["f32"]), statistics.median(times["int8"])
         result[key] = {"f32_ms": f32, "int8_ms": int8, "speedup": f32 / int8}
     return result
@@ -173,9 +155,8 @@ def end_to_end(models, configs, rounds: int, portraits: int = 5) -> Dict[str, fl
     detectors = {config: detector(config, models, 20) for config in configs}
     best = {config: [float("inf")] * len(images) for config in configs}
     for number in range(rounds):
-        order = configs[number % len(configs):] + configs[:number % len(configs)]
         for index, image in enumerate(images):
-            for config in order:
+            for config in rotated(configs, number):
                 start = time.process_time()
                 detectors[config].detect(image)
                 best[config][index] = min(best[config][index], (time.process_time() - start) * 1e3)

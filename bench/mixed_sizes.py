@@ -24,6 +24,7 @@ import statistics
 from typing import List
 
 from .machine import SHARED_BENCH, SHARED_DATA, run_child
+from .rounds import interleaved
 
 VGA = (640, 480)
 MODES = ("default", "buckets", "unpacked")
@@ -95,11 +96,9 @@ def main(argv=None) -> None:
     streams = {"one size": [VGA] * args.images, "mixed": stream_sizes(args.images, args.sizes)}
     cases = [(b, s, m) for b in args.backends for s in streams for m in args.modes]
     records = {case: [] for case in cases}
-    for number in range(args.rounds):
-        shift = number % len(cases)
-        for case in cases[shift:] + cases[:shift]:
-            backend, stream, mode = case
-            records[case].append(one_process(backend, paths, streams[stream], mode, args.min_face))
+    for _, case in interleaved(cases, args.rounds):
+        backend, stream, mode = case
+        records[case].append(one_process(backend, paths, streams[stream], mode, args.min_face))
     load = os.getloadavg()[0]
     print(f"{args.images} images, {len(set(streams['mixed']))} sizes, min face {args.min_face:g}, 1 thread, "
           f"{args.rounds} rounds, load average {load:.1f} at the end (median ms per image; faces found)")

@@ -32,6 +32,7 @@ from fastmtcnn.settings import CascadeSettings  # noqa: E402
 
 from .glue_time import load_images  # noqa: E402
 from .machine import SHARED_DATA, cpu_flags  # noqa: E402
+from .rounds import interleaved  # noqa: E402
 
 
 def engine_choices():
@@ -59,12 +60,10 @@ def time_areas(engine, areas, min_face: float, images, rounds: int, stage: str =
         for area in areas[1:]:
             np.testing.assert_array_equal(cascades[area].propose(image, channels), want)
             np.testing.assert_array_equal(cascades[area].run(image, channels).boxes, faces.boxes)
-        for number in range(rounds):
-            shift = number % len(areas)
-            for area in areas[shift:] + areas[:shift]:
-                start = time.process_time()
-                getattr(cascades[area], stage)(image, channels)
-                best[area][index] = min(best[area][index], (time.process_time() - start) * 1e3)
+        for _, area in interleaved(areas, rounds):
+            start = time.process_time()
+            getattr(cascades[area], stage)(image, channels)
+            best[area][index] = min(best[area][index], (time.process_time() - start) * 1e3)
     return best
 
 

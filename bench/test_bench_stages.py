@@ -6,37 +6,14 @@ forward + landmarks + NMS). The inputs of refine/output are the real outputs of 
 same image, so their sizes (recorded in extra_info) are what `detect` sees. One thread throughout; every
 benchmark runs once per engine (`ENGINES`, the last part of the test id).
 """
-import numpy as np
 import pytest
 
-from fastmtcnn import kernels
-from fastmtcnn.nets import channel_map
-
 from .conftest import ENGINES, bench_image, record, run_rounds, with_slowdown
+from .net_inputs import CHANNELS, crops, pyramid_blobs
 
-CHANNELS = channel_map("bgr", 3)
 SIZES = ["vga", "1080p"]
 MIN_FACES = [20, 40]
 params = pytest.mark.parametrize("size,min_face", [(s, m) for s in SIZES for m in MIN_FACES])
-
-
-def pyramid_blobs(image, cascade):
-    """Every pyramid level as a P-Net input blob (1, 3, h, w), exactly as `propose` builds them."""
-    height, width = image.shape[:2]
-    blobs = []
-    for scale in kernels.pyramid_scales(height, width, cascade.settings.min_face_size,
-                                        cascade.settings.scale_factor):
-        level_h, level_w = kernels.pyramid_level_size(height, width, scale)
-        blob = np.empty((1, 3, level_h, level_w), np.float32)
-        kernels.resize_normalize_into(image, CHANNELS, blob[0])
-        blobs.append(blob)
-    return blobs
-
-
-def crops(image, boxes, size):
-    out = np.empty((len(boxes), 3, size, size), np.float32)
-    kernels.crop_resize_normalize(image, np.ascontiguousarray(boxes, np.float32), CHANNELS, out)
-    return out
 
 
 def forward_batches(network, batch, max_batch):

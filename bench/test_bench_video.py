@@ -46,6 +46,8 @@ def made_clip(name: str, group_boxes: tuple = ()):
 
 @pytest.mark.parametrize("clip_name", ["pan_zoom", "crossing", "leave_enter", "hard_cut"])
 def test_video_tracker(benchmark, detector_factory, clip_name):
+    if benchmark.disabled:
+        pytest.skip("a timing benchmark (it records the tracker's fps): run it with --benchmark-only")
     benchmark.group = "video 640x480 min face 20, 1 thread"
     detector = detector_factory(20, 1)
     group = tuple(map(tuple, detector.detect(cv2.imread(str(clips_module().GROUP))).boxes.tolist()))

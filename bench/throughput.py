@@ -25,6 +25,7 @@ import cv2
 
 from .machine import cpu_count, run_child
 from .mixed_sizes import VGA, stream_sources
+from .rounds import interleaved
 
 CHILD = r"""
 import json, os, resource, sys, time, threading
@@ -90,10 +91,8 @@ def main(argv=None) -> None:
     records = {case: [] for case in cases}
     with tempfile.TemporaryDirectory(prefix="fastmtcnn-throughput-") as folder:
         write_images(Path(folder), args.images)
-        for number in range(args.rounds):
-            shift = number % len(cases)
-            for case in cases[shift:] + cases[:shift]:
-                records[case].append(one_process(folder, *case))
+        for _, case in interleaved(cases, args.rounds):
+            records[case].append(one_process(folder, *case))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.images} VGA images, min face 20, 1 thread per image in flight, {args.rounds} rounds, "
           f"{cpu_count()} CPUs, load average {load:.1f} at the end (median images/s; CPU s per wall s)")

@@ -34,6 +34,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from ..machine import (BENCH_DIR, PORTRAIT_SIZE, PORTRAITS_PER_SET, REPO_ROOT, cpu_flags, image_source, machine_info,
                       portrait_paths)
+from ..rounds import interleaved
 
 CHILD = Path(__file__).resolve().parent / "time_detect.py"
 FACENET = "facenet-pytorch"
@@ -167,15 +168,13 @@ def parse_env(text: str) -> Tuple[str, str, List[str]]:
 def run_rounds(envs, args, cases: Sequence[str]) -> Tuple[List[dict], float]:
     """Every environment once per round, in rotated order, at each thread count -> (records, start time)."""
     records, started = [], time.time()
-    for round_index in range(args.rounds):
-        order = envs[round_index % len(envs):] + envs[:round_index % len(envs)]
-        for label, python, impl, engine_args in order:
-            for threads in args.threads:
-                record = run_child(python, impl, threads, args.repeat, cases, args.timeout, engine_args)
-                records.append({"label": label, **record})
-                print(f"round {round_index + 1}/{args.rounds} {label} threads={threads}: "
-                      + ", ".join(f"{name} {case['fastest_ms']:.1f} ms" for name, case in record["cases"].items()),
-                      flush=True)
+    for round_index, (label, python, impl, engine_args) in interleaved(envs, args.rounds):
+        for threads in args.threads:
+            record = run_child(python, impl, threads, args.repeat, cases, args.timeout, engine_args)
+            records.append({"label": label, **record})
+            print(f"round {round_index + 1}/{args.rounds} {label} threads={threads}: "
+                  + ", ".join(f"{name} {case['fastest_ms']:.1f} ms" for name, case in record["cases"].items()),
+                  flush=True)
     return records, started
 
 
