@@ -51,7 +51,7 @@ class TrainConfig:
     keep_initial: bool = False  # fine-tuning: keep the initial weights unless validation improves on them
     detection_slack: float = DETECTION_SLACK  # with keep_initial: the recall an epoch may lose (and FP rate gain)
     keep_convention: bool = False  # landmark targets moved by the initial net's mean offset (see point_convention)
-    select: str = "nme"  # landmark stages keep the epoch of the lowest "nme", "scatter" or "cascade" NME (validation.py)
+    select: str = "nme"  # landmark stages keep the epoch of the lowest "nme", "scatter" or "cascade" NME
     augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
     flip: bool = False  # mirror half the landmark faces of every batch (augment.flip_landmark_faces; seeded)
     train_layers: Optional[Tuple[str, ...]] = None  # train only these layers (Caffe names, e.g. "conv6-1"); None: all
