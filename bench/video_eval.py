@@ -10,6 +10,8 @@ one run). Reported per clip:
 - id switches and fragments: per-frame faces are linked into true tracks (IoU >= 0.3 with the track's last box,
   gaps up to 5 frames); a *switch* is a true track matched to another tracker id than at its last matched frame,
   a *fragment* a true track matched again after being missed; switches per 100 matched face-frames;
+- *landmarks*: median over the matched faces the tracker measured (not coasting) of the mean distance of its five
+  points from the per-frame face's, as a percentage of the per-frame box side;
 - faces of the tracker that match no per-frame face (*extra*; how many of them are coasting predicted boxes);
 - full passes by reason, the change check's *false alarms* (its passes that started no new track), frames/s of
   both, speed-up.
@@ -31,7 +33,8 @@ import numpy as np
 
 from fastmtcnn import Detector, kernels, set_num_threads
 from fastmtcnn.scene_change import CUT, MOTION, NEW_CONTENT
-from fastmtcnn.video import FaceTracker, greedy_pairs, read_frames
+from fastmtcnn.association import greedy_pairs
+from fastmtcnn.video import FaceTracker, read_frames
 
 VIDEO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video"
 STRONG = 0.95
@@ -95,6 +98,7 @@ def score(tracked, per_frame) -> Dict:
     missed = {"strong": [], "all": []}
     last_id, state = {}, {}  # true track -> last tracker id matched; "on" / "lost" after its first match
     switches = fragments = matched_frames = extra = extra_predicted = 0
+    landmark_gaps = []  # per matched measured face: mean point distance / per-frame box side
     for index, (ours, theirs) in enumerate(zip(tracked, per_frame)):
         pairs = dict(greedy_pairs(kernels.iou_matrix(theirs.boxes, ours.boxes), MATCH_IOU))
         unmatched = np.setdiff1d(np.arange(len(ours)), list(pairs.values()))
@@ -110,6 +114,10 @@ def score(tracked, per_frame) -> Dict:
             label = int(labels[index][j])
             if j in pairs:
                 matched_frames += 1
+                if not ours.predicted[pairs[j]]:
+                    side = max(float(theirs.boxes[j, 2] - theirs.boxes[j, 0]), 1.0)
+                    gap = np.linalg.norm(ours.landmarks[pairs[j]] - theirs.landmarks[j], axis=1).mean()
+                    landmark_gaps.append(gap / side)
                 track_id = int(ours.ids[pairs[j]])
                 switches += label in last_id and last_id[label] != track_id
                 fragments += state.get(label) == "lost"
@@ -122,6 +130,7 @@ def score(tracked, per_frame) -> Dict:
             "missed_strong": ranges(missed["strong"]), "missed_all": ranges(missed["all"]),
             "extra": extra, "extra_predicted": extra_predicted, "id_switches": switches, "fragments": fragments, "face_frames": matched_frames,
             "switches_per_100": 100.0 * switches / matched_frames if matched_frames else 0.0,
+            "landmark_gap": float(np.median(landmark_gaps)) if landmark_gaps else 0.0,
             "true_tracks": int(max((int(f.max()) for f in labels if len(f)), default=-1)) + 1}
 
 
@@ -161,7 +170,7 @@ def line(name: str, r: Dict) -> str:
     return (f"{name:24s} strong {r['recall_strong']:.3f} ({r['strong'][0]}/{r['strong'][1]}) "
             f"all {r['recall_all']:.3f} ({r['all'][0]}/{r['all'][1]}) switches {r['id_switches']} "
             f"({r['switches_per_100']:.2f}/100) fragments {r['fragments']} tracks {r['true_tracks']} "
-            f"extra {r['extra']} ({r['extra_predicted']} predicted) "
+            f"extra {r['extra']} ({r['extra_predicted']} predicted) landmarks {100 * r['landmark_gap']:.2f}% "
             f"passes {r['full_passes']}/{r['frames']} {r['pass_reasons']} false alarms {r['change_false_alarms']} "
             f"{r['fps']:.0f} fps (per-frame {r['reference_fps']:.0f}) "
             f"x{r['speedup']:.2f}")

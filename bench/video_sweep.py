@@ -5,7 +5,7 @@ and per-frame detection interleaved on the same frames) on the five filmed clips
 made clips: defaults are chosen on real footage). One line per (setting, clip): recall of strong / all per-frame
 faces, id switches, full passes, the change check's false alarms, speed-up; then the setting's worst clip.
 Sweeps (default: all): every, change_gap, motion_gap, loss, scene_change, track_thresholds, candidates, margin,
-search, coast.
+search, coast, skip_rnet, hold.
 1 thread, min face 20, OpenCV DNN unless --backend. Takes minutes per sweep: run it on a quiet machine.
 """
 from __future__ import annotations
@@ -29,6 +29,8 @@ SWEEPS: Dict[str, tuple] = {
     "margin": ("margin", (0.05, 0.1, 0.2)),
     "search": ("search", (0.0, 0.5, 1.0)),
     "coast": ("coast", (0, 3, 6)),
+    "skip_rnet": ("skip_rnet", (None, 0.7, 0.9)),
+    "hold": ("hold", (None, 2.0, 4.0)),
 }
 
 

@@ -111,6 +111,7 @@ class SceneChange:
         self.region: Optional[Tuple[float, float, float, float]] = None
         self.frame_area = 0.0  # pixels the thumbnail covers
         self._previous: Optional[np.ndarray] = None
+        self._before: Optional[np.ndarray] = None  # the thumbnail before `_previous`
         self._key: Optional[np.ndarray] = None
         self._key_boxes = np.zeros((0, 4), np.float32)
 
@@ -124,6 +125,7 @@ class SceneChange:
         the faces being tracked (their last and predicted boxes). Remembers `cells` for the next frame.
         `since_key` False: only the cut test (the tracker would not act on new content or motion now)."""
         previous, self._previous = self._previous, cells
+        self._before = previous
         if previous is None or previous.shape != cells.shape or min(cells.shape) < 2:
             self._key = cells  # until the tracker names a key frame: the first one
             return None
@@ -142,6 +144,21 @@ class SceneChange:
         self.frame_area = float(cells.size * CELL * CELL)
         self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
         return NEW_CONTENT
+
+    def unchanged(self, boxes: np.ndarray, levels: float) -> np.ndarray:
+        """bool (n,): whether every thumbnail cell under each box (float32 (n, 4) pixel edges) moved by at most
+        `levels` grey levels between the last two checked frames (False before there are two)."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if self._before is None or self._before.shape != self._previous.shape:
+            return np.zeros(len(boxes), bool)
+        moved = np.abs(self._previous - self._before)
+        rows, cols = moved.shape
+        still = np.zeros(len(boxes), bool)
+        for k, (x1, y1, x2, y2) in enumerate(boxes):
+            top, left = max(int(y1 // CELL), 0), max(int(x1 // CELL), 0)
+            bottom, right = min(int(np.ceil(y2 / CELL)), rows), min(int(np.ceil(x2 / CELL)), cols)
+            still[k] = bottom > top and right > left and moved[top:bottom, left:right].max() <= levels
+        return still
 
     def _is_cut(self, previous: np.ndarray, cells: np.ndarray, outside: np.ndarray) -> bool:
         """`cut_fraction` of the cells changed since `previous`, with the camera taken as still and after its

@@ -8,9 +8,10 @@
     ...     faces.ids, faces.boxes, faces.landmarks          # int64 (N,), float32 (N, 4), (N, 5, 2)
 
 The full cascade runs on frame 0, then whenever `redetect_every` frames went by without one (and on
-`redetect()`). On the frames between, each tracked face's box is moved by its last frame-to-frame change,
-enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.refine` / `Cascade.output`), at
-the lower `track_thresholds` (hysteresis); a face they lose is searched for with P-Net around its predicted box
+`redetect()`). On the frames between, each tracked face's box is moved by its velocity (`association.VELOCITY_GAIN`),
+enlarged by `margin` and squared, and only R-Net and O-Net run on it (`Cascade.refine` / `Cascade.output`; a
+strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lower `track_thresholds`
+(hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
 pass on the frame itself (new content over a small region: the cascade on that region only); `change_gap`,
@@ -18,6 +19,9 @@ pass on the frame itself (new content over a small region: the cascade on that r
 over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
 output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
 greedy IoU matching with the tracks' predicted boxes (`match_by_iou`).
+
+This module finds the faces; which track each continues is `fastmtcnn.association`, on which frames the passes
+run is `fastmtcnn.pass_schedule`.
 """
 from __future__ import annotations
 
@@ -31,11 +35,14 @@ import cv2
 import numpy as np
 
 from . import kernels
+from .association import NOTHING, Found, Tracks, match_by_iou, one_track_per_face
 from .detector import Detector, Face, Faces
 from .errors import FastMTCNNError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
-from .scene_change import CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, thumbnail
+from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
+from .scene_change import PassBudget, SceneChange
+from .smoothing import OneEuroFilter, smoother_factory
 
 #: Full cascade every this many frames (measured: see README "Video streams").
 DEFAULT_REDETECT_EVERY = 20
@@ -57,19 +64,28 @@ DEFAULT_TRACK_THRESHOLDS = (0.5, 0.5)
 DEFAULT_SEARCH = 1.0
 #: Frames a face not found is output on its predicted box before it is dropped (measured).
 DEFAULT_COAST = 3
-#: New content over at most this fraction of the frame gets a pass over its region only (tiles of this side,
-#: in pyramid level pixels: one input shape for P-Net); larger, a full pass.
-REGION_AREA, REGION_TILE = 0.4, 48
+#: A face O-Net scored at the detector's threshold on the last frame whose image (thumbnail cells under its box)
+#: moved by at most this many grey levels since is *held*: its box, score and landmarks are kept without R-Net
+#: and O-Net, on every other frame at most (measured: README "Video streams"). None: never.
+DEFAULT_HOLD: Optional[float] = None
+#: O-Net score on its last frame from which a tracked face skips R-Net (measured: README "Video streams").
+DEFAULT_SKIP_RNET: Optional[float] = 0.7
+#: A pass over new content's region runs P-Net on tiles of this side, in pyramid level pixels (one input shape).
+REGION_TILE = 48
+#: ... and also covers this many region widths above the region: a head turning above the body whose motion the
+#: change check saw (measured on chaplin_street: README "Video streams").
+REGION_ABOVE = 1.0
+#: Tracked faces at least this many pixels wide and high may skip R-Net (`FaceTracker(skip_rnet=...)`; smaller ones
+#: drift without R-Net's re-centring, measured on chaplin_street's 20-37 px faces).
+SKIP_RNET_SIDE = 40
 #: Frames a lost face's id is remembered for a full pass to give it back.
 DEFAULT_KEEP_LOST = 50
 #: Candidate faces (O-Net score between the tracking and the detector's threshold in a pass) followed unseen, at
 #: most this many: one becomes a face, with an id, once O-Net scores it at the detector's threshold (measured).
 DEFAULT_CANDIDATES = 4
-#: Two tracks whose faces overlap by this IoU are one face: the older track keeps it, a coasting box is not output.
-DUPLICATE_IOU = 0.5
-#: Why a full pass ran (`TrackedFaces.pass_reason`); CUT and NEW_CONTENT come from `fastmtcnn.scene_change`.
-SCHEDULED, REQUESTED, LOST_FACE = "scheduled", "requested", "lost face"
-PASS_REASONS = (SCHEDULED, REQUESTED, CUT, NEW_CONTENT, MOTION, LOST_FACE)
+#: Public names, with those of `association`, `pass_schedule` and `smoothing` users import from here.
+__all__ = ["FaceTracker", "TrackedFace", "TrackedFaces", "Frame", "VideoSourceError", "read_frames", "open_capture",
+           "track_boxes", "match_by_iou", "OneEuroFilter", "SCHEDULED", "REQUESTED", "LOST_FACE", "PASS_REASONS"]
 
 
 class VideoSourceError(FastMTCNNError, ValueError):
@@ -127,122 +143,7 @@ class TrackedFaces(Faces):
         return {"frame": self.frame_index, "time": time, "full_pass": self.full_pass, "faces": self.to_list()}
 
 
-# --------------------------------------------------------------------------------------------- association
-
-def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> List[Tuple[int, int]]:
-    """Greedy one-to-one matching, highest IoU first: pairs (previous index, current index) with IoU >= min_iou.
-
-    Greedy equals the optimal (Hungarian) assignment whenever each box overlaps at most one box of the other
-    frame by min_iou or more; the cascade's final NMS keeps faces of one frame apart, so that is the usual case.
-    """
-    return greedy_pairs(kernels.iou_matrix(np.asarray(previous, np.float32).reshape(-1, 4),
-                                           np.asarray(current, np.float32).reshape(-1, 4)), min_iou)
-
-
-def greedy_pairs(iou: np.ndarray, floor: float) -> List[Tuple[int, int]]:
-    """One-to-one pairs (row, column) of an IoU matrix with IoU >= floor, highest IoU first."""
-    pairs: List[Tuple[int, int]] = []
-    used_rows, used_columns = set(), set()
-    for flat in np.argsort(-iou, axis=None, kind="stable"):
-        i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < floor:
-            break
-        if i not in used_rows and j not in used_columns:
-            pairs.append((i, j))
-            used_rows.add(i)
-            used_columns.add(j)
-    return pairs
-
-
-# --------------------------------------------------------------------------------------------- smoothing
-
-class OneEuroFilter:
-    """One-Euro low-pass filter (Casiez et al., CHI 2012) over a float vector: little lag when values move
-    fast, strong smoothing when they stay. `min_cutoff` Hz, `beta` (speed coefficient), `d_cutoff` Hz."""
-
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
-        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError("OneEuroFilter needs min_cutoff > 0, d_cutoff > 0 and beta >= 0 "
-                             f"(e.g. 1.0, 0.05, 1.0), got {min_cutoff}, {beta}, {d_cutoff}")
-        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
-        self._value: Optional[np.ndarray] = None
-        self._speed: Optional[np.ndarray] = None
-
-    @staticmethod
-    def _alpha(cutoff: np.ndarray, dt: float) -> np.ndarray:
-        tau = 1.0 / (2 * math.pi * cutoff)
-        return 1.0 / (1.0 + tau / dt)
-
-    def __call__(self, value: np.ndarray, dt: float) -> np.ndarray:
-        """Filtered `value` (any shape) given `dt` seconds since the previous call."""
-        value = np.asarray(value, np.float64)
-        if self._value is None or dt <= 0:
-            self._value, self._speed = value, np.zeros_like(value)
-            return value
-        speed = (value - self._value) / dt
-        self._speed = self._speed + self._alpha(np.asarray(self.d_cutoff), dt) * (speed - self._speed)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
-        self._value = self._value + self._alpha(cutoff, dt) * (value - self._value)
-        return self._value
-
-
 # --------------------------------------------------------------------------------------------- the tracker
-
-@dataclass
-class _Track:
-    box: np.ndarray  # float32 (4,) pixel edges: last measured box, or the predicted one while coasting
-    velocity: np.ndarray  # float32 (4,) box change per frame (constant-velocity prediction)
-    score: float  # last measured O-Net score
-    landmarks: np.ndarray  # float32 (5, 2), last measured (moved with the box while coasting)
-    last_seen: int  # frame index of the last measurement
-    smoother: Optional[OneEuroFilter] = None
-
-    def predicted(self) -> np.ndarray:
-        return self.box + self.velocity
-
-
-@dataclass
-class _Found:
-    """Faces of one frame with the track each belongs to (-1: a new face)."""
-
-    boxes: np.ndarray  # float32 (n, 4) pixel edges
-    scores: np.ndarray  # float32 (n,)
-    landmarks: np.ndarray  # float32 (n, 5, 2)
-    tracks: np.ndarray  # int64 (n,)
-
-    @classmethod
-    def of(cls, faces: Faces, tracks: Sequence[int]) -> "_Found":
-        return cls(faces.boxes, faces.scores, faces.landmarks, np.asarray(tracks, np.int64).reshape(len(faces)))
-
-    def __add__(self, other: "_Found") -> "_Found":
-        return _Found(*(np.concatenate([a, b]) for a, b in ((self.boxes, other.boxes), (self.scores, other.scores),
-                                                            (self.landmarks, other.landmarks),
-                                                            (self.tracks, other.tracks))))
-
-
-def one_track_per_face(found: _Found) -> _Found:
-    """`found` without the faces that repeat an older track's face (IoU >= DUPLICATE_IOU): two tracks that
-    converged on one face (after a jump between frames, or a search around a lost face) go on as the older one;
-    a face's track goes before a candidate's (negative keys, see `FaceTracker`)."""
-    if len(found.tracks) < 2:
-        return found
-    order = np.lexsort((np.abs(found.tracks), found.tracks < 0))  # ids grow with age: older tracks first
-    kept: List[int] = []
-    for j in order:
-        if not kept or kernels.iou_matrix(found.boxes[j:j + 1], found.boxes[kept]).max() < DUPLICATE_IOU:
-            kept.append(int(j))
-    rows = np.sort(np.array(kept, np.int64))
-    return _Found(found.boxes[rows], found.scores[rows], found.landmarks[rows], found.tracks[rows])
-
-
-def _overlaps(box: np.ndarray, boxes: np.ndarray) -> bool:
-    """Whether float32 (4,) `box` covers one of `boxes` (n, 4) by IoU >= DUPLICATE_IOU."""
-    return bool(len(boxes)) and kernels.iou_matrix(box[None].astype(np.float32), boxes).max() >= DUPLICATE_IOU
-
-
-_NOTHING = _Found(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32),
-                  np.zeros(0, np.int64))
-
 
 class FaceTracker:
     """Faces with stable ids over the frames of one stream, P-Net over the whole frame only now and then.
@@ -255,7 +156,8 @@ class FaceTracker:
         min_iou: a face keeps an earlier face's id when their boxes overlap by at least this IoU.
         keep_lost: frames a lost face's id is remembered, to be given back if a full pass finds it there
             (default: `DEFAULT_KEEP_LOST`).
-        predict_motion: move each box by its last frame-to-frame change before cropping (constant velocity).
+        predict_motion: move each box by its velocity before cropping (constant velocity; the velocity follows
+            the frame-to-frame change of the box half-way each frame, `association.VELOCITY_GAIN`).
         redetect_on_loss: when a tracked face is not found (even by the search around it), run the full cascade
             on that same frame (within `pass_budget`) instead of waiting for the next scheduled pass.
         scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
@@ -263,7 +165,7 @@ class FaceTracker:
             either gets a full pass on that frame. None: new faces wait for the next scheduled pass.
         change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
             (a cut gets one at once). New content over a small part of the frame gets a pass over that region
-            only (the cascade on tiles of it, `REGION_AREA`).
+            only (the cascade on tiles of it, `pass_schedule.REGION_AREA`).
         motion_gap: a full pass for camera motion comes at least this many frames after the last full pass (a
             moving camera changes most cells on every frame).
         pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
@@ -279,6 +181,14 @@ class FaceTracker:
             a face in film grain) are followed unseen like faces, at most this many, dropped on the first frame
             they are not found; one that O-Net scores at the detector's threshold becomes a face with an id (on
             the frame a per-frame detection would find it, without waiting for a pass). 0: none.
+        skip_rnet: a face O-Net scored this or more on its last measured frame, SKIP_RNET_SIDE px or larger,
+            goes straight to O-Net on its squared predicted box (R-Net would only re-centre a box O-Net already
+            placed); if O-Net loses it there, R-Net and O-Net run on the grown box as for any track. None: never.
+        hold: a face O-Net scored at the detector's threshold on the last frame, whose image moved by at most this
+            many grey levels since (the change check's 8x8-cell means under its box), keeps its box, score and
+            landmarks without R-Net/O-Net on this frame; never two frames in a row. None: never (also without
+            the change check, `scene_change=None`; the default: measured, it saves time only where faces sit
+            still, see README "Video streams").
         smoothing: None (default: raw O-Net output), True (One-Euro defaults) or an `OneEuroFilter`-like
             factory `() -> filter` applied to each track's box and landmarks.
         fps: frame rate used for smoothing when `update` gets no timestamps (default 30).
@@ -295,37 +205,12 @@ class FaceTracker:
                  pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
-                 candidates: int = DEFAULT_CANDIDATES, smoothing: Any = None, fps: float = 30.0):
+                 candidates: int = DEFAULT_CANDIDATES, skip_rnet: Optional[float] = DEFAULT_SKIP_RNET,
+                 hold: Optional[float] = DEFAULT_HOLD, smoothing: Any = None, fps: float = 30.0):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
-        if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
-            raise ValueError(f"redetect_every must be an int >= 1 (1 = full detection on every frame), "
-                             f"got {redetect_every!r}")
-        if not 0 <= margin <= 2:
-            raise ValueError(f"margin must be a fraction of the box side in [0, 2], e.g. 0.2, got {margin!r}")
-        if not 0 < min_iou <= 1:
-            raise ValueError(f"min_iou must be in (0, 1], e.g. 0.3, got {min_iou!r}")
-        if not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps!r}")
-        if scene_change is not None and not 0 < scene_change < 255:
-            raise ValueError(f"scene_change must be grey levels in (0, 255), e.g. 20, or None, got {scene_change!r}")
-        if (not isinstance(pass_budget, tuple) or len(pass_budget) != 2
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pass_budget)):
-            raise ValueError(f"pass_budget must be (burst, refill_frames), two ints >= 1, e.g. (8, 10), "
-                             f"got {pass_budget!r}")
-        if track_thresholds is not None and (len(track_thresholds) != 2
-                                             or not all(0 <= t < 1 for t in track_thresholds)):
-            raise ValueError(f"track_thresholds must be (R-Net, O-Net) scores in [0, 1), e.g. (0.5, 0.5), or None, "
-                             f"got {track_thresholds!r}")
-        if not 0 <= search <= 4:
-            raise ValueError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
-        for name, gap in (("change_gap", change_gap), ("motion_gap", motion_gap)):
-            if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
-                raise ValueError(f"{name} must be an int >= 1 (frames), e.g. 5, got {gap!r}")
-        if isinstance(coast, bool) or not isinstance(coast, int) or coast < 0:
-            raise ValueError(f"coast must be an int >= 0 (frames), e.g. 3, got {coast!r}")
-        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 0:
-            raise ValueError(f"candidates must be an int >= 0 (0 = none), e.g. 4, got {candidates!r}")
+        _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
+                        change_gap, motion_gap, coast, candidates, skip_rnet, hold)
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
         self.keep_lost = max(DEFAULT_KEEP_LOST if keep_lost is None else int(keep_lost), coast)
@@ -335,25 +220,22 @@ class FaceTracker:
         self.search, self.coast, self.change_gap, self.motion_gap = float(search), coast, change_gap, motion_gap
         # every frame a full pass: per-frame detection, nothing to follow unseen
         self.candidates = candidates if redetect_every > 1 else 0
-        self._smoother_factory = _smoother_factory(smoothing)
-        self._scene = None if scene_change is None else SceneChange(scene_change,
-                                                                    self.detector.settings.min_face_size)
-        self._budget = PassBudget(*pass_budget)
+        self.skip_rnet = None if skip_rnet is None else float(skip_rnet)
+        self.hold = None if hold is None or scene_change is None else float(hold)
         self.fps = float(fps)
+        self._tracks = Tracks(self.min_iou, self.keep_lost, coast, self.candidates, self.predict_motion,
+                              smoother_factory(smoothing), self.fps)
+        scene = None if scene_change is None else SceneChange(scene_change, self.detector.settings.min_face_size)
+        self._schedule = PassSchedule(redetect_every, change_gap, motion_gap, PassBudget(*pass_budget), scene)
         self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         """Forget every track and start counting frames (and ids) from 0 again."""
-        self._tracks: Dict[int, _Track] = {}
-        self._previous_time: Optional[float] = None
-        self._next_id = 0
-        self._next_candidate = -2  # candidates' keys: -2, -3, ... (-1 marks a new face in `_Found`)
-        self._frame_index = self._last_pass = self._last_full = 0
-        self._redetect = True
-        self._budget.reset()
-        if self._scene is not None:
-            self._scene.reset()
+        self._tracks.reset()
+        self._schedule.reset()
+        self._frame_index = 0
+        self._held: List[int] = []  # tracks held on the last frame
 
     @property
     def frames_seen(self) -> int:
@@ -363,7 +245,7 @@ class FaceTracker:
     def redetect(self) -> None:
         """Run the full cascade on the next frame (e.g. after a scene cut the caller knows of)."""
         with self._lock:
-            self._redetect = True
+            self._schedule.request()
 
     def update(self, frame: ImageLike, color: str = "bgr", timestamp: Optional[float] = None) -> TrackedFaces:
         """The faces of the next frame (same inputs as `Detector.detect`), with ids; `timestamp` in seconds."""
@@ -371,58 +253,29 @@ class FaceTracker:
         channels = channel_map(order, pixels.shape[2])
         with self._lock:
             index = self._frame_index
-            self._budget.tick()
-            alive = self._alive(index)
-            reason = self._pass_reason(index, self._scene_change(pixels, channels, alive, index))
-            region = self._small_region() if reason == NEW_CONTENT else None
+            alive = self._tracks.alive(index)
+            reason, region = self._schedule.plan(index, pixels, channels, np.concatenate(
+                [self._tracks.predicted(alive), self._tracks.boxes(alive)]))
             full = bool(reason) and region is None
-            followed = _NOTHING if full else self._follow(pixels, channels, alive)
-            if (not reason and self.redetect_on_loss and self._newly_lost(followed, alive, index)
-                    and self._budget.spend()):
+            followed = NOTHING if full else self._follow_or_hold(pixels, channels, alive, index)
+            if (not reason and self.redetect_on_loss and self._tracks.newly_lost(followed, alive, index)
+                    and self._schedule.lost_face()):
                 reason, full = LOST_FACE, True
             if full:
+                self._held = []
                 found = self._with_pass(self._full_pass(pixels, channels), pixels, channels, alive, followed)
             elif region is not None:
                 found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
             else:
                 found = followed
             faces, ids, predicted = self._record(found, alive, index, timestamp)
-            self._frame_index, self._redetect = index + 1, False
-            if reason:
-                self._last_pass = index
-                self._last_full = index if full else self._last_full
-                if self._scene is not None:
-                    self._scene.key_frame(found.boxes)
+            self._frame_index = index + 1
+            self._schedule.done(index, reason, full, found.boxes)
             result = TrackedFaces(faces, ids, index, timestamp, full, predicted)
             result.pass_reason = reason
             return result
 
-    def _pass_reason(self, index: int, change: Optional[str]) -> Optional[str]:
-        """Why the full cascade runs on this frame (SCHEDULED, REQUESTED, a `scene_change` reason), or None."""
-        if index - self._last_full >= self.redetect_every or index == 0:
-            return SCHEDULED
-        if self._redetect:
-            return REQUESTED
-        if change != CUT and index - self._last_pass < self.change_gap:
-            return None
-        if change == NEW_CONTENT and self._small_region() is not None:
-            return change  # a pass over the region only: cheap, outside the budget
-        if change == MOTION and index - self._last_full < self.motion_gap:
-            return None
-        if change is not None and self._budget.spend():
-            return change
-        return None
-
     # ------------------------------------------------------------------------------ finding the faces
-    def _alive(self, index: int) -> List[int]:
-        """Ids of the tracks followed on this frame: seen within the last `coast` + 1 frames."""
-        return [k for k, t in self._tracks.items() if index - t.last_seen <= self.coast + 1]
-
-    def _predicted(self, ids: Sequence[int]) -> np.ndarray:
-        """float32 (n, 4): where each track's face should be on this frame."""
-        boxes = [self._tracks[k].predicted() if self.predict_motion else self._tracks[k].box for k in ids]
-        return np.array(boxes, np.float32).reshape(-1, 4)
-
     def _full_pass(self, pixels: np.ndarray, channels: np.ndarray) -> Faces:
         """The full cascade, its last step at the `_pass_threshold` (the faces over the detector's threshold are
         exactly `Detector.detect`'s: O-Net's NMS keeps a box by the boxes scored above it only)."""
@@ -435,26 +288,55 @@ class FaceTracker:
         """O-Net threshold of a pass: the tracking one when candidates are followed, else the detector's."""
         return min(self.track_thresholds[1], self.detector.settings.thresholds[2]) if self.candidates else None
 
-    def _scene_change(self, pixels: np.ndarray, channels: np.ndarray, alive: List[int], index: int) -> Optional[str]:
-        """Why this frame needs a full pass now (a cut, new content outside the tracked faces) or None; within
-        `change_gap` frames of the last pass only a cut is looked for (nothing else would be acted on)."""
-        if self._scene is None:
-            return None
-        boxes = np.array([self._tracks[k].box for k in alive], np.float32).reshape(-1, 4)
-        return self._scene.check(thumbnail(pixels, channels), np.concatenate([self._predicted(alive), boxes]),
-                                 since_key=index - self._last_pass >= self.change_gap)
-
-    def _follow(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int]) -> _Found:
+    def _follow(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int]) -> Found:
         """The faces of tracks `ids` on this frame: R-Net/O-Net on their predicted boxes grown by `margin`, then a
         P-Net search around those still missing; each at the tracking thresholds."""
         if not ids:
-            return _NOTHING
-        found = self._matched(self._refine(pixels, channels, track_boxes(self._predicted(ids), self.margin)), ids)
+            return NOTHING
+        found = self._onet_only(pixels, channels, [k for k in ids if self._skips_rnet(k)])
+        rest = [k for k in ids if k not in set(found.tracks.tolist())]
+        if rest:
+            boxes = track_boxes(self._tracks.predicted(rest), self.margin)
+            found = found + self._tracks.matched(self._refine(pixels, channels, boxes), rest)
         missing = [k for k in ids if k not in set(found.tracks.tolist())]
         if missing and self.search > 0:
-            candidates = self._search_candidates(pixels, channels, self._predicted(missing))
-            found = found + self._matched(self._refine(pixels, channels, candidates), missing)
+            candidates = self._search_candidates(pixels, channels, self._tracks.predicted(missing))
+            found = found + self._tracks.matched(self._refine(pixels, channels, candidates), missing)
         return one_track_per_face(found)
+
+    def _follow_or_hold(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int], index: int) -> Found:
+        """`_follow` for tracks `ids`, but the faces `_still` on frame `index` keep their last measurement."""
+        held = self._still(ids, index)
+        found = self._follow(pixels, channels, [k for k in ids if k not in held])
+        self._held = held
+        return one_track_per_face(found + self._tracks.as_found(held)) if held else found
+
+    def _still(self, ids: List[int], index: int) -> List[int]:
+        """The tracks of `ids` to hold on frame `index`: faces measured (not held) on the last frame at the
+        detector's O-Net threshold, whose image moved by at most `hold` grey levels since."""
+        if self.hold is None:
+            return []
+        strong = [k for k in ids if k >= 0 and k not in self._held and self._tracks[k].last_seen == index - 1
+                  and self._tracks[k].score >= self.detector.settings.thresholds[2]]
+        if not strong:
+            return []
+        still = self._schedule.unchanged(self._tracks.boxes(strong), self.hold)
+        return [k for k, is_still in zip(strong, still) if is_still]
+
+    def _skips_rnet(self, key: int) -> bool:
+        """Whether track `key` goes straight to O-Net: a face scored `skip_rnet` or more, SKIP_RNET_SIDE px or more."""
+        track = self._tracks[key]
+        return (self.skip_rnet is not None and key >= 0 and track.score >= self.skip_rnet
+                and min(track.box[2] - track.box[0], track.box[3] - track.box[1]) >= SKIP_RNET_SIDE)
+
+    def _onet_only(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int]) -> Found:
+        """The faces of tracks `ids` found by O-Net alone (tracking threshold) on their squared predicted boxes."""
+        if not ids:
+            return NOTHING
+        boxes = track_boxes(self._tracks.predicted(ids), 0.0)
+        cascade = self.detector._cascade()
+        onet = cascade.output(pixels, channels, boxes, threshold=self.track_thresholds[1])
+        return self._tracks.matched(Faces.from_cascade(onet), ids)
 
     def _refine(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> Faces:
         """R-Net and O-Net at the tracking thresholds on 0-based inclusive boxes float32 (n, 4)."""
@@ -462,26 +344,6 @@ class FaceTracker:
         rnet, onet = self.track_thresholds
         refined = cascade.refine(pixels, channels, boxes, threshold=rnet)
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=onet))
-
-    def _matched(self, faces: Faces, ids: List[int]) -> _Found:
-        """The faces that overlap the predicted box of one of tracks `ids` (one each), with that track."""
-        pairs = self._pairs(ids, faces.boxes)
-        rows = np.array([j for _, j in pairs], np.int64)
-        return _Found(faces.boxes[rows], faces.scores[rows], faces.landmarks[rows],
-                      np.array([ids[i] for i, _ in pairs], np.int64))
-
-    def _pairs(self, ids: List[int], boxes: np.ndarray) -> List[Tuple[int, int]]:
-        """`match_by_iou` of the predicted boxes of tracks `ids` with `boxes`, faces' tracks first, then the
-        candidates on the boxes left (a candidate next to a face must not take its box)."""
-        faces = [i for i, k in enumerate(ids) if k >= 0]
-        pairs = [(faces[i], j)
-                 for i, j in match_by_iou(self._predicted([ids[i] for i in faces]), boxes, self.min_iou)]
-        rest = [i for i, k in enumerate(ids) if k < 0]
-        if rest:
-            left = np.setdiff1d(np.arange(len(boxes)), [j for _, j in pairs])
-            pairs += [(rest[i], int(left[j])) for i, j in
-                      match_by_iou(self._predicted([ids[i] for i in rest]), boxes[left], self.min_iou)]
-        return pairs
 
     def _search_candidates(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """P-Net candidates (0-based inclusive float32 (n, 4)) around each box: at each scale of the full pyramid
@@ -505,131 +367,70 @@ class FaceTracker:
         return self.detector._cascade().propose_in_regions(pixels, channels, np.array(regions, np.float32),
                                                            np.array(region_scales), size)
 
-    def _newly_lost(self, followed: _Found, alive: List[int], index: int) -> bool:
-        """Whether a face seen on the last frame was not found on this one."""
-        kept = set(followed.tracks.tolist())
-        return any(k >= 0 and k not in kept and self._tracks[k].last_seen == index - 1 for k in alive)
-
-    def _small_region(self) -> Optional[Tuple[float, float, float, float]]:
-        """The new content's region if it covers at most REGION_AREA of the frame (else None: a full pass)."""
-        x1, y1, x2, y2 = self._scene.region
-        return self._scene.region if (x2 - x1) * (y2 - y1) <= REGION_AREA * self._scene.frame_area else None
-
     def _region_pass(self, pixels: np.ndarray, channels: np.ndarray, region) -> Faces:
-        """The full cascade (detector thresholds) on `region` (pixel edges) and a face-sized margin around it: at
-        every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles that overlap by a P-Net window."""
+        """The full cascade (detector thresholds) on `region` (pixel edges), a face-sized margin around it and the
+        part above it (`region_tiles`): at every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles."""
         settings = self.detector.settings
-        x1, y1, x2, y2 = region
-        tiles, tile_scales = [], []
-        for scale in kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor):
-            side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
-            step = (REGION_TILE - kernels.PNET_CELL) / scale
-            for top in _tile_starts(y1 - pad, y2 + pad, side, step):
-                for left in _tile_starts(x1 - pad, x2 + pad, side, step):
-                    tiles.append((left, top, left + side - 1, top + side - 1))
-                    tile_scales.append(REGION_TILE / side)
+        scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
         cascade = self.detector._cascade()
-        candidates = cascade.propose_in_regions(pixels, channels, np.array(tiles, np.float32).reshape(-1, 4),
-                                                np.array(tile_scales), REGION_TILE)
+        tiles, tile_scales = region_tiles(region, scales)
+        candidates = cascade.propose_in_regions(pixels, channels, tiles, tile_scales, REGION_TILE)
         refined = cascade.refine(pixels, channels, candidates)
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
 
     def _with_pass(self, faces: Faces, pixels: np.ndarray, channels: np.ndarray, alive: List[int],
-                   followed: _Found) -> _Found:
+                   followed: Found) -> Found:
         """A pass's faces, each with the remembered track it continues (or -1); then the tracks it did not find,
         followed at the tracking thresholds (hysteresis), where no face of the pass is."""
-        known = list(self._tracks)
-        pairs = self._pairs(known, faces.boxes)
-        tracks = np.full(len(faces), -1, np.int64)
-        for i, j in pairs:
-            tracks[j] = known[i]
-        found = _Found.of(faces, tracks)
-        rest = [k for k in alive if k not in set(tracks.tolist())]
+        found = self._tracks.assign(faces)
+        rest = [k for k in alive if k not in set(found.tracks.tolist())]
         if not followed.tracks.size:
             followed = self._follow(pixels, channels, rest)
         keep = [j for j in range(len(followed.tracks)) if followed.tracks[j] in rest
                 and (not len(faces) or kernels.iou_matrix(followed.boxes[j:j + 1], faces.boxes).max() < self.min_iou)]
-        keep = np.array(keep, np.int64)
-        return found + _Found(followed.boxes[keep], followed.scores[keep], followed.landmarks[keep],
-                              followed.tracks[keep])
+        return found + followed.rows(np.array(keep, np.int64))
 
-    # ------------------------------------------------------------------------------ tracks and output
-    def _record(self, found: _Found, alive: List[int], index: int, timestamp: Optional[float]):
+    def _record(self, found: Found, alive: List[int], index: int, timestamp: Optional[float]):
         """Update the tracks with this frame's faces and candidates; (Faces, ids, predicted) to output, coasting
-        faces included, candidates left out."""
-        for track_id in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
-            del self._tracks[track_id]
-        ids = found.tracks.copy()
-        for j in range(len(ids)):
-            ids[j] = self._track_of(int(ids[j]), found, j, index)
-            if ids[j] == -1:
-                continue  # a candidate over the limit
-            track = self._tracks[int(ids[j])]
-            seen_in_a_row = track.last_seen == index - 1
-            track.velocity = found.boxes[j] - track.box if seen_in_a_row else np.zeros(4, np.float32)
-            track.box, track.score, track.landmarks = found.boxes[j].copy(), float(found.scores[j]), found.landmarks[j]
-            track.last_seen = index
-        for track_id in [k for k, t in self._tracks.items() if k < 0 and t.last_seen < index]:
-            del self._tracks[track_id]  # a candidate not found
-        found = _Found(found.boxes[ids >= 0], found.scores[ids >= 0], found.landmarks[ids >= 0], ids[ids >= 0])
-        ids = found.tracks
-        coasting = [k for k in alive if k >= 0 and k in self._tracks and self._tracks[k].last_seen < index
-                    and index - self._tracks[k].last_seen <= self.coast
-                    and not _overlaps(self._tracks[k].predicted(), found.boxes)]
-        boxes, scores, landmarks = [found.boxes], [found.scores], [found.landmarks]
-        for k in coasting:
-            track = self._tracks[k]
-            moved = track.predicted() if self.predict_motion else track.box
-            track.landmarks = track.landmarks + (moved[:2] - track.box[:2])
-            track.box = moved
-            boxes.append(moved[None])
-            scores.append(np.array([track.score], np.float32))
-            landmarks.append(track.landmarks[None])
-        all_ids = np.concatenate([ids, np.array(coasting, np.int64)])
-        predicted = np.concatenate([np.zeros(len(ids), bool), np.ones(len(coasting), bool)])
-        scores_all = np.concatenate(scores)
-        order = np.argsort(-scores_all, kind="stable")
-        faces = Faces(np.concatenate(boxes)[order], scores_all[order], np.concatenate(landmarks)[order])
-        return self._smooth(faces, all_ids[order], timestamp), all_ids[order], predicted[order]
+        faces included, candidates left out (`Tracks.record`; a face needs the detector's O-Net threshold)."""
+        return self._tracks.record(found, alive, index, timestamp, self.detector.settings.thresholds[2])
 
-    def _track_of(self, key: int, found: _Found, row: int, index: int) -> int:
-        """The key of the track that face `row` of `found` continues (`key`, or a new one: a new face's id when
-        scored at the detector's O-Net threshold, else a new candidate's key, -1 past the limit); a candidate so
-        scored becomes a face with the next id."""
-        face = found.scores[row] >= self.detector.settings.thresholds[2]
-        if key in self._tracks and (key >= 0 or not face):
-            return key
-        if key in self._tracks:  # a candidate becomes a face
-            track = self._tracks.pop(key)
-        elif face or sum(k < 0 for k in self._tracks) < self.candidates:
-            track = _Track(found.boxes[row], np.zeros(4, np.float32), 0.0, found.landmarks[row], index,
-                           self._new_smoother())
-        else:
-            return -1
-        if face:
-            key, self._next_id = self._next_id, self._next_id + 1
-        else:
-            key, self._next_candidate = self._next_candidate, self._next_candidate - 1
-        self._tracks[key] = track
-        return key
 
-    def _new_smoother(self):
-        return self._smoother_factory() if self._smoother_factory is not None else None
-
-    def _smooth(self, faces: Faces, ids: np.ndarray, timestamp: Optional[float]) -> Faces:
-        if self._smoother_factory is None:
-            return faces
-        if timestamp is not None and self._previous_time is not None:
-            dt = timestamp - self._previous_time
-        else:
-            dt = 1.0 / self.fps
-        self._previous_time = timestamp
-        boxes, landmarks = faces.boxes.copy(), faces.landmarks.copy()
-        for j, track_id in enumerate(ids):
-            smoother = self._tracks[int(track_id)].smoother
-            values = smoother(np.concatenate([boxes[j], landmarks[j].ravel()]), dt)
-            boxes[j], landmarks[j] = values[:4], values[4:].reshape(5, 2)
-        return Faces(boxes, faces.scores, landmarks)
+def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
+                    change_gap, motion_gap, coast, candidates, skip_rnet, hold) -> None:
+    """ValueError naming what to pass for the first `FaceTracker` setting out of range."""
+    if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
+        raise ValueError(f"redetect_every must be an int >= 1 (1 = full detection on every frame), "
+                         f"got {redetect_every!r}")
+    if not 0 <= margin <= 2:
+        raise ValueError(f"margin must be a fraction of the box side in [0, 2], e.g. 0.2, got {margin!r}")
+    if not 0 < min_iou <= 1:
+        raise ValueError(f"min_iou must be in (0, 1], e.g. 0.3, got {min_iou!r}")
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps!r}")
+    if scene_change is not None and not 0 < scene_change < 255:
+        raise ValueError(f"scene_change must be grey levels in (0, 255), e.g. 20, or None, got {scene_change!r}")
+    if (not isinstance(pass_budget, tuple) or len(pass_budget) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pass_budget)):
+        raise ValueError(f"pass_budget must be (burst, refill_frames), two ints >= 1, e.g. (8, 10), "
+                         f"got {pass_budget!r}")
+    if track_thresholds is not None and (len(track_thresholds) != 2
+                                         or not all(0 <= t < 1 for t in track_thresholds)):
+        raise ValueError(f"track_thresholds must be (R-Net, O-Net) scores in [0, 1), e.g. (0.5, 0.5), or None, "
+                         f"got {track_thresholds!r}")
+    if not 0 <= search <= 4:
+        raise ValueError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
+    for name, gap in (("change_gap", change_gap), ("motion_gap", motion_gap)):
+        if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+            raise ValueError(f"{name} must be an int >= 1 (frames), e.g. 5, got {gap!r}")
+    if isinstance(coast, bool) or not isinstance(coast, int) or coast < 0:
+        raise ValueError(f"coast must be an int >= 0 (frames), e.g. 3, got {coast!r}")
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 0:
+        raise ValueError(f"candidates must be an int >= 0 (0 = none), e.g. 4, got {candidates!r}")
+    if skip_rnet is not None and not 0 <= skip_rnet <= 1:
+        raise ValueError(f"skip_rnet must be an O-Net score in [0, 1], e.g. 0.7, or None, got {skip_rnet!r}")
+    if hold is not None and not 0 <= hold < 255:
+        raise ValueError(f"hold must be grey levels in [0, 255), e.g. 2, or None, got {hold!r}")
 
 
 def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]:
@@ -639,6 +440,22 @@ def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]
         return [int(round((start + stop - side) / 2))]
     count = int(math.ceil((stop - start - side) / step)) + 1
     return [int(round(start + k * (stop - start - side) / (count - 1))) for k in range(count)]
+
+
+def region_tiles(region: Tuple[float, float, float, float], scales: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Square tiles (0-based inclusive float32 (n, 4)) of REGION_TILE level pixels that overlap by a P-Net window,
+    covering `region` (pixel edges) grown by a P-Net window at each of `scales`, and upwards by REGION_ABOVE of
+    its width; and each tile's scale (n,)."""
+    x1, y1, x2, y2 = region
+    tiles, tile_scales = [], []
+    for scale in scales:
+        side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
+        step = (REGION_TILE - kernels.PNET_CELL) / scale
+        for top in _tile_starts(y1 - pad - REGION_ABOVE * (x2 - x1), y2 + pad, side, step):
+            for left in _tile_starts(x1 - pad, x2 + pad, side, step):
+                tiles.append((left, top, left + side - 1, top + side - 1))
+                tile_scales.append(REGION_TILE / side)
+    return np.array(tiles, np.float32).reshape(-1, 4), np.array(tile_scales)
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
@@ -651,15 +468,6 @@ def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
     grown = inclusive + np.stack([-width, -height, width, height], axis=1) * np.float32(margin)
     return kernels.truncate_boxes(kernels.square(np.ascontiguousarray(grown, np.float32)))
 
-
-def _smoother_factory(smoothing: Any):
-    if smoothing is None or smoothing is False:
-        return None
-    if smoothing is True:
-        return OneEuroFilter
-    if callable(smoothing):
-        return smoothing
-    raise TypeError(f"smoothing must be None, True or a callable returning a filter, got {type(smoothing).__name__}")
 
 
 # --------------------------------------------------------------------------------------------- frame sources

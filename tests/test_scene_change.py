@@ -132,3 +132,18 @@ def test_between_passes_only_the_cut_test_runs():
     assert detector.check(thumbnail(entering, BGR), none, since_key=False) is None
     assert detector.check(thumbnail(entering, BGR), none) == NEW_CONTENT  # the key frame is still the first one
     assert detector.check(thumbnail(scene(5), BGR), none, since_key=False) == CUT
+
+
+def test_unchanged_says_which_boxes_kept_their_cells():
+    """`FaceTracker(hold=...)`: a box whose cells moved by at most `levels` since the previous frame is unchanged;
+    before two frames, none is."""
+    check = SceneChange(20.0, 20)
+    frame = scene(3)
+    boxes = np.array([[80, 80, 160, 160], [400, 200, 480, 280]], np.float32)
+    check.check(thumbnail(frame, BGR), boxes)
+    assert not check.unchanged(boxes, 2.0).any()  # one frame only
+    moved = frame.copy()
+    moved[210:270, 410:470] = np.clip(moved[210:270, 410:470].astype(int) + 12, 0, 255).astype(np.uint8)
+    check.check(thumbnail(moved, BGR), boxes)
+    assert check.unchanged(boxes, 2.0).tolist() == [True, False]
+    assert check.unchanged(boxes, 20.0).tolist() == [True, True]

@@ -18,6 +18,7 @@ import pytest
 import video_clips
 from fastmtcnn import Detector
 from fastmtcnn.cli import main
+from fastmtcnn.association import Found, one_track_per_face
 from fastmtcnn.video import (DEFAULT_CHANGE_GAP, DEFAULT_COAST, DEFAULT_PASS_BUDGET, DEFAULT_REDETECT_EVERY,
                              LOST_FACE, SCHEDULED, FaceTracker, Frame, OneEuroFilter, TrackedFaces, VideoSourceError,
                              match_by_iou, read_frames, track_boxes)
@@ -403,6 +404,21 @@ def test_region_tiles_cover_the_region():
         assert all(b - a <= step + 0.5 for a, b in zip(starts, starts[1:]))  # neighbours overlap by side - step
 
 
+def test_region_tiles_reach_above_the_region():
+    """New content is often a moving body: the tiles also cover REGION_ABOVE of the region's width above it (where
+    the head is), at every scale, and a face-sized margin on the other sides."""
+    from fastmtcnn.video import REGION_ABOVE, region_tiles
+    region = (200.0, 150.0, 260.0, 330.0)  # a body 60 px wide
+    scales = np.array([0.6, 0.3, 0.15])
+    tiles, tile_scales = region_tiles(region, scales)
+    assert REGION_ABOVE > 0
+    for scale in scales:
+        mine = tiles[np.isclose(tile_scales, scale, rtol=0.05)]
+        pad = 12 / scale
+        assert mine[:, 1].min() <= 150 - pad - REGION_ABOVE * 60 + 1  # above: a window and the width
+        assert mine[:, 3].max() + 1 >= 330 + pad - 1 and mine[:, 0].min() <= 200 - pad + 1
+
+
 def test_coasting_faces_are_marked_in_the_record(detector, made):
     _, frames, _, _ = made("pan_zoom")
     tracker = FaceTracker(detector, redetect_every=1000, scene_change=None, redetect_on_loss=False)
@@ -433,10 +449,8 @@ def test_a_filmed_clip_keeps_the_per_frame_faces():
 
 
 def test_two_tracks_on_one_face_go_on_as_the_older_one():
-    from fastmtcnn.video import _Found, one_track_per_face
-
     boxes = np.array([[100, 100, 200, 200], [104, 102, 204, 202], [300, 100, 400, 200]], np.float32)
-    found = _Found(boxes, np.array([0.9, 0.99, 0.8], np.float32), np.zeros((3, 5, 2), np.float32),
+    found = Found(boxes, np.array([0.9, 0.99, 0.8], np.float32), np.zeros((3, 5, 2), np.float32),
                    np.array([7, 2, 5], np.int64))
     kept = one_track_per_face(found)
     assert kept.tracks.tolist() == [2, 5]  # track 7 repeats older track 2's face; track 5 is another face
@@ -444,11 +458,9 @@ def test_two_tracks_on_one_face_go_on_as_the_older_one():
 
 
 def test_candidates_are_followed_unseen_and_become_faces_at_the_detector_threshold(detector):
-    from fastmtcnn.video import _Found
-
     def found(scores, tracks):
         boxes = np.array([[100 + 80 * k, 100, 160 + 80 * k, 160] for k in range(len(scores))], np.float32)
-        return _Found(boxes, np.array(scores, np.float32), np.zeros((len(scores), 5, 2), np.float32),
+        return Found(boxes, np.array(scores, np.float32), np.zeros((len(scores), 5, 2), np.float32),
                       np.array(tracks, np.int64))
 
     tracker = FaceTracker(detector, candidates=1)
@@ -487,9 +499,92 @@ def test_bad_candidates_setting_says_what_to_pass(detector):
 
 
 def test_a_candidate_on_a_face_gives_way_to_the_face():
-    from fastmtcnn.video import _Found, one_track_per_face
-
     boxes = np.array([[100, 100, 200, 200], [102, 101, 202, 201], [300, 100, 400, 200]], np.float32)
-    found = _Found(boxes, np.array([0.6, 0.9, 0.55], np.float32), np.zeros((3, 5, 2), np.float32),
+    found = Found(boxes, np.array([0.6, 0.9, 0.55], np.float32), np.zeros((3, 5, 2), np.float32),
                    np.array([-2, 9, -3], np.int64))
     assert one_track_per_face(found).tracks.tolist() == [9, -3]  # the face's track, however young; -3 elsewhere
+
+
+# --------------------------------------------------------------------------------------------- cheaper tracking steps
+
+def count_calls(monkeypatch, cascade, name):
+    """A list that grows by the number of boxes of each call of `cascade.<name>` (R-Net `refine`, O-Net `output`)."""
+    calls, original = [], getattr(cascade, name)
+
+    def counted(pixels, channels, boxes, *args, **kwargs):
+        calls.append(len(boxes))
+        return original(pixels, channels, boxes, *args, **kwargs)
+    monkeypatch.setattr(cascade, name, counted)
+    return calls
+
+
+def test_strong_large_faces_skip_rnet_and_keep_the_targets(detector, made, monkeypatch):
+    """crossing's faces (100-110 px, O-Net >= 0.7): with `skip_rnet` the tracking steps run O-Net alone on them,
+    without, R-Net first; both meet the targets."""
+    clip, frames, reference, _ = made("crossing")
+    rnet = count_calls(monkeypatch, detector._cascade(), "refine")
+    counts = {}
+    for skip in (None, 0.7):
+        rnet.clear()
+        tracked = track(detector, frames, skip_rnet=skip)
+        assert_targets(video_clips.compare_with_per_frame(tracked, reference, clip, min_face_size=MIN_FACE))
+        counts[skip] = len(rnet)
+    passes = sum(t.full_pass for t in tracked)
+    assert counts[None] >= len(frames) - passes  # R-Net on every tracking step
+    assert counts[0.7] <= 2 * passes + 5  # R-Net in the passes (and after a rare miss) only
+
+
+def test_small_or_weak_faces_do_not_skip_rnet(detector):
+    from fastmtcnn.video import SKIP_RNET_SIDE
+    tracker = FaceTracker(detector)
+    found = Found(np.array([[0, 0, SKIP_RNET_SIDE, SKIP_RNET_SIDE], [0, 0, SKIP_RNET_SIDE - 1, 90],
+                             [0, 0, 90, 90]], np.float32), np.array([0.9, 0.99, 0.6], np.float32),
+                   np.zeros((3, 5, 2), np.float32), np.full(3, -1, np.int64))
+    tracker._record(found, [], 0, None)
+    keys = sorted(tracker._tracks)  # a candidate (-2: O-Net 0.6), a face of 40 px (0), one 39 px wide (1)
+    assert keys == [-2, 0, 1] and [tracker._skips_rnet(k) for k in keys] == [False, True, False]
+    tracker.skip_rnet = None
+    assert not tracker._skips_rnet(0)
+
+
+def test_a_still_face_is_held_every_other_frame(detector, made, monkeypatch):
+    """The same frame over and over: with `hold`, O-Net measures the face on every other tracking frame only,
+    and a held face keeps its last box, score and landmarks; without, O-Net runs on every frame."""
+    _, frames, _, _ = made("crossing")
+    still = [frames[0]] * 9
+    onet = count_calls(monkeypatch, detector._cascade(), "output")
+    held = track(detector, still, hold=2.0)
+    with_hold = len(onet)
+    onet.clear()
+    measured = track(detector, still, hold=None)
+    assert len(onet) - with_hold >= 3  # frames 1, 3, 5, 7 held
+    for k in (1, 3, 5, 7):
+        np.testing.assert_array_equal(held[k].boxes, held[k - 1].boxes)
+        np.testing.assert_array_equal(held[k].landmarks, held[k - 1].landmarks)
+        assert held[k].ids.tolist() == held[k - 1].ids.tolist() and not held[k].predicted.any()
+    assert [len(t) for t in held] == [len(t) for t in measured]
+
+
+def test_velocity_follows_the_box_change_part_way():
+    """A box that jumps once (a pass, then R-Net/O-Net) moves the prediction by VELOCITY_GAIN of the jump."""
+    from fastmtcnn.association import VELOCITY_GAIN, Tracks
+    tracks = Tracks(min_iou=0.3, keep_lost=5, coast=1, candidates=0, predict_motion=True)
+
+    def at(x, index):
+        box = np.array([[x, 100, x + 60, 160]], np.float32)
+        return tracks.record(Found(box, np.array([0.99], np.float32), np.zeros((1, 5, 2), np.float32),
+                                    np.array([0 if index else -1], np.int64)), [0] if index else [], index, None, 0.7)
+    at(100, 0)
+    at(110, 1)
+    assert 0 < VELOCITY_GAIN < 1
+    np.testing.assert_allclose(tracks[0].velocity, [10 * VELOCITY_GAIN, 0, 10 * VELOCITY_GAIN, 0])
+    at(110, 2)  # still: the velocity decays instead of stopping dead
+    np.testing.assert_allclose(tracks[0].velocity, [10 * VELOCITY_GAIN * (1 - VELOCITY_GAIN), 0,
+                                                    10 * VELOCITY_GAIN * (1 - VELOCITY_GAIN), 0])
+
+
+def test_bad_skip_rnet_and_hold_say_what_to_pass(detector):
+    for options in ({"skip_rnet": 1.5}, {"skip_rnet": -0.1}, {"hold": -1}, {"hold": 300}):
+        with pytest.raises(ValueError, match=next(iter(options))):
+            FaceTracker(detector, **options)
+    assert FaceTracker(detector, hold=2.0, scene_change=None).hold is None  # holding needs the change check
