@@ -249,10 +249,56 @@ def test_validation_metrics_on_known_outputs():
         TrainConfig(select="mean")
     assert selection_score({"nme": 0.05, "recall": 0.9, "fp_rate": 0.1}, (0, 0, 1)) == 0.05
     assert selection_score({"nme": 0.05, "recall": 0.9, "fp_rate": 0.1}, (1, 0.5, 0)) == pytest.approx(-0.8)
+    cascade = dict(metrics, cascade_nme=0.07, cascade_recall=0.95, cascade_fp_per_image=0.03)
+    assert selection_score(cascade, (0, 0, 1), "cascade") == 0.07
+    assert selection_score(metrics, (0, 0, 1), "cascade") == 0.05  # not measured: the crops' NME
+    assert not detection_holds(dict(cascade, cascade_recall=0.94), cascade)  # the cascade's recall decides
+    assert detection_holds(dict(cascade, recall=0.5), cascade)  # not the crops'
+    assert not detection_holds(dict(cascade, cascade_fp_per_image=0.04), cascade)
+    assert detection_holds(dict(cascade, cascade_recall=0.94), cascade, slack=0.02)  # --detection-slack 2
+    assert not detection_holds(dict(cascade, cascade_recall=0.92), cascade, slack=0.02)
     before = {"recall": 0.9, "fp_rate": 0.02}
     assert detection_holds({"recall": 0.896, "fp_rate": 0.024}, before)
     assert not detection_holds({"recall": 0.89, "fp_rate": 0.02}, before)
     assert not detection_holds({"recall": 0.95, "fp_rate": 0.03}, before)
+
+
+def test_cascade_validation_scores_the_whole_cascade(tmp_path):
+    """The held-out images through the whole cascade with the O-Net being trained: the shipped O-Net on
+    faces the shipped cascade labelled scores NME ~0 and full recall; the same O-Net with its points pushed
+    right by 0.05 of the box scores worse by about that much, and the net comes back in its own mode."""
+    from fastmtcnn.training.cascade_validation import CascadeValidation
+    from fastmtcnn.training.readers import read_jsonl
+
+    records = read_jsonl(_pseudo_labelled_set(tmp_path))
+    work = tmp_path / "work"
+    for stage in ("pnet", "rnet"):
+        export_net(load_net(stage), work)
+    validation = CascadeValidation(records, work, min_face_size=20)  # the labels are min face 20 detections
+    assert len(validation) == len(records)
+    net = load_net("onet").train()
+    shipped = validation(net)
+    assert shipped["cascade_recall"] == 1.0 and shipped["cascade_fp_per_image"] == 0
+    assert shipped["cascade_nme"] < 1e-3 and net.training
+    with torch.no_grad():
+        net.state_dict()["layers.conv6-3.bias"][:5] += 0.05  # every x 5% of the box to the right
+    moved = validation(net)
+    assert moved["cascade_nme"] > shipped["cascade_nme"] + 0.05, moved  # the box is > 2 inter-ocular distances
+    assert moved["cascade_recall"] == 1.0
+
+
+def test_train_layers_freezes_every_other_layer():
+    """`train_layers` ("--train-layers conv6-1"): O-Net's face/non-face head moves, every other parameter
+    (trunk, box and landmark heads) stays bit for bit; a layer the net lacks is named in the error."""
+    samples = _tiny_samples("onet", count=3)
+    net = load_net("onet")
+    shipped = {name: value.clone() for name, value in net.state_dict().items()}
+    train(net, samples, TrainConfig(epochs=1, batch_size=32, lr=0.01, alphas=(1, 0.5, 1), train_layers=["conv6-1"],
+                                    val_fraction=0.3, patience=None))
+    moved = {name for name, value in net.state_dict().items() if not torch.equal(value, shipped[name])}
+    assert moved == {"layers.conv6-1.weight", "layers.conv6-1.bias"}
+    with pytest.raises(ValueError, match="no layer conv9"):
+        train(load_net("onet"), samples, TrainConfig(epochs=1, batch_size=32, train_layers=["conv9"]))
 
 
 def test_fine_tune_keeps_the_initial_stage_when_validation_worsens():

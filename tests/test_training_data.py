@@ -270,6 +270,37 @@ def test_jitter_moves_landmarks_with_the_pixels():
     np.testing.assert_allclose(colour[1][0], colour[1][2], atol=0.05)  # grey: channels (nearly) equal after JPEG
 
 
+def test_flip_mirrors_landmark_faces_with_their_points():
+    """A mirrored landmark face keeps each dot under its target (x -> 1 - x), its left and right points swap
+    (the image-left eye is still the one of smaller x), other kinds are untouched, about half are mirrored,
+    the same generator seed mirrors the same faces, and mirroring twice gives the crop back."""
+    from fastmtcnn.training.augment import flip_landmark_faces, mirror_points
+
+    size, n = 48, 400
+    eyes_nose_mouth = [(14, 16), (34, 18), (25, 26), (17, 36), (31, 35)]  # pixel centres (x, y), left first
+    images = np.full((n, 3, size, size), -1.0, np.float32)
+    for k, (x, y) in enumerate(eyes_nose_mouth):  # a dot per point, each of its own brightness
+        images[:, :, y, x] = 0.2 * k
+    points = np.tile(np.r_[[(x + 0.5) / size for x, _ in eyes_nose_mouth],
+                           [(y + 0.5) / size for _, y in eyes_nose_mouth]], (n, 1)).astype(np.float32)
+    kinds = np.where(np.arange(n) % 2, LANDMARK, POSITIVE).astype(np.int8)
+    flipped, targets = flip_landmark_faces(images, kinds, points, np.random.default_rng(4))
+    mirrored = np.flatnonzero((targets != points).any(axis=1))
+    assert set(kinds[mirrored]) == {LANDMARK} and 0.4 < len(mirrored) / (n / 2) < 0.6
+    np.testing.assert_array_equal(flipped[kinds != LANDMARK], images[kinds != LANDMARK])
+    for k in mirrored[:5]:
+        for point in range(5):  # the dot under each target is the mirrored face's own point
+            x, y = (int(targets[k, point] * size), int(targets[k, 5 + point] * size))
+            assert flipped[k, 0, y, x] == 0.2 * [1, 0, 2, 4, 3][point]
+        assert targets[k, 0] < targets[k, 1] and targets[k, 3] < targets[k, 4]
+    again, again_targets = flip_landmark_faces(images, kinds, points, np.random.default_rng(4))
+    np.testing.assert_array_equal(again, flipped)
+    np.testing.assert_allclose(mirror_points(mirror_points(points)), points, atol=1e-6)
+    back, back_targets = flip_landmark_faces(flipped, kinds, targets, np.random.default_rng(4))
+    np.testing.assert_array_equal(back, images)
+    np.testing.assert_allclose(back_targets, points, atol=1e-6)
+
+
 def test_several_data_sets_and_boxes_only_sets_get_no_landmark_faces(tmp_path):
     """`--data` repeated reads every set; a boxes-only set (like the dlib boxes) gives negatives, positives
     and part faces but no landmark face, so no landmark loss."""
@@ -290,7 +321,7 @@ def test_several_data_sets_and_boxes_only_sets_get_no_landmark_faces(tmp_path):
     assert per_set[1]["positive"] == 2 and per_set[1]["negative"] == 6
 
 
-@pytest.mark.parametrize("extra, keep, select", [([], True, "scatter"), (["--init", "scratch"], False, "nme"),
+@pytest.mark.parametrize("extra, keep, select", [([], True, "scatter"), (["--init", "scratch"], False, "cascade"),
                                                  (["--no-keep-convention", "--select", "nme"], False, "nme")])
 def test_fine_tune_defaults_keep_the_point_convention(extra, keep, select):
     """A fine-tune keeps the shipped point convention and picks its epoch by the scatter NME unless told

@@ -1,11 +1,17 @@
 """Training-time jitter of the crops of one mini-batch: what in-the-wild faces vary in and the Sun training
-crops (one large, frontal, well-lit face per image) do not.
+crops (one large, frontal, well-lit face per image) do not; and mirroring of landmark faces.
 
 Geometric (landmark faces only, whose targets move with it): a small rotation and scale about the crop
 centre, points moved by the same affine map; positives and part faces keep their geometry because their box
 targets would not follow a rotation. Photometric (every crop): contrast and brightness, grey, a slight blur
 and JPEG re-compression. Crops are the normalised float crops `(x - 127.5) * 0.0078125` of `samples.py`,
 (n, 3, S, S) RGB in image orientation; landmarks five x then five y box fractions.
+
+Mirroring (`flip_landmark_faces`, `--flip`): a seeded share of the batch's landmark faces is mirrored, the
+crop's columns reversed and its points with them: a box fraction x becomes 1 - x (the crop's pixel edge u
+becomes S - u, as `samples._flip` maps image edges) and the left and right eyes and mouth corners swap
+(`samples.MIRRORED_ORDER`). Sampling already mirrors half the images, so each stored crop is one orientation
+of its face; this shows every face in both across the epochs.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..kernels.resample import PIXEL_MEAN as MEAN, PIXEL_SCALE as SCALE
-from .samples import LANDMARK
+from .samples import LANDMARK, MIRRORED_ORDER
 
 
 @dataclass(frozen=True)
@@ -77,4 +83,22 @@ def jitter_batch(images: np.ndarray, kinds: np.ndarray, landmarks: np.ndarray, r
         if kinds[k] == LANDMARK:
             images[k], landmarks[k] = _geometric(images[k], landmarks[k], rng, jitter)
         images[k] = _photometric(images[k], rng, jitter)
+    return images, landmarks
+
+
+def mirror_points(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks (n, 10) (five x then five y box fractions) of the mirrored crops: x -> 1 - x, left and
+    right points swapped."""
+    xs, ys = landmarks[:, :5][:, MIRRORED_ORDER], landmarks[:, 5:][:, MIRRORED_ORDER]
+    return np.concatenate([1.0 - xs, ys], axis=1).astype(landmarks.dtype)
+
+
+def flip_landmark_faces(images: np.ndarray, kinds: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
+                        share: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
+    """(images (n, 3, S, S), landmarks (n, 10)): copies in which each landmark face is mirrored with
+    probability `share` (drawn from `rng`), crop and points together; other kinds are left as they are."""
+    chosen = (kinds == LANDMARK) & (rng.random(len(kinds)) < share)
+    images, landmarks = images.copy(), landmarks.copy()
+    images[chosen] = images[chosen][..., ::-1]
+    landmarks[chosen] = mirror_points(landmarks[chosen])
     return images, landmarks

@@ -17,11 +17,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .augment import jitter_batch
+from .augment import flip_landmark_faces, jitter_batch
 from .loss import check_ohem, multitask_loss
 from .nets import MTCNNNet
 from .samples import LANDMARK, NEGATIVE, PAPER_RATIO, PART, POSITIVE, SampleSet, to_caffe_orientation
-from .validation import SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score, stage_metrics
+from .validation import (DETECTION_SLACK, SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score,
+                         stage_metrics)
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "cosine", "constant")
@@ -48,9 +49,12 @@ class TrainConfig:
     mix: Optional[Tuple[int, int, int, int]] = PAPER_RATIO  # every batch in this neg:pos:part:landmark mix; None: shuffled
     patience: Optional[int] = 2  # stop after this many epochs without a better validation score; None: never
     keep_initial: bool = False  # fine-tuning: keep the initial weights unless validation improves on them
+    detection_slack: float = DETECTION_SLACK  # with keep_initial: the recall an epoch may lose (and FP rate gain)
     keep_convention: bool = False  # landmark targets moved by the initial net's mean offset (see point_convention)
-    select: str = "nme"  # landmark stages keep the epoch of the lowest "nme" or "scatter" NME (validation.py)
+    select: str = "nme"  # landmark stages keep the epoch of the lowest "nme", "scatter" or "cascade" NME
     augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
+    flip: bool = False  # mirror half the landmark faces of every batch (augment.flip_landmark_faces; seeded)
+    train_layers: Optional[Tuple[str, ...]] = None  # train only these layers (Caffe names, e.g. "conv6-1"); None: all
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -67,6 +71,7 @@ class TrainConfig:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         self.ohem = check_ohem(self.ohem)
         self.alphas = tuple(float(a) for a in self.alphas)
+        self.train_layers = tuple(self.train_layers) if self.train_layers else None
 
 
 @dataclass
@@ -96,10 +101,26 @@ class History:
         return {key[4:]: value for key, value in record.items() if key.startswith("val_")}
 
 
+def trainable_parameters(net: MTCNNNet, layers: Optional[Sequence[str]]) -> List[Tuple[str, torch.nn.Parameter]]:
+    """(name, parameter) of the layers named in `layers` (Caffe layer names; None: every layer); the others
+    are frozen (requires_grad False). ValueError for a name the net does not have."""
+    names = {name.split(".")[1] for name, _ in net.named_parameters()}
+    unknown = sorted(set(layers or ()) - names)
+    if unknown:
+        raise ValueError(f"{net.stage} has no layer {', '.join(unknown)}; its layers: {', '.join(sorted(names))}")
+    chosen = []
+    for name, parameter in net.named_parameters():
+        parameter.requires_grad_(layers is None or name.split(".")[1] in layers)
+        if parameter.requires_grad:
+            chosen.append((name, parameter))
+    return chosen
+
+
 def make_optimizer(net: MTCNNNet, config: TrainConfig) -> torch.optim.Optimizer:
     # Weight decay on kernels only (not on biases or PReLU slopes), as Caffe's decay_mult 0 on those.
-    kernels = [p for name, p in net.named_parameters() if name.endswith("weight") and p.dim() > 1]
-    others = [p for name, p in net.named_parameters() if not (name.endswith("weight") and p.dim() > 1)]
+    named = trainable_parameters(net, config.train_layers)
+    kernels = [p for name, p in named if name.endswith("weight") and p.dim() > 1]
+    others = [p for name, p in named if not (name.endswith("weight") and p.dim() > 1)]
     groups = [{"params": kernels, "weight_decay": config.weight_decay}, {"params": others, "weight_decay": 0.0}]
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr)
@@ -169,10 +190,13 @@ def split_validation(samples: SampleSet, fraction: float, seed: int) -> Tuple[np
 
 
 def _batch(samples: SampleSet, index: np.ndarray, device: str = "cpu",
-           jitter: Optional[np.random.Generator] = None) -> Tuple[torch.Tensor, ...]:
-    """(images, kinds, offsets, landmarks) tensors of the samples `index`, jittered with the generator
-    `jitter` (augment.jitter_batch) when given."""
+           jitter: Optional[np.random.Generator] = None,
+           flip: Optional[np.random.Generator] = None) -> Tuple[torch.Tensor, ...]:
+    """(images, kinds, offsets, landmarks) tensors of the samples `index`, landmark faces mirrored with the
+    generator `flip` (augment.flip_landmark_faces) and jittered with `jitter` (augment.jitter_batch) when given."""
     images, points = samples.images[index], samples.landmarks[index]
+    if flip is not None:
+        images, points = flip_landmark_faces(images, samples.kinds[index], points, flip)
     if jitter is not None:
         images, points = jitter_batch(images, samples.kinds[index], points, jitter)
     arrays = (to_caffe_orientation(images), samples.kinds[index].astype(np.int64), samples.offsets[index], points)
@@ -216,11 +240,14 @@ def _save_checkpoint(path: Path, net, optimizer, schedule, epoch: int, history: 
 
 def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Optional[Path] = None,
           log: Optional[Path] = None, progress: Optional[Callable[[int, Dict[str, float]], None]] = None,
-          validation: Optional[SampleSet] = None) -> History:
+          validation: Optional[SampleSet] = None,
+          cascade: Optional[Callable[[MTCNNNet], Dict[str, float]]] = None) -> History:
     """Train `net` in place on `samples`; returns the per-epoch history. On return `net` holds the weights
     of the best validation epoch (or, with `config.keep_initial`, the initial ones if no epoch was better).
 
     validation: held-out crops (from other images); None = a seeded `val_fraction` of `samples`.
+    cascade: net -> more validation metrics (cascade_validation.CascadeValidation: the whole cascade on the
+    held-out images), measured with the crops' before training and after every epoch.
     checkpoint: file written after every epoch; if it exists, training resumes after its last epoch (same
     config and samples give the same result as an uninterrupted run: batches are drawn by (seed, epoch)).
     log: JSON-lines file, one line per `log_every` batches and one per epoch. progress(samples_done, terms)
@@ -248,7 +275,8 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
     threshold = STAGE_THRESHOLDS[net.stage]
 
     def measure() -> Dict[str, float]:
-        return stage_metrics(net, validation, val_index, config.alphas, threshold, device=config.device)
+        metrics = stage_metrics(net, validation, val_index, config.alphas, threshold, device=config.device)
+        return dict(metrics, **cascade(net)) if cascade is not None and metrics else metrics
 
     history, first_epoch = History(convention_shift=shift.tolist()), 0
     if checkpoint is not None and Path(checkpoint).exists():
@@ -273,8 +301,9 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         started, sums = time.perf_counter(), {}
         batches = epoch_batches(samples.kinds, train_index, config, useful, epoch)
         jitter = np.random.default_rng((config.seed, epoch, 1)) if config.augment else None
+        flip = np.random.default_rng((config.seed, epoch, 2)) if config.flip else None
         for step, index in enumerate(batches):
-            images, kinds, offsets, points = _batch(samples, index, config.device, jitter)
+            images, kinds, offsets, points = _batch(samples, index, config.device, jitter, flip)
             total, terms = multitask_loss(net(images), kinds, offsets, points, config.alphas, config.ohem)
             optimizer.zero_grad()
             total.backward()
@@ -296,7 +325,8 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
         history.epochs.append(record)
         if metrics:
             score = selection_score(metrics, config.alphas, config.select)
-            eligible = detection_holds(metrics, history.before if config.keep_initial else None)
+            eligible = detection_holds(metrics, history.before if config.keep_initial else None,
+                                       config.detection_slack)
             if eligible and score < best["score"]:
                 best = {"epoch": epoch, "score": score, "model": copy.deepcopy(net.state_dict())}
             elif config.patience is not None and epoch - (best["epoch"] if best["epoch"] is not None else -1) \

@@ -203,6 +203,11 @@ class Quota:
         return (self.negative, self.positive, self.part, self.landmark)[kind]
 
 
+#: Where each of the five points (image-left eye, image-right eye, nose, image-left and image-right mouth corner)
+#: comes from in a mirrored face: the left and right points swap.
+MIRRORED_ORDER = [1, 0, 2, 4, 3]
+
+
 def _flip(image: np.ndarray, record: FaceRecord) -> Tuple[np.ndarray, FaceRecord]:
     """Mirror an image and its faces (landmark order stays image-left first). Points map x -> width - x,
     as box edges do: the shipped cascade's landmarks on a mirrored image sum with the original ones to
@@ -210,7 +215,7 @@ def _flip(image: np.ndarray, record: FaceRecord) -> Tuple[np.ndarray, FaceRecord
     width = image.shape[1]
     boxes = record.boxes.copy()
     boxes[:, [0, 2]] = width - record.boxes[:, [2, 0]]
-    points = record.landmarks[:, [1, 0, 2, 4, 3]].copy()
+    points = record.landmarks[:, MIRRORED_ORDER].copy()
     points[:, :, 0] = width - points[:, :, 0]
     return np.ascontiguousarray(image[:, ::-1]), FaceRecord(record.image, boxes, points, record.ignore)
 

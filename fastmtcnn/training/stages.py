@@ -20,6 +20,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .cascade_validation import CascadeValidation
 from .composites import synthetic_composites
 from .export import export_net, load_net, publish_weights
 from .loop import History, TrainConfig, train
@@ -103,8 +104,9 @@ def train_cascade(records: Sequence[FaceRecord], out_dir: Path, plan: CascadeTra
         sampled = time.perf_counter()
         net = initial_net(stage, plan.init, plan.seed)
         update = progress(stage, "train", _planned_samples(net, samples, config)) if progress else None
+        cascade = CascadeValidation(held_out, work) if config.select == "cascade" and stage == "onet" else None
         history = train(net, samples, config, out / "checkpoints" / f"{stage}.pt", out / "train_log.jsonl", update,
-                        validation)
+                        validation, cascade)
         trained = time.perf_counter()
         export_net(net, work)
         summary["stages"][stage] = _stage_summary(summary["stages"].get(stage, {}), samples, validation, config,

@@ -5,7 +5,10 @@ P-Net / R-Net: recall of the positive crops at the stage's cascade threshold, an
 inter-ocular distance (the crops are square, so box fractions give the same ratio as pixels), the scatter
 NME (the same after the net's own mean offset over these crops is taken away: what is left once the point
 convention, where a set puts an eye centre or a mouth corner, is set aside), and face accuracy. The crops
-come from images that training never sees (`readers.split_records`).
+come from images that training never sees (`readers.split_records`). With `select` "cascade" O-Net is also
+measured as the detector uses it, the whole cascade on the held-out images (`cascade_validation.py`): the
+epoch kept is the one of the lowest cascade NME, and the recall and false positives the keep rule guards are
+the cascade's.
 """
 from __future__ import annotations
 
@@ -75,31 +78,41 @@ def stage_metrics(net: MTCNNNet, samples: SampleSet, index: np.ndarray, alphas, 
     return metrics
 
 
-#: What `selection_score` ranks landmark stages by: "nme" or "scatter" (the NME left after the mean offset).
-SELECTIONS = ("nme", "scatter")
+#: What `selection_score` ranks landmark stages by: "nme" or "scatter" (the NME left after the mean offset) of
+#: the validation crops, or "cascade" (the NME of the whole cascade on the held-out images).
+SELECTIONS = ("nme", "scatter", "cascade")
+#: The metric each selection ranks by (lower is better).
+_SELECTED_KEY = {"nme": "nme", "scatter": "nme_scatter", "cascade": "cascade_nme"}
 
 
 def selection_score(metrics: Dict[str, float], alphas, select: str = "nme") -> float:
-    """Lower is better: the landmark NME (`select` "nme") or scatter NME ("scatter") when the stage is
-    trained for landmarks and has them, else -(recall - false-positive rate) at the stage threshold."""
+    """Lower is better: the landmark NME of the crops (`select` "nme"), their scatter NME ("scatter") or the
+    whole cascade's NME ("cascade") when the stage is trained for landmarks and has them (the crop NME when
+    the chosen one was not measured), else -(recall - false-positive rate) at the stage threshold."""
     if alphas[2] > 0 and "nme" in metrics:
-        return metrics.get("nme_scatter", metrics["nme"]) if select == "scatter" else metrics["nme"]
+        return metrics.get(_SELECTED_KEY[select], metrics["nme"])
     return -(metrics["recall"] - metrics["fp_rate"])
 
 
-def detection_holds(metrics: Dict[str, float], before: Optional[Dict[str, float]]) -> bool:
-    """Recall no lower and false-positive rate no higher than `before` by more than DETECTION_SLACK."""
+def detection_holds(metrics: Dict[str, float], before: Optional[Dict[str, float]],
+                    slack: float = DETECTION_SLACK) -> bool:
+    """Recall no lower and false-positive rate no higher than `before` by more than `slack`: the whole
+    cascade's recall and false positives per image when both were measured, else the crops'."""
     if not before:
         return True
-    recall_ok = not before["recall"] - metrics["recall"] > DETECTION_SLACK
-    return recall_ok and not metrics["fp_rate"] - before["fp_rate"] > DETECTION_SLACK
+    recall, fp = ("cascade_recall", "cascade_fp_per_image") if "cascade_recall" in before and \
+        "cascade_recall" in metrics else ("recall", "fp_rate")
+    recall_ok = not before[recall] - metrics[recall] > slack
+    return recall_ok and not metrics[fp] - before[fp] > slack
 
 
 def describe(metrics: Dict[str, float]) -> str:
     """One line of the metrics that matter: NME (if any), recall, false positives."""
     if not metrics:
         return "no validation samples"
-    parts = [f"NME {100 * metrics['nme']:.3f}%"] if "nme" in metrics else []
+    parts = [f"cascade NME {100 * metrics['cascade_nme']:.3f}%, cascade recall {100 * metrics['cascade_recall']:.2f}%, "
+             f"cascade false positives/image {metrics['cascade_fp_per_image']:.3f}"] if "cascade_nme" in metrics else []
+    parts += [f"NME {100 * metrics['nme']:.3f}%"] if "nme" in metrics else []
     parts += [f"scatter NME {100 * metrics['nme_scatter']:.3f}%"] if "nme_scatter" in metrics else []
     parts += [f"recall {100 * metrics['recall']:.2f}%", f"false positives {metrics['false_positives']}",
               f"accuracy {100 * metrics['accuracy']:.2f}%"]
