@@ -168,7 +168,10 @@ def test_killed_run_resumes_to_the_same_file(many, tmp_path, how, workers):
     root, full = many
     out = tmp_path / "results.jsonl"
     command = [sys.executable, "-m", "fastmtcnn", "batch", str(root), "--out", str(out), "--workers", str(workers)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Ctrl-C as in a terminal: a shell that starts pytest in the background hands it (and so the batch) SIGINT
+    # ignored, and the batch then rightly runs to the end.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for_lines(out, 2, process)
         process.send_signal(getattr(signal, how))
