@@ -291,7 +291,7 @@ def test_flip_mirrors_landmark_faces_with_their_points():
     for k in mirrored[:5]:
         for point in range(5):  # the dot under each target is the mirrored face's own point
             x, y = (int(targets[k, point] * size), int(targets[k, 5 + point] * size))
-            assert flipped[k, 0, y, x] == 0.2 * [1, 0, 2, 4, 3][point]
+            assert flipped[k, 0, y, x] == np.float32(0.2 * [1, 0, 2, 4, 3][point])  # as stored (NumPy 1.x compares in f64)
         assert targets[k, 0] < targets[k, 1] and targets[k, 3] < targets[k, 4]
     again, again_targets = flip_landmark_faces(images, kinds, points, np.random.default_rng(4))
     np.testing.assert_array_equal(again, flipped)
