@@ -92,6 +92,19 @@ def has_blob(changed: np.ndarray, side: int, fill: float = BLOB_FILL) -> bool:
     return bool(windows.max() >= fill * side * side)
 
 
+def cell_spans(boxes: np.ndarray, shape: Tuple[int, int], below: float = 0.0) -> np.ndarray:
+    """int64 (n, 4) (top, left, bottom, right), bottom/right exclusive: the CELL-pixel cells of a (rows, cols)
+    grid under each box (float (n, 4) pixel edges) and under the `below` pixels beneath it, clipped to the grid
+    (empty where bottom <= top or right <= left)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    rows, cols = shape
+    top = np.clip(np.floor(boxes[:, 1] / CELL), 0, rows)
+    left = np.clip(np.floor(boxes[:, 0] / CELL), 0, cols)
+    bottom = np.clip(np.ceil((boxes[:, 3] + below) / CELL), 0, rows)
+    right = np.clip(np.ceil(boxes[:, 2] / CELL), 0, cols)
+    return np.stack([top, left, bottom, right], axis=1).astype(np.int64)
+
+
 class SceneChange:
     """Compares each frame's thumbnail with the previous one (cuts) and with the key frame's (new content).
 
@@ -155,11 +168,8 @@ class SceneChange:
         if self._before is None or self._before.shape != self._previous.shape:
             return np.zeros(len(boxes), bool)
         moved = np.abs(self._previous - self._before)
-        rows, cols = moved.shape
         still = np.zeros(len(boxes), bool)
-        for k, (x1, y1, x2, y2) in enumerate(boxes):
-            top, left = max(int(y1 // CELL), 0), max(int(x1 // CELL), 0)
-            bottom, right = min(int(np.ceil(y2 / CELL)), rows), min(int(np.ceil(x2 / CELL)), cols)
+        for k, (top, left, bottom, right) in enumerate(cell_spans(boxes, moved.shape)):
             still[k] = bottom > top and right > left and moved[top:bottom, left:right].max() <= levels
         return still
 

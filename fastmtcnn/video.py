@@ -42,7 +42,7 @@ from .errors import FastMTCNNError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
-from .scene_change import CELL, MOTION, PassBudget, SceneChange
+from .scene_change import MOTION, PassBudget, SceneChange, cell_spans
 from .smoothing import OneEuroFilter, smoother_factory
 
 #: Full cascade every this many frames (measured: see README "Video streams").
@@ -316,11 +316,13 @@ class FaceTracker:
         if not ids:
             return NOTHING
         found = self._onet_only(pixels, channels, [k for k in ids if self._skips_rnet(k)])
-        rest = [k for k in ids if k not in set(found.tracks.tolist())]
+        seen = set(found.tracks.tolist())
+        rest = [k for k in ids if k not in seen]
         if rest:
             boxes = track_boxes(self._tracks.predicted(rest), self.margin)
             found = found + self._tracks.matched(self._refine(pixels, channels, boxes), rest)
-        missing = [k for k in ids if k not in set(found.tracks.tolist())]
+        seen = set(found.tracks.tolist())
+        missing = [k for k in ids if k not in seen]
         if missing and self.search > 0:
             candidates = self._search_candidates(pixels, channels, self._tracks.predicted(missing))
             found = found + self._tracks.matched(self._refine(pixels, channels, candidates), missing)
@@ -490,13 +492,12 @@ def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> n
     """bool (n,): whether a changed cell (bool (rows, cols) grid of `scene_change.CELL`-pixel cells) lies under
     each tile (0-based inclusive float32 (n, 4)) or under the `below` pixels beneath it (a head turning above the
     moving body the change check saw)."""
-    rows, cols = changed.shape
-    keep = np.zeros(len(tiles), bool)
-    for k, (x1, y1, x2, y2) in enumerate(np.asarray(tiles, np.float64)):
-        top, left = max(int(y1 // CELL), 0), max(int(x1 // CELL), 0)
-        bottom, right = min(int(math.ceil((y2 + 1 + below) / CELL)), rows), min(int(math.ceil((x2 + 1) / CELL)), cols)
-        keep[k] = bottom > top and right > left and bool(changed[top:bottom, left:right].any())
-    return keep
+    edges = np.asarray(tiles, np.float64).reshape(-1, 4) + [0, 0, 1, 1]
+    top, left, bottom, right = cell_spans(edges, changed.shape, below).T
+    counts = np.zeros((changed.shape[0] + 1, changed.shape[1] + 1), np.int64)  # changed cells above-left of each
+    counts[1:, 1:] = changed.cumsum(axis=0).cumsum(axis=1)
+    inside = counts[bottom, right] - counts[top, right] - counts[bottom, left] + counts[top, left]
+    return (bottom > top) & (right > left) & (inside > 0)
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
