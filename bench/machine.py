@@ -36,11 +36,11 @@ IMAGES = {
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def run_child(code: str, *args: str, **env: str) -> dict:
-    """Run `code` in a fresh interpreter (repository root as the working folder, every THREAD_VARS pinned to 1,
-    `env` added) and return the JSON object its last output line prints."""
+def run_child(code: str, *args: str, python: Optional[str] = None, **env: str) -> dict:
+    """Run `code` in a fresh interpreter (`python`, default this one; repository root as the working folder, every
+    THREAD_VARS pinned to 1, `env` added) and return the JSON object its last output line prints."""
     environment = dict(os.environ, **{var: "1" for var in THREAD_VARS}, **env)
-    out = subprocess.run([sys.executable, "-c", code, *args], env=environment, cwd=REPO_ROOT, check=True,
+    out = subprocess.run([python or sys.executable, "-c", code, *args], env=environment, cwd=REPO_ROOT, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

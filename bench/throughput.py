@@ -20,6 +20,7 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import cv2
 
@@ -27,33 +28,48 @@ from .machine import cpu_count, run_child
 from .mixed_sizes import VGA, stream_sources
 from .rounds import interleaved
 
-CHILD = r"""
+#: Every child's start: the spec, the image file names, CPU seconds used so far (own and children's), and
+#: `timed_pool(detect, images)`: the face count over `images` on spec["workers"] threads, warmed first (every
+#: thread's detector built), with the result stamps, the clock and the CPU seconds at the start.
+CHILD_HEAD = r"""
 import json, os, resource, sys, time, threading
+from concurrent.futures import ThreadPoolExecutor
 spec = json.loads(sys.argv[1])
 import cv2
-import fastmtcnn
-from fastmtcnn import batch
-from fastmtcnn.settings import CascadeSettings
 paths = sorted(os.listdir(spec["folder"]))
 
 def cpu():
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
+def timed_pool(detect, images):
+    stamps = []
+    def one(image):
+        count = detect(image)
+        stamps.append(time.perf_counter())
+        return count
+    with ThreadPoolExecutor(spec["workers"]) as pool:
+        list(pool.map(detect, images[:spec["workers"] * 2]))
+        cpu0, start = cpu(), time.perf_counter()
+        faces = sum(pool.map(one, images))
+    return stamps, faces, start, cpu0
+"""
+
+#: Every child's end: the rate from the first to the last result, and the cores it got.
+CHILD_TAIL = r"""
+stamps.sort()
+wall = stamps[-1] - stamps[0]
+print(json.dumps({"rate": (len(stamps) - 1) / wall, "faces": faces, "cpu_per_wall": (cpu() - cpu0) / (stamps[-1] - start)}))
+"""
+
+FASTMTCNN_CHILD = CHILD_HEAD + r"""
+import fastmtcnn
+from fastmtcnn import batch
+from fastmtcnn.settings import CascadeSettings
 if spec["mode"] == "threads":
     detector = fastmtcnn.Detector(backend=spec["backend"], num_threads=1)
     images = [cv2.imread(os.path.join(spec["folder"], p)) for p in paths]
-    detector.detect_batch(images[:spec["workers"] * 2], workers=spec["workers"])  # every thread's cascade
-    stamps = []
-    cpu0 = cpu()
-    start = time.perf_counter()
-    def one(image):
-        faces = detector.detect(image)
-        stamps.append(time.perf_counter())
-        return faces
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(spec["workers"]) as pool:
-        faces = sum(len(f) for f in pool.map(one, images))
+    stamps, faces, start, cpu0 = timed_pool(lambda image: len(detector.detect(image)), images)
 else:
     config = batch.WorkerConfig(CascadeSettings(), spec["folder"], num_threads=1, backend=spec["backend"])
     tasks = [(p, p) for p in paths]
@@ -63,14 +79,42 @@ else:
     for record in batch.run_records(tasks, spec["workers"], config):
         stamps.append(time.perf_counter())
         faces += len(record["faces"])
-stamps.sort()
-wall = stamps[-1] - stamps[0]
-print(json.dumps({"rate": (len(stamps) - 1) / wall, "faces": faces, "cpu_per_wall": (cpu() - cpu0) / (stamps[-1] - start)}))
-"""
+""" + CHILD_TAIL
+
+#: facenet-pytorch's MTCNN with our defaults (min face 20, thresholds 0.6/0.7/0.7, factor 0.709), RGB decoded before
+#: the clock. "threads": N Python threads, each its own MTCNN, torch on 1 thread (torch releases the GIL);
+#: "intra-op": one image at a time, torch on N threads (how a facenet-pytorch user gives it more cores).
+FACENET_CHILD = CHILD_HEAD + r"""
+import torch
+from facenet_pytorch import MTCNN
+torch.set_num_threads(spec["workers"] if spec["mode"] == "intra-op" else 1)
+torch.set_num_interop_threads(1)
+images = [cv2.cvtColor(cv2.imread(os.path.join(spec["folder"], p)), cv2.COLOR_BGR2RGB) for p in paths]
+local = threading.local()
+
+def detect(rgb):
+    if not hasattr(local, "mtcnn"):
+        local.mtcnn = MTCNN(min_face_size=20, thresholds=[0.6, 0.7, 0.7], factor=0.709, keep_all=True,
+                            post_process=False, device="cpu")
+    with torch.inference_mode():
+        boxes, _ = local.mtcnn.detect(rgb)
+    return 0 if boxes is None else len(boxes)
+
+if spec["mode"] == "intra-op":
+    spec["workers"] = 1
+stamps, faces, start, cpu0 = timed_pool(detect, images)
+""" + CHILD_TAIL
+
+FACENET = "facenet-pytorch"
+FACENET_MODES = ("threads", "intra-op")
 
 
-def one_process(folder: str, backend: str, mode: str, workers: int) -> dict:
-    return run_child(CHILD, json.dumps({"folder": folder, "backend": backend, "mode": mode, "workers": workers}))
+def one_process(folder: str, backend: str, mode: str, workers: int, facenet_python: Optional[str] = None) -> dict:
+    """One case in a fresh process: `backend` a fastmtcnn engine, or FACENET (run by `facenet_python`)."""
+    spec = json.dumps({"folder": folder, "backend": backend, "mode": mode, "workers": workers})
+    if backend == FACENET:
+        return run_child(FACENET_CHILD, spec, python=facenet_python)
+    return run_child(FASTMTCNN_CHILD, spec)
 
 
 def write_images(folder: Path, count: int) -> None:
@@ -86,24 +130,28 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--backends", nargs="+", default=["openvino", "opencv"])
     parser.add_argument("--modes", nargs="+", default=["threads", "processes"])
+    parser.add_argument("--facenet", metavar="PYTHON", help="also facenet-pytorch's MTCNN, run by this interpreter "
+                        "(threads: N threads, torch on 1 each; intra-op: one image at a time, torch on N threads)")
     args = parser.parse_args(argv)
-    cases = [(b, m, w) for b in args.backends for m in args.modes for w in args.workers]
+    rows = [(b, m) for b in args.backends for m in args.modes]
+    rows += [(FACENET, m) for m in FACENET_MODES] if args.facenet else []
+    cases = [(backend, mode, w) for backend, mode in rows for w in args.workers]
     records = {case: [] for case in cases}
     with tempfile.TemporaryDirectory(prefix="fastmtcnn-throughput-") as folder:
         write_images(Path(folder), args.images)
         for _, case in interleaved(cases, args.rounds):
-            records[case].append(one_process(folder, *case))
+            records[case].append(one_process(folder, *case, facenet_python=args.facenet))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.images} VGA images, min face 20, 1 thread per image in flight, {args.rounds} rounds, "
           f"{cpu_count()} CPUs, load average {load:.1f} at the end (median images/s; CPU s per wall s)")
-    for backend in args.backends:
-        for mode in args.modes:
-            rates = {w: statistics.median(r["rate"] for r in records[(backend, mode, w)]) for w in args.workers}
-            cores = {w: statistics.median(r["cpu_per_wall"] for r in records[(backend, mode, w)]) for w in args.workers}
-            first = args.workers[0]
-            cells = ", ".join(f"{w} in flight {rates[w]:.1f}/s ({cores[w]:.2f} CPU, {rates[w] / rates[first]:.2f}x)"
-                              for w in args.workers)
-            print(f"  {backend:8s} {mode:9s} {cells}")
+    for backend, mode in rows:
+        rates = {w: statistics.median(r["rate"] for r in records[(backend, mode, w)]) for w in args.workers}
+        cores = {w: statistics.median(r["cpu_per_wall"] for r in records[(backend, mode, w)]) for w in args.workers}
+        faces = sorted({r["faces"] for w in args.workers for r in records[(backend, mode, w)]})
+        first = args.workers[0]
+        cells = ", ".join(f"{w} in flight {rates[w]:.1f}/s ({cores[w]:.2f} CPU, {rates[w] / rates[first]:.2f}x)"
+                          for w in args.workers)
+        print(f"  {backend:15s} {mode:9s} {cells}; faces {'/'.join(map(str, faces))}")
 
 
 if __name__ == "__main__":
