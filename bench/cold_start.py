@@ -50,18 +50,22 @@ def run(rounds: int, backend: str) -> dict:
     return records
 
 
+def medians(records: dict) -> dict:
+    """{mode: median total seconds} of `run`'s records."""
+    return {mode: statistics.median(row["total"] for row in rows) for mode, rows in records.items()}
+
+
 def report(records: dict, backend: str) -> str:
     lines = [f"cold start, backend {backend}, 1 thread, {len(next(iter(records.values())))} fresh processes per mode "
              "(median s; import / Detector() / first detection / total)"]
-    medians = {}
     for mode, rows in records.items():
         parts = {key: statistics.median(row[key] for row in rows) for key in ("import", "detector", "detect", "total")}
-        medians[mode] = parts["total"]
         lines.append(f"  {mode:9s} {parts['import']:.3f} / {parts['detector']:.3f} / {parts['detect']:.3f} / "
                      f"{parts['total']:.3f}  (total min {min(r['total'] for r in rows):.3f}, "
                      f"max {max(r['total'] for r in rows):.3f})")
-    if len(medians) == 2:
-        lines.append(f"  no cache / cache: {medians['no cache'] / medians['cache']:.2f}x")
+    totals = medians(records)
+    if len(totals) == 2:
+        lines.append(f"  no cache / cache: {totals['no cache'] / totals['cache']:.2f}x")
     return "\n".join(lines)
 
 

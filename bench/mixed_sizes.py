@@ -21,7 +21,7 @@ import argparse
 import json
 import os
 import statistics
-from typing import List
+from typing import Dict, List, Sequence
 
 from .machine import SHARED_BENCH, SHARED_DATA, run_child
 from .rounds import interleaved
@@ -83,6 +83,23 @@ def one_process(backend: str, paths: List[str], sizes: List[tuple], mode: str, m
     return run_child(CHILD, json.dumps(spec))
 
 
+def run(rounds: int = 3, images: int = 200, sizes: int = 50, min_face: float = 20.0,
+        backends: Sequence[str] = ("openvino", "opencv"), modes: Sequence[str] = ("default",)) -> Dict[tuple, dict]:
+    """Every (backend, stream, mode) once per interleaved round -> {(backend, mode): {stream: {"cpu_ms_per_image",
+    "ms_per_image": medians over rounds, "faces"}}} for the streams "one size" and "mixed"."""
+    paths = stream_sources(images)
+    streams = {"one size": [VGA] * images, "mixed": stream_sizes(images, sizes)}
+    cases = [(b, s, m) for b in backends for s in streams for m in modes]
+    records: Dict[tuple, List[dict]] = {case: [] for case in cases}
+    for _, case in interleaved(cases, rounds):
+        backend, stream, mode = case
+        records[case].append(one_process(backend, paths, streams[stream], mode, min_face))
+    return {(b, m): {s: {**{key: statistics.median(r[key] for r in records[(b, s, m)])
+                            for key in ("cpu_ms_per_image", "ms_per_image")},
+                         "faces": records[(b, s, m)][0]["faces"]} for s in streams}
+            for b in backends for m in modes}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -92,24 +109,14 @@ def main(argv=None) -> None:
     parser.add_argument("--backends", nargs="+", default=["openvino", "opencv"])
     parser.add_argument("--modes", nargs="+", default=["default", "buckets"], choices=MODES)
     args = parser.parse_args(argv)
-    paths = stream_sources(args.images)
-    streams = {"one size": [VGA] * args.images, "mixed": stream_sizes(args.images, args.sizes)}
-    cases = [(b, s, m) for b in args.backends for s in streams for m in args.modes]
-    records = {case: [] for case in cases}
-    for _, case in interleaved(cases, args.rounds):
-        backend, stream, mode = case
-        records[case].append(one_process(backend, paths, streams[stream], mode, args.min_face))
-    load = os.getloadavg()[0]
-    print(f"{args.images} images, {len(set(streams['mixed']))} sizes, min face {args.min_face:g}, 1 thread, "
-          f"{args.rounds} rounds, load average {load:.1f} at the end (median ms per image; faces found)")
-    for backend in args.backends:
-        for mode in args.modes:
-            for key in ("cpu_ms_per_image", "ms_per_image"):
-                row = {s: statistics.median(r[key] for r in records[(backend, s, mode)]) for s in streams}
-                faces = {s: records[(backend, s, mode)][0]["faces"] for s in streams}
-                print(f"  {backend:8s} {mode:8s} {key:16s} one size {row['one size']:.1f} ({faces['one size']} "
-                      f"faces), mixed {row['mixed']:.1f} ({faces['mixed']} faces), mixed / one size "
-                      f"{row['mixed'] / row['one size']:.3f}")
+    summary = run(args.rounds, args.images, args.sizes, args.min_face, args.backends, args.modes)
+    print(f"{args.images} images, {args.sizes} sizes, min face {args.min_face:g}, 1 thread, {args.rounds} rounds, "
+          f"load average {os.getloadavg()[0]:.1f} at the end (median ms per image; faces found)")
+    for (backend, mode), streams in summary.items():
+        one, mixed = streams["one size"], streams["mixed"]
+        for key in ("cpu_ms_per_image", "ms_per_image"):
+            print(f"  {backend:8s} {mode:8s} {key:16s} one size {one[key]:.1f} ({one['faces']} faces), mixed "
+                  f"{mixed[key]:.1f} ({mixed['faces']} faces), mixed / one size {mixed[key] / one[key]:.3f}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 
@@ -123,6 +123,23 @@ def write_images(folder: Path, count: int) -> None:
         cv2.imwrite(str(folder / f"{number:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
+def run(rounds: int = 3, images: int = 120, workers: Sequence[int] = (1, 2),
+        backends: Sequence[str] = ("openvino", "opencv"), modes: Sequence[str] = ("threads", "processes"),
+        facenet: Optional[str] = None) -> Dict[tuple, Dict[int, dict]]:
+    """Every case once per interleaved round -> {(backend, mode): {workers: {"rate": images/s, "cpu": CPU s per
+    wall s, medians over rounds; "faces"}}}; with `facenet` (an interpreter) also facenet-pytorch's FACENET_MODES."""
+    rows = [(b, m) for b in backends for m in modes] + ([(FACENET, m) for m in FACENET_MODES] if facenet else [])
+    cases = [(backend, mode, w) for backend, mode in rows for w in workers]
+    records: Dict[tuple, List[dict]] = {case: [] for case in cases}
+    with tempfile.TemporaryDirectory(prefix="fastmtcnn-throughput-") as folder:
+        write_images(Path(folder), images)
+        for _, case in interleaved(cases, rounds):
+            records[case].append(one_process(folder, *case, facenet_python=facenet))
+    return {row: {w: {"rate": statistics.median(r["rate"] for r in records[(*row, w)]),
+                      "cpu": statistics.median(r["cpu_per_wall"] for r in records[(*row, w)]),
+                      "faces": records[(*row, w)][0]["faces"]} for w in workers} for row in rows}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -133,25 +150,16 @@ def main(argv=None) -> None:
     parser.add_argument("--facenet", metavar="PYTHON", help="also facenet-pytorch's MTCNN, run by this interpreter "
                         "(threads: N threads, torch on 1 each; intra-op: one image at a time, torch on N threads)")
     args = parser.parse_args(argv)
-    rows = [(b, m) for b in args.backends for m in args.modes]
-    rows += [(FACENET, m) for m in FACENET_MODES] if args.facenet else []
-    cases = [(backend, mode, w) for backend, mode in rows for w in args.workers]
-    records = {case: [] for case in cases}
-    with tempfile.TemporaryDirectory(prefix="fastmtcnn-throughput-") as folder:
-        write_images(Path(folder), args.images)
-        for _, case in interleaved(cases, args.rounds):
-            records[case].append(one_process(folder, *case, facenet_python=args.facenet))
+    summary = run(args.rounds, args.images, args.workers, args.backends, args.modes, args.facenet)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.images} VGA images, min face 20, 1 thread per image in flight, {args.rounds} rounds, "
           f"{cpu_count()} CPUs, load average {load:.1f} at the end (median images/s; CPU s per wall s)")
-    for backend, mode in rows:
-        rates = {w: statistics.median(r["rate"] for r in records[(backend, mode, w)]) for w in args.workers}
-        cores = {w: statistics.median(r["cpu_per_wall"] for r in records[(backend, mode, w)]) for w in args.workers}
-        faces = sorted({r["faces"] for w in args.workers for r in records[(backend, mode, w)]})
-        first = args.workers[0]
-        cells = ", ".join(f"{w} in flight {rates[w]:.1f}/s ({cores[w]:.2f} CPU, {rates[w] / rates[first]:.2f}x)"
-                          for w in args.workers)
-        print(f"  {backend:15s} {mode:9s} {cells}; faces {'/'.join(map(str, faces))}")
+    for (backend, mode), cases in summary.items():
+        first = cases[args.workers[0]]["rate"]
+        cells = ", ".join(f"{w} in flight {case['rate']:.1f}/s ({case['cpu']:.2f} CPU, {case['rate'] / first:.2f}x)"
+                          for w, case in cases.items())
+        faces = "/".join(str(f) for f in sorted({case["faces"] for case in cases.values()}))
+        print(f"  {backend:15s} {mode:9s} {cells}; faces {faces}")
 
 
 if __name__ == "__main__":
