@@ -237,6 +237,34 @@ def _crop_set(image: np.ndarray, boxes: np.ndarray, kinds: np.ndarray, match: np
                      np.zeros(len(boxes), bool))
 
 
+@dataclass
+class _Chosen:
+    """The crops picked for one image so far: per pick, boxes (k, 4), their kind, the face each matches and
+    whether the cascade mined them."""
+
+    boxes: List[np.ndarray] = dataclasses.field(default_factory=list)
+    kinds: List[np.ndarray] = dataclasses.field(default_factory=list)
+    match: List[np.ndarray] = dataclasses.field(default_factory=list)
+    mined: List[np.ndarray] = dataclasses.field(default_factory=list)
+
+    def add(self, boxes: np.ndarray, match: np.ndarray, picked: np.ndarray, kind: int, mined: bool) -> int:
+        """Record `boxes[picked]` (float32 (n, 4)) as samples of `kind`, each of face `match[picked]`; how many."""
+        self.boxes.append(boxes[picked])
+        self.kinds.append(np.full(len(picked), kind, np.int8))
+        self.match.append(match[picked])
+        self.mined.append(np.full(len(picked), mined))
+        return len(picked)
+
+    def samples(self, image: np.ndarray, record: FaceRecord, stage: str) -> SampleSet:
+        """The crops and targets of what was picked, for `stage`."""
+        if not self.boxes:
+            return SampleSet.concatenate([], STAGE_SIZES[stage])
+        samples = _crop_set(image, np.concatenate(self.boxes), np.concatenate(self.kinds),
+                            np.concatenate(self.match), record, STAGE_SIZES[stage], stage != "pnet")
+        samples.mined = np.concatenate(self.mined)
+        return samples
+
+
 def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quota, rng: np.random.Generator,
                   proposals: Optional[np.ndarray] = None) -> SampleSet:
     """One image's samples for `stage` (image: BGR uint8 (H, W, 3), `record` its faces): from `proposals`
@@ -247,7 +275,7 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
     if proposals is not None and len(proposals):
         pools.append(np.ascontiguousarray(proposals, np.float32))
     pools.append(_candidates(rng, record, image.shape))
-    chosen_boxes, chosen_kinds, chosen_match, chosen_mined = [], [], [], []
+    chosen = _Chosen()
     for kind in (NEGATIVE, POSITIVE, PART):
         need = quota.of(kind)
         for pool, boxes in enumerate(pools):
@@ -255,11 +283,7 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
                 break
             kinds, match = label_boxes(boxes, record)
             picked = _take(rng, np.flatnonzero(kinds == kind), need)
-            chosen_boxes.append(boxes[picked])
-            chosen_kinds.append(np.full(len(picked), kind, np.int8))
-            chosen_match.append(match[picked])
-            chosen_mined.append(np.full(len(picked), pool < len(pools) - 1))
-            need -= len(picked)
+            need -= chosen.add(boxes, match, picked, kind, pool < len(pools) - 1)
     has_points = ~record.ignore & np.all(np.isfinite(record.landmarks), axis=(1, 2))
     if quota.landmark and has_points.any():
         need = quota.landmark
@@ -268,17 +292,8 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
         for pool, boxes in enumerate(pools[:-1] + [random_pool]):
             kinds, match = label_boxes(boxes, record)
             picked = _take(rng, np.flatnonzero(((kinds == POSITIVE) | (kinds == PART)) & has_points[match]), need)
-            chosen_boxes.append(boxes[picked])
-            chosen_kinds.append(np.full(len(picked), LANDMARK, np.int8))
-            chosen_match.append(match[picked])
-            chosen_mined.append(np.full(len(picked), pool < len(pools) - 1))
-            need -= len(picked)
-    if not chosen_boxes:
-        return SampleSet.concatenate([], STAGE_SIZES[stage])
-    samples = _crop_set(image, np.concatenate(chosen_boxes), np.concatenate(chosen_kinds),
-                        np.concatenate(chosen_match), record, STAGE_SIZES[stage], stage != "pnet")
-    samples.mined = np.concatenate(chosen_mined)
-    return samples
+            need -= chosen.add(boxes, match, picked, LANDMARK, pool < len(pools) - 1)
+    return chosen.samples(image, record, stage)
 
 
 @dataclass(frozen=True)
