@@ -10,6 +10,7 @@ full pass to give back.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -76,6 +77,7 @@ class Found:
 
     @classmethod
     def of(cls, faces: Faces, tracks: Sequence[int]) -> "Found":
+        """`faces` (n,) with the track of each, int (n,)."""
         return cls(faces.boxes, faces.scores, faces.landmarks, np.asarray(tracks, np.int64).reshape(len(faces)))
 
     def __add__(self, other: "Found") -> "Found":
@@ -159,7 +161,8 @@ class Tracks:
         return np.array([self._tracks[k].box for k in keys], np.float32).reshape(-1, 4)
 
     def as_found(self, keys: Sequence[int]) -> Found:
-        """Tracks `keys` as found again on their last box, score and landmarks (a face held still)."""
+        """Tracks `keys` as found again on their last box, score and landmarks (a face held still, or coasting
+        once `_coast` moved it): the one place a `Found` is made of tracks."""
         tracks = [self._tracks[k] for k in keys]
         return Found(self.boxes(keys), np.array([t.score for t in tracks], np.float32),
                      np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2), np.array(keys, np.int64))
@@ -178,18 +181,22 @@ class Tracks:
         return pairs
 
     def matched(self, faces: Faces, keys: List[int]) -> Found:
-        """The faces that overlap the predicted box of one of tracks `keys` (one each), with that track."""
+        """The faces that overlap the predicted box of one of tracks `keys` (one each), with that track, in the
+        order of `pairs`."""
         pairs = self.pairs(keys, faces.boxes)
-        rows = np.array([j for _, j in pairs], np.int64)
-        return Found(faces.boxes[rows], faces.scores[rows], faces.landmarks[rows],
-                     np.array([keys[i] for i, _ in pairs], np.int64))
+        return self._continuing(faces, keys, pairs).rows(np.array([j for _, j in pairs], np.int64))
 
     def assign(self, faces: Faces) -> Found:
         """A pass's faces, each with the remembered track it continues (or -1: new)."""
         known = list(self._tracks)
+        return self._continuing(faces, known, self.pairs(known, faces.boxes))
+
+    @staticmethod
+    def _continuing(faces: Faces, keys: List[int], pairs: List[Tuple[int, int]]) -> Found:
+        """All `faces`, each with the track of `keys` that `pairs` (key index, face index) give it, else -1."""
         tracks = np.full(len(faces), -1, np.int64)
-        for i, j in self.pairs(known, faces.boxes):
-            tracks[j] = known[i]
+        for i, j in pairs:
+            tracks[j] = keys[i]
         return Found.of(faces, tracks)
 
     def newly_lost(self, followed: Found, alive: List[int], index: int) -> bool:
@@ -210,11 +217,11 @@ class Tracks:
                 self._measure(self._tracks[int(ids[j])], found, j, index)
         for key in [k for k, t in self._tracks.items() if k < 0 and t.last_seen < index]:
             del self._tracks[key]  # a candidate not found
-        found = Found(found.boxes[ids >= 0], found.scores[ids >= 0], found.landmarks[ids >= 0], ids[ids >= 0])
+        found = dataclasses.replace(found, tracks=ids).rows(ids >= 0)
         coasting = [k for k in alive if k >= 0 and k in self._tracks and self._tracks[k].last_seen < index
                     and index - self._tracks[k].last_seen <= self.coast
                     and not overlaps(self._tracks[k].predicted(), found.boxes)]
-        shown = found + Found(*self._coast(coasting)) if coasting else found
+        shown = found + self._coast(coasting) if coasting else found
         predicted = np.concatenate([np.zeros(len(found.tracks), bool), np.ones(len(coasting), bool)])
         order = np.argsort(-shown.scores, kind="stable")
         faces = Faces(shown.boxes[order], shown.scores[order], shown.landmarks[order])
@@ -230,19 +237,14 @@ class Tracks:
         track.landmarks = found.landmarks[row]
         track.last_seen = index
 
-    def _coast(self, keys: List[int]) -> Tuple[np.ndarray, ...]:
-        """Move tracks `keys` (not found) to their predicted boxes: (boxes, scores, landmarks, keys) to output."""
-        boxes, scores, landmarks = [], [], []
+    def _coast(self, keys: List[int]) -> Found:
+        """Move tracks `keys` (not found) to their predicted boxes, landmarks along; those tracks to output."""
         for k in keys:
             track = self._tracks[k]
             moved = track.predicted() if self.predict_motion else track.box
             track.landmarks = track.landmarks + (moved[:2] - track.box[:2])
             track.box = moved
-            boxes.append(moved)
-            scores.append(track.score)
-            landmarks.append(track.landmarks)
-        return (np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32),
-                np.array(landmarks, np.float32).reshape(-1, 5, 2), np.array(keys, np.int64))
+        return self.as_found(keys)
 
     def _track_of(self, key: int, found: Found, row: int, index: int, face_score: float) -> int:
         """The key of the track that face `row` of `found` continues (`key`, or a new one: a new face's id when
