@@ -29,7 +29,8 @@ VELOCITY_GAIN = 0.5
 
 
 def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> List[Tuple[int, int]]:
-    """Greedy one-to-one matching, highest IoU first: pairs (previous index, current index) with IoU >= min_iou.
+    """Greedy one-to-one matching, highest IoU first: pairs (previous index, current index) with IoU >= min_iou;
+    previous (n, 4), current (m, 4) pixel-edge boxes x1, y1, x2, y2.
 
     Greedy equals the optimal (Hungarian) assignment whenever each box overlaps at most one box of the other
     frame by min_iou or more; the cascade's final NMS keeps faces of one frame apart, so that is the usual case.
@@ -39,7 +40,8 @@ def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> L
 
 
 def greedy_pairs(iou: np.ndarray, floor: float) -> List[Tuple[int, int]]:
-    """One-to-one pairs (row, column) of an IoU matrix with IoU >= floor, highest IoU first."""
+    """One-to-one pairs (row, column) of an IoU matrix (n, m) with IoU >= floor, highest IoU first (ties: the
+    first in row-major order)."""
     pairs: List[Tuple[int, int]] = []
     used_rows, used_columns = set(), set()
     for flat in np.argsort(-iou, axis=None, kind="stable"):
@@ -63,6 +65,7 @@ class Track:
     smoother: Optional[OneEuroFilter] = None
 
     def predicted(self) -> np.ndarray:
+        """float32 (4,): the box one frame on at the current velocity (pixel edges)."""
         return self.box + self.velocity
 
 
@@ -168,8 +171,9 @@ class Tracks:
                      np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2), np.array(keys, np.int64))
 
     def pairs(self, keys: List[int], boxes: np.ndarray) -> List[Tuple[int, int]]:
-        """`match_by_iou` of the predicted boxes of tracks `keys` with `boxes`, faces' tracks first, then the
-        candidates on the boxes left (a candidate next to a face must not take its box)."""
+        """`match_by_iou` of the predicted boxes of tracks `keys` with `boxes` (float32 (m, 4) pixel edges), faces'
+        tracks first, then the candidates on the boxes left (a candidate next to a face must not take its box);
+        pairs (index into `keys`, index into `boxes`)."""
         faces = [i for i, k in enumerate(keys) if k >= 0]
         pairs = [(faces[i], j)
                  for i, j in match_by_iou(self.predicted([keys[i] for i in faces]), boxes, self.min_iou)]
@@ -207,7 +211,8 @@ class Tracks:
     def record(self, found: Found, alive: List[int], index: int, timestamp: Optional[float],
                face_score: float) -> Tuple[Faces, np.ndarray, np.ndarray]:
         """Update the tracks with frame `index`'s faces and candidates (`face_score`: the O-Net score of a face, below
-        it a candidate); (Faces, ids, predicted) to output, coasting faces included, candidates left out."""
+        it a candidate); (Faces, ids int64 (n,), predicted bool (n,)) to output, by score, coasting faces included,
+        candidates left out; `timestamp` in seconds (None: 1 / fps per frame for the smoother)."""
         for key in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
             del self._tracks[key]
         ids = found.tracks.copy()

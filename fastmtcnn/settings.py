@@ -1,7 +1,9 @@
-"""The detector's settings: one frozen object that owns every accepted range.
+"""The detector's settings: one frozen object that owns every accepted range; and the one integer-count check.
 
 `CascadeSettings` is built by `Detector`, the CLI, the batch workers and the server alike; it checks itself on
 construction, so a bad value fails in one place with one message (a `SettingsError`, which is a `ValueError`).
+`check_count` / `is_count` check the whole-number settings elsewhere (`FaceTracker`'s frame counts,
+`ServerConfig`'s limits, thread counts) the same way, with the same error type.
 """
 from __future__ import annotations
 

@@ -146,7 +146,8 @@ def _square_boxes(x1: np.ndarray, y1: np.ndarray, size: np.ndarray) -> np.ndarra
 
 def random_background_boxes(rng: np.random.Generator, height: int, width: int, count: int,
                             min_size: int = 12) -> np.ndarray:
-    """Squares anywhere in the image, side 12 to half the short side."""
+    """`count` squares anywhere in a height x width image, side `min_size` to half the short side (pixels):
+    float32 (count, 4) 0-based inclusive."""
     top = max(min_size + 1, min(height, width) // 2)
     size = rng.integers(min_size, top, count).astype(np.float64)
     x1 = rng.uniform(0, np.maximum(width - size, 1))
@@ -155,8 +156,9 @@ def random_background_boxes(rng: np.random.Generator, height: int, width: int, c
 
 
 def random_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int, jitter: float = 0.2) -> np.ndarray:
-    """Squares around one face (pixel edges (4,)): side 0.8 min to 1.25 max of its sides, centre moved by
-    up to `jitter` of the side; gives positives and part faces (and some negatives)."""
+    """`count` squares float32 (count, 4) 0-based inclusive around one face (pixel edges (4,)): side 0.8 min to
+    1.25 max of its sides, centre moved by up to `jitter` of the side; gives positives and part faces (and some
+    negatives)."""
     width, height = face[2] - face[0], face[3] - face[1]
     size = rng.uniform(0.8 * min(width, height), 1.25 * max(width, height), count)
     cx = (face[0] + face[2]) / 2 + rng.uniform(-jitter, jitter, count) * width
@@ -165,7 +167,8 @@ def random_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int, ji
 
 
 def random_near_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int) -> np.ndarray:
-    """Small squares overlapping a face's neighbourhood (hard negatives: eyes, mouths, hair, edges)."""
+    """`count` small squares float32 (count, 4) 0-based inclusive, side 12 px to 0.6 of the face's longer side,
+    overlapping the neighbourhood of a face (pixel edges (4,)): hard negatives (eyes, mouths, hair, edges)."""
     width, height = face[2] - face[0], face[3] - face[1]
     size = rng.uniform(12, max(13.0, 0.6 * max(width, height)), count)
     x1 = face[0] + rng.uniform(-0.5, 1.0, count) * width - size / 2
