@@ -12,9 +12,7 @@ from fastmtcnn import (CascadeSettings, Detector, FastMTCNNError, ImageError, Im
 from fastmtcnn.cli import build_parser, main as cli_main
 from fastmtcnn.image_input import LoadedImage, find_images, load_image
 
-from conftest import REPO_ROOT
-
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
+from conftest import ASTRONAUT
 
 
 @pytest.mark.parametrize("changes, message", [
