@@ -99,7 +99,8 @@ def check_landmarks(landmarks) -> np.ndarray:
 
 
 def alignment_matrix(landmarks, size: int = 112, template: str = "arcface") -> np.ndarray:
-    """The 2 x 3 matrix `align` warps with: image coordinates -> crop coordinates."""
+    """float64 (2, 3): the similarity `align` warps with, image pixels -> pixels of the `size` x `size` crop;
+    landmarks (5, 2) (x, y) image pixels, the detector's order."""
     return similarity_transform(check_landmarks(landmarks), template_points(size, template))
 
 

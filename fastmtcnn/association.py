@@ -10,6 +10,7 @@ full pass to give back.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -28,7 +29,8 @@ VELOCITY_GAIN = 0.5
 
 
 def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> List[Tuple[int, int]]:
-    """Greedy one-to-one matching, highest IoU first: pairs (previous index, current index) with IoU >= min_iou.
+    """Greedy one-to-one matching, highest IoU first: pairs (previous index, current index) with IoU >= min_iou;
+    previous (n, 4), current (m, 4) pixel-edge boxes x1, y1, x2, y2.
 
     Greedy equals the optimal (Hungarian) assignment whenever each box overlaps at most one box of the other
     frame by min_iou or more; the cascade's final NMS keeps faces of one frame apart, so that is the usual case.
@@ -38,7 +40,8 @@ def match_by_iou(previous: np.ndarray, current: np.ndarray, min_iou: float) -> L
 
 
 def greedy_pairs(iou: np.ndarray, floor: float) -> List[Tuple[int, int]]:
-    """One-to-one pairs (row, column) of an IoU matrix with IoU >= floor, highest IoU first."""
+    """One-to-one pairs (row, column) of an IoU matrix (n, m) with IoU >= floor, highest IoU first (ties: the
+    first in row-major order)."""
     pairs: List[Tuple[int, int]] = []
     used_rows, used_columns = set(), set()
     for flat in np.argsort(-iou, axis=None, kind="stable"):
@@ -62,6 +65,7 @@ class Track:
     smoother: Optional[OneEuroFilter] = None
 
     def predicted(self) -> np.ndarray:
+        """float32 (4,): the box one frame on at the current velocity (pixel edges)."""
         return self.box + self.velocity
 
 
@@ -76,6 +80,7 @@ class Found:
 
     @classmethod
     def of(cls, faces: Faces, tracks: Sequence[int]) -> "Found":
+        """`faces` (n,) with the track of each, int (n,)."""
         return cls(faces.boxes, faces.scores, faces.landmarks, np.asarray(tracks, np.int64).reshape(len(faces)))
 
     def __add__(self, other: "Found") -> "Found":
@@ -159,14 +164,16 @@ class Tracks:
         return np.array([self._tracks[k].box for k in keys], np.float32).reshape(-1, 4)
 
     def as_found(self, keys: Sequence[int]) -> Found:
-        """Tracks `keys` as found again on their last box, score and landmarks (a face held still)."""
+        """Tracks `keys` as found again on their last box, score and landmarks (a face held still, or coasting
+        once `_coast` moved it): the one place a `Found` is made of tracks."""
         tracks = [self._tracks[k] for k in keys]
         return Found(self.boxes(keys), np.array([t.score for t in tracks], np.float32),
                      np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2), np.array(keys, np.int64))
 
     def pairs(self, keys: List[int], boxes: np.ndarray) -> List[Tuple[int, int]]:
-        """`match_by_iou` of the predicted boxes of tracks `keys` with `boxes`, faces' tracks first, then the
-        candidates on the boxes left (a candidate next to a face must not take its box)."""
+        """`match_by_iou` of the predicted boxes of tracks `keys` with `boxes` (float32 (m, 4) pixel edges), faces'
+        tracks first, then the candidates on the boxes left (a candidate next to a face must not take its box);
+        pairs (index into `keys`, index into `boxes`)."""
         faces = [i for i, k in enumerate(keys) if k >= 0]
         pairs = [(faces[i], j)
                  for i, j in match_by_iou(self.predicted([keys[i] for i in faces]), boxes, self.min_iou)]
@@ -178,18 +185,22 @@ class Tracks:
         return pairs
 
     def matched(self, faces: Faces, keys: List[int]) -> Found:
-        """The faces that overlap the predicted box of one of tracks `keys` (one each), with that track."""
+        """The faces that overlap the predicted box of one of tracks `keys` (one each), with that track, in the
+        order of `pairs`."""
         pairs = self.pairs(keys, faces.boxes)
-        rows = np.array([j for _, j in pairs], np.int64)
-        return Found(faces.boxes[rows], faces.scores[rows], faces.landmarks[rows],
-                     np.array([keys[i] for i, _ in pairs], np.int64))
+        return self._continuing(faces, keys, pairs).rows(np.array([j for _, j in pairs], np.int64))
 
     def assign(self, faces: Faces) -> Found:
         """A pass's faces, each with the remembered track it continues (or -1: new)."""
         known = list(self._tracks)
+        return self._continuing(faces, known, self.pairs(known, faces.boxes))
+
+    @staticmethod
+    def _continuing(faces: Faces, keys: List[int], pairs: List[Tuple[int, int]]) -> Found:
+        """All `faces`, each with the track of `keys` that `pairs` (key index, face index) give it, else -1."""
         tracks = np.full(len(faces), -1, np.int64)
-        for i, j in self.pairs(known, faces.boxes):
-            tracks[j] = known[i]
+        for i, j in pairs:
+            tracks[j] = keys[i]
         return Found.of(faces, tracks)
 
     def newly_lost(self, followed: Found, alive: List[int], index: int) -> bool:
@@ -200,7 +211,8 @@ class Tracks:
     def record(self, found: Found, alive: List[int], index: int, timestamp: Optional[float],
                face_score: float) -> Tuple[Faces, np.ndarray, np.ndarray]:
         """Update the tracks with frame `index`'s faces and candidates (`face_score`: the O-Net score of a face, below
-        it a candidate); (Faces, ids, predicted) to output, coasting faces included, candidates left out."""
+        it a candidate); (Faces, ids int64 (n,), predicted bool (n,)) to output, by score, coasting faces included,
+        candidates left out; `timestamp` in seconds (None: 1 / fps per frame for the smoother)."""
         for key in [k for k, t in self._tracks.items() if index - t.last_seen > self.keep_lost]:
             del self._tracks[key]
         ids = found.tracks.copy()
@@ -210,11 +222,11 @@ class Tracks:
                 self._measure(self._tracks[int(ids[j])], found, j, index)
         for key in [k for k, t in self._tracks.items() if k < 0 and t.last_seen < index]:
             del self._tracks[key]  # a candidate not found
-        found = Found(found.boxes[ids >= 0], found.scores[ids >= 0], found.landmarks[ids >= 0], ids[ids >= 0])
+        found = dataclasses.replace(found, tracks=ids).rows(ids >= 0)
         coasting = [k for k in alive if k >= 0 and k in self._tracks and self._tracks[k].last_seen < index
                     and index - self._tracks[k].last_seen <= self.coast
                     and not overlaps(self._tracks[k].predicted(), found.boxes)]
-        shown = found + Found(*self._coast(coasting)) if coasting else found
+        shown = found + self._coast(coasting) if coasting else found
         predicted = np.concatenate([np.zeros(len(found.tracks), bool), np.ones(len(coasting), bool)])
         order = np.argsort(-shown.scores, kind="stable")
         faces = Faces(shown.boxes[order], shown.scores[order], shown.landmarks[order])
@@ -230,19 +242,14 @@ class Tracks:
         track.landmarks = found.landmarks[row]
         track.last_seen = index
 
-    def _coast(self, keys: List[int]) -> Tuple[np.ndarray, ...]:
-        """Move tracks `keys` (not found) to their predicted boxes: (boxes, scores, landmarks, keys) to output."""
-        boxes, scores, landmarks = [], [], []
+    def _coast(self, keys: List[int]) -> Found:
+        """Move tracks `keys` (not found) to their predicted boxes, landmarks along; those tracks to output."""
         for k in keys:
             track = self._tracks[k]
             moved = track.predicted() if self.predict_motion else track.box
             track.landmarks = track.landmarks + (moved[:2] - track.box[:2])
             track.box = moved
-            boxes.append(moved)
-            scores.append(track.score)
-            landmarks.append(track.landmarks)
-        return (np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32),
-                np.array(landmarks, np.float32).reshape(-1, 5, 2), np.array(keys, np.int64))
+        return self.as_found(keys)
 
     def _track_of(self, key: int, found: Found, row: int, index: int, face_score: float) -> int:
         """The key of the track that face `row` of `found` continues (`key`, or a new one: a new face's id when

@@ -33,7 +33,8 @@ def draw_faces(image: np.ndarray, faces: Faces) -> np.ndarray:
 
 
 def draw_tracks(image: np.ndarray, faces) -> np.ndarray:
-    """`draw_faces` plus each face's id under its box; `faces` is a `fastmtcnn.video.TrackedFaces`."""
+    """`draw_faces` plus each face's id under its box: a copy of `image` (uint8 (H, W, 3) BGR); `faces` is a
+    `fastmtcnn.video.TrackedFaces` of that image (pixel boxes)."""
     canvas = draw_faces(image, faces)
     scale = _thickness(image)
     for box, track_id in zip(faces.boxes, faces.ids):

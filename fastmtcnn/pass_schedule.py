@@ -77,7 +77,8 @@ class PassSchedule:
         return self.budget.spend()
 
     def done(self, index: int, reason: Optional[str], full: bool, boxes: np.ndarray) -> None:
-        """Frame `index` is over; `reason` None if it had no pass, else `full` (or over a region), finding `boxes`."""
+        """Frame `index` is over; `reason` None if it had no pass, else `full` (or over a region), finding `boxes`
+        (float32 (n, 4) pixel edges)."""
         self._requested = False
         if reason:
             self._last_pass = index

@@ -148,6 +148,7 @@ class Cascade:
 
     # ------------------------------------------------------------------------------ stage 1: P-Net
     def pyramid_scales(self, height: int, width: int) -> np.ndarray:
+        """float64 (L,): the pyramid's scales for a height x width pixel image, largest first (`kernels`)."""
         return kernels.pyramid_scales(height, width, self.settings.min_face_size, self.settings.scale_factor)
 
     def propose(self, image: np.ndarray, channels: np.ndarray, deadline: Deadline = NO_DEADLINE,
@@ -281,8 +282,8 @@ class Cascade:
     # ------------------------------------------------------------------------------ stage 3: O-Net
     def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
                deadline: Deadline = NO_DEADLINE, threshold: Optional[float] = None) -> CascadeResult:
-        """Stage 3: O-Net on 48x48 crops; calibrated boxes, scores and landmarks after the final NMS.
-        `threshold`: instead of the settings' O-Net threshold."""
+        """Stage 3: O-Net on 48x48 crops of `boxes` (float32 (n, 4) 0-based inclusive pixels); calibrated boxes,
+        scores and landmarks (pixels) after the final NMS. `threshold`: instead of the settings' O-Net threshold."""
         if not len(boxes):
             return CascadeResult.empty()
         prob, offsets, points = self._forward_crops(self.onet, image, channels, boxes, deadline)

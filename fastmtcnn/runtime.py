@@ -10,6 +10,8 @@ import cv2
 import numba
 import numpy as np
 
+from .settings import is_count
+
 #: CPU flags (as /proc/cpuinfo names them) that decide which kernels the engines can use.
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -17,7 +19,7 @@ SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16
 def set_num_threads(num_threads: int) -> None:
     """Set the threads of OpenCV and Numba. Process-wide: it changes every detector in the process,
     and any other OpenCV user in it. `Detector(num_threads=...)`, the CLI, the server and the benchmarks call it."""
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+    if not is_count(num_threads, 1):
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
     cv2.setNumThreads(num_threads)
     numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))

@@ -1,14 +1,16 @@
-"""The detector's settings: one frozen object that owns every accepted range.
+"""The detector's settings: one frozen object that owns every accepted range; and the one integer-count check.
 
 `CascadeSettings` is built by `Detector`, the CLI, the batch workers and the server alike; it checks itself on
 construction, so a bad value fails in one place with one message (a `SettingsError`, which is a `ValueError`).
+`check_count` / `is_count` check the whole-number settings elsewhere (`FaceTracker`'s frame counts,
+`ServerConfig`'s limits, thread counts) the same way, with the same error type.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from .errors import SettingsError
 
@@ -33,6 +35,22 @@ def _number(name: str, value: Any, low: float, high: float, example: str) -> flo
     if isinstance(value, (bool, str, bytes)) or not (math.isfinite(number) and low <= number <= high):
         raise SettingsError(f"{name} must be a number in [{low:g}, {high:g}] (e.g. {example}), got {value!r}")
     return number
+
+
+def is_count(value: Any, low: int = 0, high: Optional[int] = None) -> bool:
+    """Whether `value` is a Python int (not a bool) in [low, high] (no upper bound when `high` is None)."""
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def check_count(name: str, value: Any, low: int = 1, high: Optional[int] = None, what: str = "") -> int:
+    """`value` if `is_count(value, low, high)`, else a SettingsError naming the setting, the accepted range and
+    `what` it counts (shown in brackets, e.g. "frames, e.g. 5")."""
+    if not is_count(value, low, high):
+        accepted = f">= {low}" if high is None else f"in [{low}, {high}]"
+        detail = f" ({what})" if what else ""
+        raise SettingsError(f"{name} must be an int {accepted}{detail}, got {value!r}")
+    return value
 
 
 def _numbers(name: str, values: Any, count: int, example: Sequence[float]) -> Tuple[float, ...]:

@@ -38,11 +38,12 @@ import numpy as np
 from . import kernels
 from .association import NOTHING, Found, Tracks, match_by_iou, one_track_per_face
 from .detector import Detector, Face, Faces
-from .errors import FastMTCNNError
+from .errors import FastMTCNNError, SettingsError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
 from .scene_change import MOTION, PassBudget, SceneChange, cell_spans
+from .settings import check_count, is_count
 from .smoothing import OneEuroFilter, smoother_factory
 
 #: Full cascade every this many frames (measured: see README "Video streams").
@@ -425,42 +426,36 @@ class FaceTracker:
 
 def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
                     change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest) -> None:
-    """ValueError naming what to pass for the first `FaceTracker` setting out of range."""
-    if isinstance(redetect_every, bool) or not isinstance(redetect_every, int) or redetect_every < 1:
-        raise ValueError(f"redetect_every must be an int >= 1 (1 = full detection on every frame), "
-                         f"got {redetect_every!r}")
+    """SettingsError (a ValueError) naming what to pass for the first `FaceTracker` setting out of range."""
+    check_count("redetect_every", redetect_every, 1, what="1 = full detection on every frame")
     if not 0 <= margin <= 2:
-        raise ValueError(f"margin must be a fraction of the box side in [0, 2], e.g. 0.2, got {margin!r}")
+        raise SettingsError(f"margin must be a fraction of the box side in [0, 2], e.g. 0.2, got {margin!r}")
     if not 0 < min_iou <= 1:
-        raise ValueError(f"min_iou must be in (0, 1], e.g. 0.3, got {min_iou!r}")
+        raise SettingsError(f"min_iou must be in (0, 1], e.g. 0.3, got {min_iou!r}")
     if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps!r}")
+        raise SettingsError(f"fps must be > 0, got {fps!r}")
     if scene_change is not None and not 0 < scene_change < 255:
-        raise ValueError(f"scene_change must be grey levels in (0, 255), e.g. 20, or None, got {scene_change!r}")
-    if (not isinstance(pass_budget, tuple) or len(pass_budget) != 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pass_budget)):
-        raise ValueError(f"pass_budget must be (burst, refill_frames), two ints >= 1, e.g. (8, 10), "
-                         f"got {pass_budget!r}")
+        raise SettingsError(f"scene_change must be grey levels in (0, 255), e.g. 20, or None, got {scene_change!r}")
+    if not isinstance(pass_budget, tuple) or len(pass_budget) != 2 or not all(is_count(n, 1) for n in pass_budget):
+        raise SettingsError(f"pass_budget must be (burst, refill_frames), two ints >= 1, e.g. (8, 10), "
+                            f"got {pass_budget!r}")
     if track_thresholds is not None and (len(track_thresholds) != 2
                                          or not all(0 <= t < 1 for t in track_thresholds)):
-        raise ValueError(f"track_thresholds must be (R-Net, O-Net) scores in [0, 1), e.g. (0.5, 0.5), or None, "
-                         f"got {track_thresholds!r}")
+        raise SettingsError(f"track_thresholds must be (R-Net, O-Net) scores in [0, 1), e.g. (0.5, 0.5), or None, "
+                            f"got {track_thresholds!r}")
     if not 0 <= search <= 4:
-        raise ValueError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
-    for name, gap in (("change_gap", change_gap), ("motion_gap", motion_gap)):
-        if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
-            raise ValueError(f"{name} must be an int >= 1 (frames), e.g. 5, got {gap!r}")
-    if isinstance(coast, bool) or not isinstance(coast, int) or coast < 0:
-        raise ValueError(f"coast must be an int >= 0 (frames), e.g. 3, got {coast!r}")
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 0:
-        raise ValueError(f"candidates must be an int >= 0 (0 = none), e.g. 4, got {candidates!r}")
+        raise SettingsError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
+    check_count("change_gap", change_gap, 1, what="frames, e.g. 5")
+    check_count("motion_gap", motion_gap, 1, what="frames, e.g. 5")
+    check_count("coast", coast, 0, what="frames, e.g. 3")
+    check_count("candidates", candidates, 0, what="0 = none, e.g. 4")
     if skip_rnet is not None and not 0 <= skip_rnet <= 1:
-        raise ValueError(f"skip_rnet must be an O-Net score in [0, 1], e.g. 0.7, or None, got {skip_rnet!r}")
+        raise SettingsError(f"skip_rnet must be an O-Net score in [0, 1], e.g. 0.7, or None, got {skip_rnet!r}")
     if hold is not None and not 0 <= hold < 255:
-        raise ValueError(f"hold must be grey levels in [0, 255), e.g. 2, or None, got {hold!r}")
+        raise SettingsError(f"hold must be grey levels in [0, 255), e.g. 2, or None, got {hold!r}")
     if motion_smallest is not None and not 0 < motion_smallest <= 1:
-        raise ValueError(f"motion_smallest must be a fraction of a face side in (0, 1], e.g. 0.5, or None, "
-                         f"got {motion_smallest!r}")
+        raise SettingsError(f"motion_smallest must be a fraction of a face side in (0, 1], e.g. 0.5, or None, "
+                            f"got {motion_smallest!r}")
 
 
 def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]:

@@ -11,6 +11,19 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.append(str(REPO_ROOT))
 SHARED = REPO_ROOT.parent / "shared"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
+#: The shipped photos the tests detect on: one face (512x512), and six faces of several sizes (640x480).
+ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
+GROUP = FIXTURES / "group_640x480.jpg"
+
+
+def encode_image(image, ext: str, params=()) -> bytes:
+    """The bytes of `image` (uint8 (H, W) or (H, W, C) BGR) encoded by OpenCV as `ext` ('.png', '.jpg', ...) with
+    imwrite `params` (flag, value, ...)."""
+    import cv2
+
+    ok, data = cv2.imencode(ext, image, list(params))
+    assert ok, f"OpenCV could not encode {ext}"
+    return data.tobytes()
 
 
 def shared_path(*parts: str) -> Path:

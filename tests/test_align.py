@@ -7,9 +7,7 @@ from fastmtcnn import Detector
 from fastmtcnn.alignment import (ARCFACE_TEMPLATE_112, align, align_faces, alignment_matrix, check_landmarks,
                              crop_face, facenet_box, similarity_transform, template_points)
 
-from conftest import REPO_ROOT
-
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
+from conftest import ASTRONAUT
 
 
 def apply(matrix, points):

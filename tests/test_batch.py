@@ -19,10 +19,8 @@ from fastmtcnn.image_input import find_images
 from fastmtcnn.settings import CascadeSettings
 from fastmtcnn.cli import main as cli_main
 
-from conftest import FIXTURES, REPO_ROOT
+from conftest import ASTRONAUT, GROUP
 
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
-GROUP = FIXTURES / "group_640x480.jpg"
 
 EXPECTED_PATHS = [
     "A/Astro.JPG", "A/dup.jpg", "A/dup.png", "broken.jpg", "empty.png", "group.png", "nested/deeper/group_320.BMP",

@@ -23,15 +23,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, REPO_ROOT
+from conftest import ASTRONAUT, GROUP, REPO_ROOT
 
 httpx = pytest.importorskip("httpx", reason="the browser tests need httpx (in the test extra)")
 pytest.importorskip("starlette", reason="the browser tests need the server extra: pip install '.[server]'")
 
 from bench.load.http_load import Server, free_port  # noqa: E402  (the load tools' server runner)
 
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
-GROUP = FIXTURES / "group_640x480.jpg"
 CHROMIUM = next(filter(None, map(shutil.which, ["chromium", "chromium-browser"])), None)
 CHROMEDRIVER = shutil.which("chromedriver")
 INSTALL = "apt-get install chromium chromium-driver && pip install '.[browser]'"

@@ -10,9 +10,7 @@ import video_clips
 from fastmtcnn.cli import build_parser, main
 from fastmtcnn.commands import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-from conftest import FIXTURES
-
-ASTRONAUT = FIXTURES.parent.parent / "examples" / "astronaut.jpg"
+from conftest import ASTRONAUT
 
 
 @pytest.fixture(scope="module")

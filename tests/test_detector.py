@@ -10,10 +10,8 @@ import fastmtcnn
 from fastmtcnn import Detector, Faces, ImageError
 from fastmtcnn.cli import main as cli_main
 
-from conftest import FIXTURES, REPO_ROOT
+from conftest import ASTRONAUT, GROUP
 
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
-GROUP = FIXTURES / "group_640x480.jpg"
 # Where tests/fixtures/group_640x480.jpg pastes examples/astronaut.jpg (512x512): (x, y, side).
 GROUP_LAYOUT = [(10, 10, 300), (330, 20, 180), (520, 40, 100), (350, 260, 140), (520, 300, 70), (120, 330, 110)]
 

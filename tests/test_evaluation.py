@@ -89,6 +89,18 @@ def test_landmark_nme_by_hand():
     assert ev.landmark_nme(LM40, LM40) == 0.0
 
 
+def test_landmark_nmes_is_the_per_face_nme_of_many_faces():
+    gt = np.stack([LM40, shifted(LM40, 10, 5), LM40])
+    gt[2, 1] = gt[2, 0]  # eyes coincide: no NME
+    pred = np.stack([shifted(LM40, 3, 4), shifted(LM40, 14, 5), LM40])
+    nmes = ev.landmark_nmes(pred, gt)
+    assert nmes.dtype == np.float64 and nmes.shape == (3,)
+    assert nmes[:2].tolist() == pytest.approx([0.125, 0.1]) and np.isnan(nmes[2])
+    assert nmes[:2].tolist() == [ev.landmark_nme(p, g) for p, g in zip(pred[:2], gt[:2])]
+    pred[0, 4, 1] = np.nan
+    assert np.isnan(ev.landmark_nmes(pred, gt)[0]) and ev.landmark_nmes(pred[:0], gt[:0]).shape == (0,)
+
+
 def test_match_duplicate_is_false_positive_and_highest_iou_wins():
     gt = [[0, 0, 10, 10], [8, 0, 18, 10]]
     # p0 overlaps gt0 with IoU 1 and gt1 with 2/18; p1 (lower score) duplicates gt0

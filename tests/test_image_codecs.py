@@ -9,9 +9,8 @@ from fastmtcnn.image_codecs import _TINY_GIF, decodable_formats, formats_text
 from fastmtcnn.image_header import read_image_size, truncation
 from fastmtcnn.image_input import decode_image
 
-from conftest import FIXTURES
+from conftest import GROUP
 
-GROUP = FIXTURES / "group_640x480.jpg"
 #: Formats every OpenCV 4.10+ build writes (GIF is not among them before 4.11).
 WRITTEN = (".jpg", ".png", ".webp", ".bmp", ".tif", ".ppm", ".pgm", ".pbm", ".pam", ".pfm")
 

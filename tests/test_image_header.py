@@ -15,16 +15,9 @@ from fastmtcnn.errors import ImageSizeUnknown, ImageTooLarge, UnsupportedImage
 from fastmtcnn.image_header import read_image_size
 from fastmtcnn.image_input import decode_image
 
-from conftest import FIXTURES, require_codec
+from conftest import GROUP, encode_image, require_codec
 
-GROUP = FIXTURES / "group_640x480.jpg"
 BIG = 12000  # a side: 144 Mpx, over the 50 Mpx default
-
-
-def _encode(image, ext, params=()):
-    ok, data = cv2.imencode(ext, image, list(params))
-    assert ok, ext
-    return data.tobytes()
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".bmp", ".tif", ".pbm", ".pgm", ".ppm", ".pam", ".sr",
@@ -36,9 +29,9 @@ def test_every_format_opencv_writes_is_sized_from_its_header(ext):
         image = image.astype(np.float32) / 255
     if ext in (".pbm", ".pgm"):
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    size = read_image_size(_encode(image, ext))
+    size = read_image_size(encode_image(image, ext))
     assert (size.width, size.height) == (53, 37)
-    assert decode_image(_encode(image, ext)).shape[:2] == (37, 53)  # and they still decode
+    assert decode_image(encode_image(image, ext)).shape[:2] == (37, 53)  # and they still decode
 
 
 # ------------------------------------------------------------------------------------------------- crafted headers
@@ -154,7 +147,7 @@ def test_truncations_of_real_files_never_raise_anything_but_image_errors():
     for ext in (".jpg", ".png", ".webp", ".tif", ".gif", ".bmp", ".ppm", ".pam"):
         if not cv2.haveImageWriter(ext):
             continue  # e.g. GIF before OpenCV 4.11: nothing to cut
-        data = _encode(image, ext)
+        data = encode_image(image, ext)
         for cut in sorted(set(np.linspace(0, len(data) - 1, 40).astype(int))):
             try:
                 read_image_size(data[:cut])

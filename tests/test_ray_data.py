@@ -10,16 +10,7 @@ import pytest
 from fastmtcnn import Detector
 from fastmtcnn.ray_data import FaceDetector, unflatten
 
-from conftest import FIXTURES, REPO_ROOT
-
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
-GROUP = FIXTURES / "group_640x480.jpg"
-
-
-def encoded(image, ext=".png"):
-    ok, data = cv2.imencode(ext, image)
-    assert ok
-    return data.tobytes()
+from conftest import ASTRONAUT, GROUP, REPO_ROOT, encode_image
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +20,8 @@ def images():
     return {
         "astronaut.jpg": ASTRONAUT.read_bytes(),
         "group.jpg": GROUP.read_bytes(),
-        "group_small.png": encoded(cv2.resize(group, (400, 300), interpolation=cv2.INTER_AREA)),
-        "astronaut_small.png": encoded(cv2.resize(astronaut, (200, 200), interpolation=cv2.INTER_AREA)),
+        "group_small.png": encode_image(cv2.resize(group, (400, 300), interpolation=cv2.INTER_AREA), ".png"),
+        "astronaut_small.png": encode_image(cv2.resize(astronaut, (200, 200), interpolation=cv2.INTER_AREA), ".png"),
         "corrupt.jpg": ASTRONAUT.read_bytes()[:300],
     }
 

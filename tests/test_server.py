@@ -17,7 +17,7 @@ import pytest
 
 from fastmtcnn import Detector
 
-from conftest import FIXTURES, REPO_ROOT, require_codec
+from conftest import ASTRONAUT, GROUP, REPO_ROOT, encode_image, require_codec
 
 starlette = pytest.importorskip("starlette", reason="the server tests need the server extra: pip install '.[server]'")
 uvicorn = pytest.importorskip("uvicorn", reason="the server tests need the server extra: pip install '.[server]'")
@@ -27,16 +27,8 @@ from fastmtcnn.server import ServerConfig, create_app  # noqa: E402
 from fastmtcnn.server import detection  # noqa: E402
 from fastmtcnn.server.app import uvicorn_options  # noqa: E402
 from test_image_header import bombs  # noqa: E402
+from bench.load.abuse import half_requests  # noqa: E402
 from bench.load.http_load import Server, free_port, proc_status  # noqa: E402  (the load tools' server runner)
-
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
-GROUP = FIXTURES / "group_640x480.jpg"
-
-
-def _encode(image, ext=".jpg", params=()):
-    ok, data = cv2.imencode(ext, image, list(params))
-    assert ok
-    return data.tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +196,7 @@ def test_detect_raw_multipart_png_webp_equal_the_library(client, detector, image
     assert response.status_code == 200 and response.json()["faces"] == want
 
     for ext, params in ((".png", ()), (".webp", (cv2.IMWRITE_WEBP_QUALITY, 90))):
-        data = _encode(images["group_half"], ext, params)
+        data = encode_image(images["group_half"], ext, params)
         response = client.post("/v1/detect", content=data, headers={"content-type": "application/octet-stream"})
         assert response.status_code == 200
         assert response.json()["faces"] == _faces_json(detector.detect(data))
@@ -245,7 +237,7 @@ def test_unknown_query_parameters_get_400_naming_the_known_ones(client):
 
 def test_gif_content_type_is_accepted_like_octet_stream(client, images):
     require_codec(".gif")  # OpenCV has no GIF codec before 4.11
-    gif = _encode(images["group_half"], ".gif")
+    gif = encode_image(images["group_half"], ".gif")
     as_gif = client.post("/v1/detect", content=gif, headers={"content-type": "image/gif"})
     as_octets = client.post("/v1/detect", content=gif, headers={"content-type": "application/octet-stream"})
     assert as_gif.status_code == as_octets.status_code == 200
@@ -256,8 +248,8 @@ def _fuzz_cases():
     """(description, params, content-type, body) of hostile or malformed requests, >= 200 of them."""
     rng = random.Random(7)
     jpeg = GROUP.read_bytes()
-    png = _encode(cv2.imread(str(GROUP))[:120, :160], ".png")
-    webp = _encode(cv2.imread(str(GROUP))[:120, :160], ".webp", (cv2.IMWRITE_WEBP_QUALITY, 80))
+    png = encode_image(cv2.imread(str(GROUP))[:120, :160], ".png")
+    webp = encode_image(cv2.imread(str(GROUP))[:120, :160], ".webp", (cv2.IMWRITE_WEBP_QUALITY, 80))
     cases = []
     cuts = set(int(x) for x in np.geomspace(1, len(jpeg) * 0.6, 90)) | set(range(1, int(len(jpeg) * 0.6), 1500))
     for cut in sorted(cuts):
@@ -375,7 +367,8 @@ def test_slow_detection_times_out_with_504_and_frees_its_slot():
         while service.slots.snapshot()[0] and time.monotonic() < end:
             time.sleep(0.02)
         assert service.slots.snapshot() == (0, 0, 0)
-        small = _encode(cv2.resize(cv2.imread(str(ASTRONAUT)), (128, 128), interpolation=cv2.INTER_AREA))
+        small = encode_image(cv2.resize(cv2.imread(str(ASTRONAUT)), (128, 128), interpolation=cv2.INTER_AREA),
+                             ".jpg")
         response = test_client.post("/v1/detect", content=small, headers={"content-type": "image/jpeg"})
         assert response.status_code == 200, response.text
 
@@ -446,7 +439,7 @@ def _join(threads, seconds):
 
 
 def test_real_uvicorn_load_overload_stop_and_restart(detector, images):
-    bodies = {name: _encode(image) for name, image in images.items() if name != "group"}
+    bodies = {name: encode_image(image, ".jpg") for name, image in images.items() if name != "group"}
     bodies["group"] = GROUP.read_bytes()
     expected = {name: _faces_json(detector.detect(body)) for name, body in bodies.items()}
     port = free_port()
@@ -541,7 +534,8 @@ class HealthzWatch:
 
 
 def _photo_561():
-    return _encode(cv2.resize(cv2.imread(str(ASTRONAUT)), (561, 561), interpolation=cv2.INTER_AREA))
+    return encode_image(cv2.resize(cv2.imread(str(ASTRONAUT)), (561, 561), interpolation=cv2.INTER_AREA),
+                        ".jpg")
 
 
 def _wait_idle(service, seconds):
@@ -570,16 +564,6 @@ def test_case1_huge_candidate_sets_end_at_the_timeout_and_stop_working():
         print(f"case 1: {response.status_code} after {elapsed:.1f} s, /healthz worst {watch.worst * 1000:.0f} ms")
 
 
-def _slowloris(port, count):
-    """`count` connections that send half a request line and stop."""
-    sockets = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        sockets.append(sock)
-    return sockets
-
-
 def _closed_by_server(sock, seconds):
     sock.settimeout(seconds)
     try:
@@ -593,7 +577,7 @@ def _closed_by_server(sock, seconds):
 def test_case2_connections_that_never_finish_headers_are_closed_and_healthz_stays_up():
     with LiveServer(ServerConfig(workers=1, header_timeout=1.0)) as live:
         _wait_ready(live)
-        sockets = _slowloris(live.port, 80)
+        sockets = half_requests(live.port, 80)
         try:
             started = time.perf_counter()
             assert live.get("/healthz").status_code == 200
@@ -607,7 +591,7 @@ def test_case2_connections_that_never_finish_headers_are_closed_and_healthz_stay
 def test_case6_beyond_the_connection_limit_answers_json_503_with_retry_after():
     with LiveServer(ServerConfig(workers=1, max_connections=8, header_timeout=30)) as live:
         _wait_ready(live)
-        sockets = _slowloris(live.port, 10)
+        sockets = half_requests(live.port, 10)
         try:
             with httpx.Client(base_url=live.url, timeout=10) as fresh:
                 response = fresh.get("/healthz")
@@ -739,7 +723,7 @@ def stream_server():
 def crossing_jpegs():
     from video_clips import crossing
 
-    return [_encode(frame, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 90)) for frame in crossing(24).frames]
+    return [encode_image(frame, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 90)) for frame in crossing(24).frames]
 
 
 def test_stream_answers_each_frame_with_the_trackers_faces_and_ids(stream_server, crossing_jpegs):
@@ -767,7 +751,7 @@ def test_stream_answers_each_frame_with_the_trackers_faces_and_ids(stream_server
 
 
 def test_stream_errors_have_the_detect_shape_and_the_stream_goes_on(stream_server, images):
-    too_many_pixels = _encode(cv2.resize(images["group"], (800, 600)), ".jpg")
+    too_many_pixels = encode_image(cv2.resize(images["group"], (800, 600)), ".jpg")
     cases = [("text", 415, "text_message"), (b"", 422, "empty_image"), (b"not an image", 422, "undecodable_image"),
              (b"\x00" * 200_001, 413, "frame_too_large"), (too_many_pixels, 413, "image_too_large")]
     with _ws_connect(stream_server) as ws:

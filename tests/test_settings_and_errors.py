@@ -12,9 +12,7 @@ from fastmtcnn import (CascadeSettings, Detector, FastMTCNNError, ImageError, Im
 from fastmtcnn.cli import build_parser, main as cli_main
 from fastmtcnn.image_input import LoadedImage, find_images, load_image
 
-from conftest import REPO_ROOT
-
-ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
+from conftest import ASTRONAUT
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -32,6 +30,33 @@ ASTRONAUT = REPO_ROOT / "examples" / "astronaut.jpg"
 def test_bad_settings_fail_in_one_place_with_the_range(changes, message):
     with pytest.raises(SettingsError, match=re.escape(message)):
         CascadeSettings.create(**changes)
+
+
+def test_counts_are_checked_in_one_place():
+    from fastmtcnn.settings import check_count, is_count
+
+    assert [is_count(v, 1) for v in (1, 7, 0, -1, True, 2.0, np.int64(3), "3", None)] == [
+        True, True, False, False, False, False, False, False, False]
+    assert is_count(0) and is_count(5, 1, 5) and not is_count(6, 1, 5)
+    assert check_count("gap", 5, 1, 9, what="frames") == 5
+    with pytest.raises(SettingsError, match=re.escape("gap must be an int in [1, 9] (frames), got 10")):
+        check_count("gap", 10, 1, 9, what="frames")
+    with pytest.raises(SettingsError, match=re.escape("gap must be an int >= 0, got False")):
+        check_count("gap", False, 0)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"workers": 0}, "workers must be an int >= 1 (detection threads, e.g. 2), got 0"),
+    ({"max_body_bytes": 1.5}, "max_body_bytes must be an int >= 1 (bytes), got 1.5"),
+    ({"stream_max_pixels": True}, "stream_max_pixels must be an int >= 1 (pixels), got True"),
+    ({"queue_size": -1}, "queue_size must be an int >= 0 (requests waiting beyond the workers, e.g. 16)"),
+])
+def test_server_counts_say_what_to_pass(changes, message):
+    from fastmtcnn.server.config import ServerConfig
+
+    ServerConfig(queue_size=0).check()
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        ServerConfig(**changes).check()
 
 
 def test_settings_are_frozen_normalised_and_shared_by_the_detector():

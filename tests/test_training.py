@@ -243,6 +243,9 @@ def test_validation_metrics_on_known_outputs():
     pair = np.concatenate([target, target + 0.01])  # a scatter of 0.01 about the targets' mean
     assert scatter_nme(pair + 0.03, pair) == pytest.approx(scatter_nme(pair, pair))  # blind to a common shift
     assert scatter_nme(pair, pair).max() == 0 and landmark_nme(pair + 0.03, pair).min() > 0.1
+    same_eyes = target.copy()
+    same_eyes[0, 1], same_eyes[0, 6] = same_eyes[0, 0], same_eyes[0, 5]
+    assert np.isnan(landmark_nme(moved, same_eyes)).all()  # the evaluation's NME: no score without eyes apart
     metrics = {"nme": 0.05, "nme_scatter": 0.04, "recall": 0.9, "fp_rate": 0.1}
     assert selection_score(metrics, (0, 0, 1), "scatter") == 0.04
     with pytest.raises(ValueError, match="select must be one of"):

@@ -9,6 +9,7 @@ per-frame detection in 7 of 35 frames and a track started from it is lost on the
 (test_the_only_faces_missed_are_under_min_face_size).
 """
 import json
+import re
 import threading
 
 import cv2
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 import video_clips
-from fastmtcnn import Detector
+from fastmtcnn import Detector, SettingsError
 from fastmtcnn.cli import main
 from fastmtcnn.association import Found, one_track_per_face
 from fastmtcnn.video import (DEFAULT_CHANGE_GAP, DEFAULT_COAST, DEFAULT_PASS_BUDGET, DEFAULT_REDETECT_EVERY,
@@ -334,8 +335,13 @@ def test_bad_tracker_settings_say_what_to_pass(detector):
     for options in ({"redetect_every": 0}, {"redetect_every": 2.5}, {"margin": -0.1}, {"min_iou": 0},
                     {"fps": 0}, {"scene_change": 0}, {"scene_change": 300}, {"pass_budget": (0, 10)},
                     {"pass_budget": (8,)}, {"pass_budget": "8, 10"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(SettingsError):
             FaceTracker(detector, **options)
+    for name, value, message in (("change_gap", 0, "change_gap must be an int >= 1 (frames, e.g. 5), got 0"),
+                                 ("coast", -1, "coast must be an int >= 0 (frames, e.g. 3), got -1"),
+                                 ("candidates", 1.0, "candidates must be an int >= 0 (0 = none, e.g. 4)")):
+        with pytest.raises(SettingsError, match=re.escape(message)):
+            FaceTracker(detector, **{name: value})
     with pytest.raises(TypeError, match="Detector"):
         FaceTracker("detector")
     with pytest.raises(TypeError, match="smoothing"):

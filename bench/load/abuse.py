@@ -125,14 +125,21 @@ def raw(body: bytes, content_type: str = "application/octet-stream", **params: s
     return {"content": body, "headers": {"content-type": content_type}, "params": params}
 
 
-def slow_connections(url: str, port: int, count: int, hold: float) -> Dict[str, object]:
-    """`count` connections sending half a request line; how many the server closed within `hold` s, and whether
-    a fresh request then got an answer."""
+def half_requests(port: int, count: int) -> List[socket.socket]:
+    """`count` connections to 127.0.0.1:`port` that send half a request line and stop (slowloris); the caller
+    closes them."""
     sockets = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         sockets.append(sock)
+    return sockets
+
+
+def slow_connections(url: str, port: int, count: int, hold: float) -> Dict[str, object]:
+    """`count` connections sending half a request line; how many the server closed within `hold` s, and whether
+    a fresh request then got an answer."""
+    sockets = half_requests(port, count)
     statuses = []
     try:
         try:

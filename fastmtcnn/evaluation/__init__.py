@@ -16,7 +16,7 @@ scores any detector; the detector is imported only by the ``fastmtcnn eval`` com
 from .data import DatasetError, DatasetFileNotFound, as_prediction, load_dataset, load_golden
 from .markdown import markdown_compare, markdown_summary
 from .matching import IOU_THRESHOLDS, Matching, eyes_inside, iou_matrix, match_by_eyes, match_detections
-from .metrics import NME_FAILURE_THRESHOLD, average_precision, landmark_nme
+from .metrics import NME_FAILURE_THRESHOLD, average_precision, landmark_nme, landmark_nmes
 from .parity import compare
 from .predict import predict_dataset
 from .report import evaluate
@@ -24,6 +24,6 @@ from .report import evaluate
 __all__ = [
     "IOU_THRESHOLDS", "NME_FAILURE_THRESHOLD", "DatasetError", "DatasetFileNotFound", "Matching",
     "iou_matrix", "match_detections", "eyes_inside", "match_by_eyes", "average_precision", "landmark_nme",
-    "as_prediction", "load_dataset", "load_golden", "predict_dataset", "evaluate", "compare",
+    "landmark_nmes", "as_prediction", "load_dataset", "load_golden", "predict_dataset", "evaluate", "compare",
     "markdown_summary", "markdown_compare",
 ]

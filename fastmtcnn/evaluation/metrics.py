@@ -57,19 +57,26 @@ def average_precision(scores: Any, is_tp: Any, n_positives: int) -> Optional[flo
     return float(np.sum((recall_steps[changes + 1] - recall_steps[changes]) * envelope[changes + 1]))
 
 
-def landmark_nme(pred: Any, gt: Any) -> float:
-    """Normalised mean error of one face's 5 landmarks.
+def landmark_nmes(pred: Any, gt: Any) -> np.ndarray:
+    """Normalised mean error of the 5 landmarks of n faces: float64 (n,).
 
-    pred, gt: (5, 2) pixels, order [eye, eye, nose, mouth, mouth] (image-left first).  Returns
-    mean_k ||pred_k - gt_k|| / ||gt_0 - gt_1|| (a fraction of the inter-ocular distance, eye centres).
-    NaN if the prediction has non-finite points or the GT eyes coincide.
+    pred, gt: (n, 5, 2) points, order [eye, eye, nose, mouth, mouth] (image-left first), in pixels or in
+    fractions of a square box (the ratio is the same).  Face i's value is
+    mean_k ||pred_ik - gt_ik|| / ||gt_i0 - gt_i1|| (a fraction of the inter-ocular distance, eye centres);
+    NaN where the prediction has a non-finite point or the GT eyes coincide.  Computed in float64.
     """
-    pred = np.asarray(pred, dtype=np.float64).reshape(5, 2)
-    gt = np.asarray(gt, dtype=np.float64).reshape(5, 2)
-    inter_ocular = float(np.hypot(*(gt[0] - gt[1])))
-    if not np.all(np.isfinite(pred)) or not inter_ocular > 0:
-        return float("nan")
-    return float(np.mean(np.hypot(pred[:, 0] - gt[:, 0], pred[:, 1] - gt[:, 1])) / inter_ocular)
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 5, 2)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 5, 2)
+    inter_ocular = np.hypot(gt[:, 0, 0] - gt[:, 1, 0], gt[:, 0, 1] - gt[:, 1, 1])
+    error = np.mean(np.hypot(pred[:, :, 0] - gt[:, :, 0], pred[:, :, 1] - gt[:, :, 1]), axis=1)
+    scored = np.all(np.isfinite(pred), axis=(1, 2)) & (inter_ocular > 0)
+    with np.errstate(invalid="ignore"):  # NaN GT points: no NME, no warning
+        return np.where(scored, error / np.where(scored, inter_ocular, 1.0), np.nan)
+
+
+def landmark_nme(pred: Any, gt: Any) -> float:
+    """`landmark_nmes` of one face: pred, gt (5, 2) points; a float, NaN where that gives NaN."""
+    return float(landmark_nmes(pred, gt)[0])
 
 
 def _concatenate(arrays: Sequence[np.ndarray], dtype: Any) -> np.ndarray:

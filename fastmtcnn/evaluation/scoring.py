@@ -12,7 +12,7 @@ import numpy as np
 
 from .data import Prediction
 from .matching import IOU_THRESHOLDS, TRUE_POSITIVE, IGNORED, Matching, match_by_eyes, match_detections
-from .metrics import finite_or_none, landmark_nme
+from .metrics import finite_or_none, landmark_nmes
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ def _matched_landmark_faces(matching: Matching, truth: GroundTruth) -> int:
 def _matched_nmes(matching: Matching, prediction: Prediction, truth: GroundTruth) -> np.ndarray:
     """(M,) NME of each scored landmark face's matched prediction; NaN where unmatched or not scored."""
     nmes = np.full(len(truth.box_types), np.nan)
-    for face in np.flatnonzero(truth.scored_landmarks & (matching.face_prediction >= 0)):
-        nmes[face] = landmark_nme(prediction["landmarks"][matching.face_prediction[face]], truth.landmarks[face])
+    faces = np.flatnonzero(truth.scored_landmarks & (matching.face_prediction >= 0))
+    nmes[faces] = landmark_nmes(prediction["landmarks"][matching.face_prediction[faces]], truth.landmarks[faces])
     return nmes
 
 

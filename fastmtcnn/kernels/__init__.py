@@ -1,8 +1,8 @@
 """Numeric kernels of the detector: resampling (`resample`), box arithmetic (`boxes`), the stream tracker's
 thumbnails (`cells`), one namespace.
 
-Every kernel of the pipeline exists exactly once, in one of these modules. They are Numba
-``@njit(cache=True)`` functions on plain NumPy arrays and scalars (no OpenCV, no Python objects), serial (never ``parallel=True``: the
+Every kernel of the pipeline exists exactly once, in one of these modules. They are Numba ``@njit(cache=True)``
+functions on plain NumPy arrays and scalars (no OpenCV, no Python objects), serial (never ``parallel=True``: the
 detector decides about threads elsewhere), and ``nogil=True``: a long kernel never blocks the other threads
 (e.g. a server's event loop).
 

@@ -1,8 +1,13 @@
 """Box kernels: P-Net score maps to candidates, NMS, calibration, squaring, truncation, O-Net's stage end.
 
-Numba (see the package docstring for why). Boxes are float32 (N, 4) x1, y1, x2, y2 in 0-based *inclusive*
-pixel indices, i.e. the authors' MATLAB 1-based values minus 1. float64 is only used for scalars (so that
-MATLAB's double arithmetic is mirrored where it decides an integer, e.g. `fix`) and for O(n) scratch in `nms`.
+Numba rather than Cython (the package docstring gives the general reasons): these are short loops whose work
+depends on the data (NMS suppresses as it goes, P-Net's candidates are the cells over a threshold, MATLAB's `fix`
+is mirrored per value), which NumPy would run as many temporaries and Cython would need a compiler at install
+time for.
+
+Boxes are float32 (N, 4) x1, y1, x2, y2 in 0-based *inclusive* pixel indices, i.e. the authors' MATLAB 1-based
+values minus 1. float64 is only used for scalars (so that MATLAB's double arithmetic is mirrored where it decides
+an integer, e.g. `fix`) and for O(n) scratch in `nms`.
 """
 from __future__ import annotations
 

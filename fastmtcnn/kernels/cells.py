@@ -4,6 +4,11 @@ A frame becomes a grid of cell means (exact integer sums, so every OpenCV versio
 thumbnail); two thumbnails are aligned by the integer cell shift that best explains them (the camera's motion)
 and compared cell by cell, each cell against the range of its 3x3 neighbourhood in the other (motion under one
 cell is not change). float32 grids, 0-255.
+
+Numba rather than Cython (like every kernel, see the package docstring): the cell sums are integer loops over
+the frame's bytes and the shift search a loop over (2 max_shift + 1)^2 shifts of the grid, which NumPy would
+run as a shifted copy per shift; Numba compiles them on first use, cached, without a build step, and
+`nogil=True` keeps the server's event loop running during a frame's check.
 """
 import numpy as np
 from numba import njit
@@ -65,9 +70,10 @@ def best_shift(previous, cells, weight, max_shift):
 
 @njit(cache=True, nogil=True)
 def changed_cells(previous, cells, dy, dx, threshold, reach):
-    """bool grid: cells[y, x] lies more than `threshold` outside the range (min to max) of previous's cells within
-    `reach` cells of (y - dy, x - dx) (clamped to the grid; reach 1: the 3x3 neighbourhood, 0: that cell only); cells with no (y - dy, x - dx) in the grid are
-    False (the shift brought them in: nothing to compare them with). A shift of less than a cell mixes neighbouring
+    """bool (rows, cols): cells[y, x] (float32 (rows, cols), grey levels) lies more than `threshold` grey levels
+    outside the range (min to max) of previous's cells within `reach` cells of (y - dy, x - dx) (clamped to the
+    grid; reach 1: the 3x3 neighbourhood, 0: that cell only); cells with no (y - dy, x - dx) in the grid are False
+    (the shift brought them in: nothing to compare them with). A shift of less than a cell mixes neighbouring
     cells, so with reach 1 it stays inside that range: only new content leaves it."""
     rows, cols = cells.shape
     out = np.zeros((rows, cols), np.bool_)

@@ -1,9 +1,12 @@
 """Resampling kernels: the image pyramid and the R-Net/O-Net crops, resized and normalised for the networks.
 
-Numba (see the package docstring for why). Images are uint8 (H, W, C) with C = 1, 3 or 4; `channels` int32 (3,)
-names the source channel feeding network channels 0, 1, 2 (the nets want RGB: BGR input -> [2, 1, 0]). Output is
-float32 `(v - 127.5) * 0.0078125`, resampled exactly like OpenCV's `cv2.INTER_AREA` on float32 data (see
-`axis_weights`).
+Numba rather than Cython (the package docstring gives the general reasons): the INTER_AREA tables are applied
+by per-pixel loops over uint8 images of 1, 3 or 4 channels, which Numba specialises on the arrays passed (no
+typed variants written by hand, no compiler at install time) and runs without the GIL.
+
+Images are uint8 (H, W, C) with C = 1, 3 or 4; `channels` int32 (3,) names the source channel feeding network
+channels 0, 1, 2 (the nets want RGB: BGR input -> [2, 1, 0]). Output is float32 `(v - 127.5) * 0.0078125`,
+resampled exactly like OpenCV's `cv2.INTER_AREA` on float32 data (see `axis_weights`).
 """
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Callable
 
 from ..commands import Subcommands, add_command, add_detector_options
 from .config import ServerConfig, default_memory_budget_mb
@@ -16,36 +17,36 @@ def add_serve_command(commands: Subcommands) -> argparse.ArgumentParser:
     defaults = ServerConfig()
     serve = add_command(commands, "serve", "HTTP detection service (needs: pip install 'fastmtcnn[server]')")
     serve.add_argument("--host", default=defaults.host, help="address to listen on")
-    serve.add_argument("--port", type=int, default=defaults.port, help="port")
-    serve.add_argument("--workers", type=int, default=defaults.workers, help="detection threads (one per CPU)")
+    option = _field_option(serve, defaults)
+    option("port", "port")
+    option("workers", "detection threads (one per CPU)")
     add_detector_options(serve)
-    serve.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="larger bodies get 413")
-    serve.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
-                       help="images with more pixels (read from the header, before decoding) get 413")
+    option("max_body_bytes", "larger bodies get 413")
+    option("max_pixels", "images with more pixels (read from the header, before decoding) get 413")
     serve.add_argument("--memory-budget-mb", type=int, default=None,
                        help="per worker: decoded image + P-Net's first pyramid level; larger requests get 413 "
                             f"(default: min(512, RAM / 4 / workers) MiB, here {default_memory_budget_mb()})")
-    serve.add_argument("--queue-size", type=int, default=defaults.queue_size,
-                       help="requests waiting beyond the workers; more get 503")
-    serve.add_argument("--timeout", type=float, default=defaults.timeout,
-                       help="seconds per request (upload + queue + detection); later ones get 504 and stop")
-    serve.add_argument("--max-connections", type=int, default=defaults.max_connections,
-                       help="open connections; requests on more get a JSON 503")
-    serve.add_argument("--header-timeout", type=float, default=defaults.header_timeout,
-                       help="seconds for a request's headers to arrive; slower connections are closed")
-    serve.add_argument("--keep-alive-timeout", type=float, default=defaults.keep_alive_timeout,
-                       help="seconds an idle keep-alive connection stays open")
-    serve.add_argument("--max-streams", type=int, default=defaults.max_streams,
-                       help="open /v1/stream WebSockets, >= 1; more are refused with a JSON 503")
-    serve.add_argument("--stream-max-fps", type=float, default=defaults.stream_max_fps,
-                       help="frames per second per stream, > 0 (1 s burst); faster frames are dropped (rate_limit)")
-    serve.add_argument("--stream-max-frame-bytes", type=int, default=defaults.stream_max_frame_bytes,
-                       help="bytes per stream frame, >= 1; larger frames get an error answer")
-    serve.add_argument("--stream-max-pixels", type=int, default=defaults.stream_max_pixels,
-                       help="pixels per stream frame, >= 1 (read from the header); larger frames get an error answer")
+    option("queue_size", "requests waiting beyond the workers; more get 503")
+    option("timeout", "seconds per request (upload + queue + detection); later ones get 504 and stop")
+    option("max_connections", "open connections; requests on more get a JSON 503")
+    option("header_timeout", "seconds for a request's headers to arrive; slower connections are closed")
+    option("keep_alive_timeout", "seconds an idle keep-alive connection stays open")
+    option("max_streams", "open /v1/stream WebSockets, >= 1; more are refused with a JSON 503")
+    option("stream_max_fps", "frames per second per stream, > 0 (1 s burst); faster frames are dropped (rate_limit)")
+    option("stream_max_frame_bytes", "bytes per stream frame, >= 1; larger frames get an error answer")
+    option("stream_max_pixels",
+           "pixels per stream frame, >= 1 (read from the header); larger frames get an error answer")
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(run=serve_command)
     return serve
+
+
+def _field_option(parser: argparse.ArgumentParser, defaults: ServerConfig) -> Callable[[str, str], None]:
+    """`add(field, help text)`: adds `--field-name` to `parser`, typed and defaulting like that ServerConfig field."""
+    def add(name: str, text: str) -> None:
+        default = getattr(defaults, name)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default, help=text)
+    return add
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:

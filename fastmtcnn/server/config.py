@@ -10,13 +10,19 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import SettingsError
-from ..settings import DEFAULT_MAX_PIXELS, CascadeSettings
+from ..settings import DEFAULT_MAX_PIXELS, CascadeSettings, check_count
 
 #: P-Net's working memory per pixel of a pyramid level (input blob, every layer's output, OpenCV's buffers), in
 #: bytes: measured RSS growth of a P-Net forward on 1-8 Mpx inputs (OpenCV 5.0, float32) was ~130 B per pixel.
 PNET_BYTES_PER_LEVEL_PIXEL = 130
 #: Decoded BGR image: bytes per pixel.
 DECODED_BYTES_PER_PIXEL = 3
+#: The ServerConfig fields that count something, each >= 1: what it counts, for the error message.
+COUNT_FIELDS = {"workers": "detection threads, e.g. 2", "max_body_bytes": "bytes", "max_pixels": "pixels",
+                "memory_budget_mb": "MiB per worker", "max_connections": "open connections",
+                "max_multipart_parts": "parts of a multipart body", "retry_after": "seconds",
+                "max_streams": "open streams", "stream_max_frame_bytes": "bytes",
+                "stream_max_pixels": "pixels"}
 
 
 def default_workers() -> int:
@@ -63,14 +69,9 @@ class ServerConfig:
 
     def check(self) -> "ServerConfig":
         """Validate every field (SettingsError, a ValueError, naming the field); returns self."""
-        for name in ("workers", "max_body_bytes", "max_pixels", "memory_budget_mb", "max_connections",
-                     "max_multipart_parts", "retry_after", "max_streams", "stream_max_frame_bytes",
-                     "stream_max_pixels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SettingsError(f"{name} must be an int >= 1, got {value!r}")
-        if isinstance(self.queue_size, bool) or not isinstance(self.queue_size, int) or self.queue_size < 0:
-            raise SettingsError(f"queue_size must be an int >= 0, got {self.queue_size!r}")
+        for name, what in COUNT_FIELDS.items():
+            check_count(name, getattr(self, name), 1, what=what)
+        check_count("queue_size", self.queue_size, 0, what="requests waiting beyond the workers, e.g. 16")
         for name in ("timeout", "header_timeout", "keep_alive_timeout", "stream_max_fps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):

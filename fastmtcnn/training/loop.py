@@ -157,7 +157,8 @@ def trained_kinds(alphas, has_landmarks: bool) -> List[int]:
 
 def epoch_batches(kinds: np.ndarray, index: np.ndarray, config: TrainConfig, useful: Sequence[int],
                   epoch: int) -> List[np.ndarray]:
-    """The mini-batches (sorted sample indices) of one epoch over the samples `index` of the `useful` kinds.
+    """The mini-batches (sorted sample indices, int (b,)) of one epoch over the samples `index` (int (n,), into
+    `kinds` int8 (N,)) of the `useful` kinds.
 
     With `config.mix`, every batch holds the kinds in that ratio (those present; the smaller kinds are
     cycled, so an epoch is as many batches as the useful samples fill); without, a plain shuffle."""
@@ -178,12 +179,14 @@ def epoch_batches(kinds: np.ndarray, index: np.ndarray, config: TrainConfig, use
 
 
 def steps_per_epoch(samples: SampleSet, index: np.ndarray, config: TrainConfig, has_landmarks: bool) -> int:
+    """Batches of a plain epoch over the samples `index` (int (n,)) of the kinds this stage trains on."""
     useful = np.isin(samples.kinds[index], trained_kinds(config.alphas, has_landmarks))
     return max(1, math.ceil(int(useful.sum()) / config.batch_size))
 
 
 def split_validation(samples: SampleSet, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices), a seeded random split."""
+    """(train indices, validation indices), int64 sorted, a seeded random split; `fraction` of the samples
+    (rounded) validate."""
     order = np.random.default_rng(seed).permutation(len(samples))
     count = int(round(fraction * len(samples)))
     return np.sort(order[count:]), np.sort(order[:count])

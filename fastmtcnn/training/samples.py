@@ -146,7 +146,8 @@ def _square_boxes(x1: np.ndarray, y1: np.ndarray, size: np.ndarray) -> np.ndarra
 
 def random_background_boxes(rng: np.random.Generator, height: int, width: int, count: int,
                             min_size: int = 12) -> np.ndarray:
-    """Squares anywhere in the image, side 12 to half the short side."""
+    """`count` squares anywhere in a height x width image, side `min_size` to half the short side (pixels):
+    float32 (count, 4) 0-based inclusive."""
     top = max(min_size + 1, min(height, width) // 2)
     size = rng.integers(min_size, top, count).astype(np.float64)
     x1 = rng.uniform(0, np.maximum(width - size, 1))
@@ -155,8 +156,9 @@ def random_background_boxes(rng: np.random.Generator, height: int, width: int, c
 
 
 def random_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int, jitter: float = 0.2) -> np.ndarray:
-    """Squares around one face (pixel edges (4,)): side 0.8 min to 1.25 max of its sides, centre moved by
-    up to `jitter` of the side; gives positives and part faces (and some negatives)."""
+    """`count` squares float32 (count, 4) 0-based inclusive around one face (pixel edges (4,)): side 0.8 min to
+    1.25 max of its sides, centre moved by up to `jitter` of the side; gives positives and part faces (and some
+    negatives)."""
     width, height = face[2] - face[0], face[3] - face[1]
     size = rng.uniform(0.8 * min(width, height), 1.25 * max(width, height), count)
     cx = (face[0] + face[2]) / 2 + rng.uniform(-jitter, jitter, count) * width
@@ -165,7 +167,8 @@ def random_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int, ji
 
 
 def random_near_face_boxes(rng: np.random.Generator, face: np.ndarray, count: int) -> np.ndarray:
-    """Small squares overlapping a face's neighbourhood (hard negatives: eyes, mouths, hair, edges)."""
+    """`count` small squares float32 (count, 4) 0-based inclusive, side 12 px to 0.6 of the face's longer side,
+    overlapping the neighbourhood of a face (pixel edges (4,)): hard negatives (eyes, mouths, hair, edges)."""
     width, height = face[2] - face[0], face[3] - face[1]
     size = rng.uniform(12, max(13.0, 0.6 * max(width, height)), count)
     x1 = face[0] + rng.uniform(-0.5, 1.0, count) * width - size / 2
@@ -237,6 +240,34 @@ def _crop_set(image: np.ndarray, boxes: np.ndarray, kinds: np.ndarray, match: np
                      np.zeros(len(boxes), bool))
 
 
+@dataclass
+class _Chosen:
+    """The crops picked for one image so far: per pick, boxes (k, 4), their kind, the face each matches and
+    whether the cascade mined them."""
+
+    boxes: List[np.ndarray] = dataclasses.field(default_factory=list)
+    kinds: List[np.ndarray] = dataclasses.field(default_factory=list)
+    match: List[np.ndarray] = dataclasses.field(default_factory=list)
+    mined: List[np.ndarray] = dataclasses.field(default_factory=list)
+
+    def add(self, boxes: np.ndarray, match: np.ndarray, picked: np.ndarray, kind: int, mined: bool) -> int:
+        """Record `boxes[picked]` (float32 (n, 4)) as samples of `kind`, each of face `match[picked]`; how many."""
+        self.boxes.append(boxes[picked])
+        self.kinds.append(np.full(len(picked), kind, np.int8))
+        self.match.append(match[picked])
+        self.mined.append(np.full(len(picked), mined))
+        return len(picked)
+
+    def samples(self, image: np.ndarray, record: FaceRecord, stage: str) -> SampleSet:
+        """The crops and targets of what was picked, for `stage`."""
+        if not self.boxes:
+            return SampleSet.concatenate([], STAGE_SIZES[stage])
+        samples = _crop_set(image, np.concatenate(self.boxes), np.concatenate(self.kinds),
+                            np.concatenate(self.match), record, STAGE_SIZES[stage], stage != "pnet")
+        samples.mined = np.concatenate(self.mined)
+        return samples
+
+
 def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quota, rng: np.random.Generator,
                   proposals: Optional[np.ndarray] = None) -> SampleSet:
     """One image's samples for `stage` (image: BGR uint8 (H, W, 3), `record` its faces): from `proposals`
@@ -247,7 +278,7 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
     if proposals is not None and len(proposals):
         pools.append(np.ascontiguousarray(proposals, np.float32))
     pools.append(_candidates(rng, record, image.shape))
-    chosen_boxes, chosen_kinds, chosen_match, chosen_mined = [], [], [], []
+    chosen = _Chosen()
     for kind in (NEGATIVE, POSITIVE, PART):
         need = quota.of(kind)
         for pool, boxes in enumerate(pools):
@@ -255,11 +286,7 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
                 break
             kinds, match = label_boxes(boxes, record)
             picked = _take(rng, np.flatnonzero(kinds == kind), need)
-            chosen_boxes.append(boxes[picked])
-            chosen_kinds.append(np.full(len(picked), kind, np.int8))
-            chosen_match.append(match[picked])
-            chosen_mined.append(np.full(len(picked), pool < len(pools) - 1))
-            need -= len(picked)
+            need -= chosen.add(boxes, match, picked, kind, pool < len(pools) - 1)
     has_points = ~record.ignore & np.all(np.isfinite(record.landmarks), axis=(1, 2))
     if quota.landmark and has_points.any():
         need = quota.landmark
@@ -268,17 +295,8 @@ def image_samples(image: np.ndarray, record: FaceRecord, stage: str, quota: Quot
         for pool, boxes in enumerate(pools[:-1] + [random_pool]):
             kinds, match = label_boxes(boxes, record)
             picked = _take(rng, np.flatnonzero(((kinds == POSITIVE) | (kinds == PART)) & has_points[match]), need)
-            chosen_boxes.append(boxes[picked])
-            chosen_kinds.append(np.full(len(picked), LANDMARK, np.int8))
-            chosen_match.append(match[picked])
-            chosen_mined.append(np.full(len(picked), pool < len(pools) - 1))
-            need -= len(picked)
-    if not chosen_boxes:
-        return SampleSet.concatenate([], STAGE_SIZES[stage])
-    samples = _crop_set(image, np.concatenate(chosen_boxes), np.concatenate(chosen_kinds),
-                        np.concatenate(chosen_match), record, STAGE_SIZES[stage], stage != "pnet")
-    samples.mined = np.concatenate(chosen_mined)
-    return samples
+            need -= chosen.add(boxes, match, picked, LANDMARK, pool < len(pools) - 1)
+    return chosen.samples(image, record, stage)
 
 
 @dataclass(frozen=True)

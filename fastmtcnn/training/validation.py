@@ -17,6 +17,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from ..evaluation.metrics import landmark_nmes
 from .loss import multitask_loss
 from .nets import MTCNNNet
 from .samples import LANDMARK, NEGATIVE, POSITIVE, SampleSet, to_caffe_orientation
@@ -28,11 +29,14 @@ DETECTION_SLACK = 0.005
 
 
 def landmark_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per-sample NME (n,) of landmarks (n, 10) (five x then five y box fractions), normalised by the
-    target's inter-ocular distance."""
-    error = np.hypot(predicted[:, :5] - target[:, :5], predicted[:, 5:] - target[:, 5:]).mean(axis=1)
-    ocular = np.hypot(target[:, 0] - target[:, 1], target[:, 5] - target[:, 6])
-    return error / np.maximum(ocular, 1e-6)
+    """Per-sample NME float64 (n,) of crop landmarks (n, 10) (five x then five y box fractions): the
+    evaluation's `landmark_nmes` (normalised by the target's inter-ocular distance; NaN where its eyes coincide)."""
+    return landmark_nmes(_points(predicted), _points(target))
+
+
+def _points(landmarks: np.ndarray) -> np.ndarray:
+    """(n, 10) five x then five y -> (n, 5, 2) (x, y) points."""
+    return np.stack([landmarks[:, :5], landmarks[:, 5:]], axis=-1)
 
 
 def scatter_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
