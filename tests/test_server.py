@@ -118,7 +118,9 @@ class LiveServer:
                        timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.http = httpx.Client(base_url=self.url, timeout=60)
+        # the client drops an idle connection (1 s) before the server closes it (timeout_keep_alive=2): reusing one
+        # the server is closing at that moment fails with "Server disconnected" (seen under load, between tests)
+        self.http = httpx.Client(base_url=self.url, timeout=60, limits=httpx.Limits(keepalive_expiry=1.0))
 
     def __enter__(self):
         self.thread.start()
