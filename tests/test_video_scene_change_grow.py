@@ -132,3 +132,14 @@ def test_bad_mute_says_what_to_pass():
         with pytest.raises(ValueError, match="mute"):
             FaceTracker(detector, mute=mute)
     assert CELL == 8 and CUT == "cut"
+
+
+def test_the_evaluation_compares_two_trackers_on_one_reference():
+    """bench.video_eval.compare (`--versus`): each tracker's passes and false alarms, one per-frame reference."""
+    from bench.video_eval import compare
+    detector = Detector(min_face_size=20, num_threads=1)
+    old, new = compare(blinking_block(30), detector, [{"mute": None}, {}])
+    assert (old["region_passes"], new["region_passes"]) == (9, 2)
+    assert (old["change_false_alarms"], new["change_false_alarms"]) == (9, 2)  # no face: every one a false alarm
+    assert old["full_passes"] == new["full_passes"] == 2  # frames 0 and 20
+    assert old["reference_fps"] == new["reference_fps"] and old["recall_all"] == new["recall_all"] == 1.0
