@@ -17,7 +17,8 @@ one run). Reported per clip:
   both, speed-up.
 
 Options: --threads (default 1), --min-face-size (20), --backend (auto), tracker options (--redetect-every ...),
---cpu-time (time both with `time.process_time`, the process's CPU time, instead of wall time: steadier on a
+--versus NAME=VALUE (A/B: a second tracker with that keyword changed, interleaved with the first on the same
+reference: B's line follows A's), --cpu-time (time both with `time.process_time`, the process's CPU time, instead of wall time: steadier on a
 loaded machine with 1 thread), --json FILE.
 """
 from __future__ import annotations
@@ -149,21 +150,36 @@ def passes(tracked) -> Dict:
 
 def evaluate(frames: List[np.ndarray], detector: Detector, clock=time.perf_counter, **options) -> Dict:
     """Reference and tracker on the same frames, interleaved and timed with `clock`; the scores and the speed."""
-    tracker = FaceTracker(detector, **options)
-    per_frame, tracked, reference_s, tracker_s = [], [], 0.0, 0.0
-    for frame in frames:
+    return compare(frames, detector, [options], clock)[0]
+
+
+def compare(frames: List[np.ndarray], detector: Detector, variants: Sequence[Dict],
+            clock=time.perf_counter) -> List[Dict]:
+    """`evaluate` for several trackers (one per dict of `FaceTracker` options) against one per-frame reference:
+    on each frame the reference, then every tracker (their order turned by one each frame), each timed, so all
+    see the same load; the scores and the speed of each."""
+    trackers = [FaceTracker(detector, **options) for options in variants]
+    per_frame, tracked = [], [[] for _ in variants]
+    reference_s, tracker_s = 0.0, [0.0] * len(variants)
+    for index, frame in enumerate(frames):
         start = clock()
         per_frame.append(detector.detect(frame))
-        middle = clock()
-        tracked.append(tracker.update(frame))
-        reference_s += middle - start
-        tracker_s += clock() - middle
-    result = score(tracked, per_frame)
-    result.update(passes(tracked))
-    result.update(frames=len(frames), full_passes=sum(faces.full_pass for faces in tracked),
-                  fps=len(frames) / tracker_s, reference_fps=len(frames) / reference_s,
-                  speedup=reference_s / tracker_s)
-    return result
+        reference_s += clock() - start
+        for turn in range(len(variants)):
+            k = (index + turn) % len(variants)
+            start = clock()
+            tracked[k].append(trackers[k].update(frame))
+            tracker_s[k] += clock() - start
+    results = []
+    for faces, seconds in zip(tracked, tracker_s):
+        result = score(faces, per_frame)
+        result.update(passes(faces))
+        result.update(frames=len(frames), full_passes=sum(f.full_pass for f in faces),
+                      region_passes=sum(f.pass_reason == NEW_CONTENT and not f.full_pass for f in faces),
+                      fps=len(frames) / seconds, reference_fps=len(frames) / reference_s,
+                      speedup=reference_s / seconds)
+        results.append(result)
+    return results
 
 
 def line(name: str, r: Dict) -> str:
@@ -171,7 +187,8 @@ def line(name: str, r: Dict) -> str:
             f"all {r['recall_all']:.3f} ({r['all'][0]}/{r['all'][1]}) switches {r['id_switches']} "
             f"({r['switches_per_100']:.2f}/100) fragments {r['fragments']} tracks {r['true_tracks']} "
             f"extra {r['extra']} ({r['extra_predicted']} predicted) landmarks {100 * r['landmark_gap']:.2f}% "
-            f"passes {r['full_passes']}/{r['frames']} {r['pass_reasons']} false alarms {r['change_false_alarms']} "
+            f"passes {r['full_passes']}/{r['frames']} full, {r['region_passes']} region {r['pass_reasons']} "
+            f"false alarms {r['change_false_alarms']} "
             f"{r['fps']:.0f} fps (per-frame {r['reference_fps']:.0f}) "
             f"x{r['speedup']:.2f}")
 
@@ -187,6 +204,9 @@ def main(argv=None) -> int:
     parser.add_argument("--scene-change", type=float)
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="any other FaceTracker keyword (a Python literal), e.g. --option keep_lost=30")
+    parser.add_argument("--versus", action="append", default=[], metavar="NAME=VALUE",
+                        help="A/B: also a tracker with this keyword changed (a Python literal; repeat for more), "
+                             "interleaved frame by frame with the first on the same per-frame reference")
     parser.add_argument("--cpu-time", action="store_true", help="time with the process's CPU time (1 thread)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--misses", action="store_true", help="print the missed frame ranges")
@@ -204,13 +224,19 @@ def main(argv=None) -> int:
     print(f"engine {detector.engine.describe()}, {args.threads} thread(s), options {options or 'defaults'}")
     names = args.clips or sorted(path.name for path in VIDEO_DIR.iterdir() if path.suffix in (".mp4", ".gif"))
     results, clock = {}, time.process_time if args.cpu_time else time.perf_counter
+    versus = dict(options, **{key: ast.literal_eval(value) for key, value in
+                              (item.split("=", 1) for item in args.versus)})
+    variants = [options, versus] if args.versus else [options]
     for name in names:
-        results[name] = evaluate(clip_frames(name), detector, clock, **options)
-        print(line(name, results[name]), flush=True)
-        if args.misses:
-            print(f"    missed strong: {results[name]['missed_strong']}\n    missed all: {results[name]['missed_all']}")
+        runs = compare(clip_frames(name), detector, variants, clock)
+        results[name] = runs[0] if len(runs) == 1 else {"A": runs[0], "B": runs[1]}
+        for label, result in zip("AB" if args.versus else " ", runs):
+            print(line(name if not args.versus else f"{label} {name}", result), flush=True)
+            if args.misses:
+                print(f"    missed strong: {result['missed_strong']}\n    missed all: {result['missed_all']}")
     if args.json:
-        args.json.write_text(json.dumps({"options": options, "threads": args.threads, "clips": results}, indent=1))
+        args.json.write_text(json.dumps({"options": options, "versus": versus if args.versus else None,
+                                         "threads": args.threads, "clips": results}, indent=1))
     return 0
 
 

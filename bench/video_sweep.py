@@ -5,7 +5,7 @@ and per-frame detection interleaved on the same frames) on the five filmed clips
 made clips: defaults are chosen on real footage). One line per (setting, clip): recall of strong / all per-frame
 faces, id switches, full passes, the change check's false alarms, speed-up; then the setting's worst clip.
 Sweeps (default: all): every, change_gap, motion_gap, loss, scene_change, track_thresholds, candidates, margin,
-search, coast, skip_rnet, hold, motion_smallest.
+search, coast, skip_rnet, hold, motion_smallest, mute.
 1 thread, min face 20, OpenCV DNN unless --backend. Takes minutes per sweep: run it on a quiet machine.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ SWEEPS: Dict[str, tuple] = {
     "skip_rnet": ("skip_rnet", (None, 0.7, 0.9)),
     "hold": ("hold", (None, 2.0, 4.0)),
     "motion_smallest": ("motion_smallest", (None, 0.5, 0.7)),
+    "mute": ("mute", (None, 1, 2)),
 }
 
 

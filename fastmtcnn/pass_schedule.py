@@ -4,7 +4,8 @@
 `redetect_every` frames went by without a full pass (*scheduled*), on request (`request`), and for what the change
 check (`fastmtcnn.scene_change`) sees: a cut at once, new content and camera motion `change_gap` frames after
 the last pass at the earliest (motion also `motion_gap` after the last full pass). New content over at most
-`REGION_AREA` of the frame gets a pass over its region only; the other passes asked for by the change check or
+`REGION_AREA` of the frame gets a pass over its region only (its cells then muted if it finds no new face:
+`region_result`); the other passes asked for by the change check or
 by a lost face share a `PassBudget`.
 """
 from __future__ import annotations
@@ -72,6 +73,12 @@ class PassSchedule:
         the last region (`plan`)."""
         return self.scene.changed
 
+    def region_result(self, new_face: bool) -> None:
+        """The pass over the last region (`plan`) found a new face or not (`SceneChange.region_result`: if not,
+        its changed cells set off no region pass until the next full pass or cut)."""
+        if self.scene is not None:
+            self.scene.region_result(new_face)
+
     def lost_face(self) -> bool:
         """Whether a face lost on this frame may have a full pass now (within the budget)."""
         return self.budget.spend()
@@ -84,7 +91,7 @@ class PassSchedule:
             self._last_pass = index
             self._last_full = index if full else self._last_full
             if self.scene is not None:
-                self.scene.key_frame(boxes)
+                self.scene.key_frame(boxes, full)
 
     def _reason(self, index: int, change: Optional[str]) -> Optional[str]:
         """Why the full cascade runs on this frame (SCHEDULED, REQUESTED, a `scene_change` reason), or None."""

@@ -14,7 +14,9 @@ neighbouring cells, so it stays inside that range):
    frame, enlarged by `MASK_MARGIN` of their side on each side) -> a pass over that region (`region`). Comparing with the key frame and not
    with the previous frame lets slow change add up: a face walking in, a zoom, compression noise that hides a
    face's entrance frame to frame. The check repeats on every frame until a full pass makes a new key frame, so
-   a pass refused by the budget is taken as soon as the budget allows;
+   a pass refused by the budget is taken as soon as the budget allows. After a region pass that found no new face
+   (`region_result`), the cells that set it off, grown by `MUTE_GROW` cells, are *muted*: they set off no other
+   region pass until the next full pass or a cut (a body walking, a turned head: the same change again);
 3. **camera motion**: new content while the camera moved since the key frame, or over `MOTION_AREA` or more of
    the cells outside the faces (a zoom, a shaking camera, a busy scene) -> full pass.
 The tracker spaces the passes for new content and motion (`FaceTracker(change_gap=...)`) and bounds them all
@@ -37,6 +39,9 @@ MAX_SHIFT = 3
 MASK_MARGIN = 0.5
 #: ... and this many box heights downwards: the body of a tracked person moves with it (measured on the clips).
 MASK_BELOW = 3.0
+#: After a region pass that found no new face, the changed cells that set it off, grown by this many cells on
+#: each side, set off no region pass until the next full pass or a cut (measured: README "Video streams").
+MUTE_GROW = 1
 #: A blob is face-sized when a (min_face_size / CELL)-cell square window has at least this fraction changed.
 BLOB_FILL = 0.5
 
@@ -92,6 +97,22 @@ def has_blob(changed: np.ndarray, side: int, fill: float = BLOB_FILL) -> bool:
     return bool(windows.max() >= fill * side * side)
 
 
+def grow(cells: np.ndarray, reach: int = MUTE_GROW) -> np.ndarray:
+    """bool (rows, cols): the True cells of the bool grid `cells` and every cell within `reach` cells of one
+    (rows, columns and diagonals: a (2 reach + 1)-cell square around each)."""
+    cells = np.asarray(cells)
+    if cells.dtype != bool or cells.ndim != 2:
+        raise TypeError(f"cells must be a 2-D bool grid, got {cells.dtype} {cells.shape}")
+    if isinstance(reach, bool) or not isinstance(reach, (int, np.integer)) or reach < 0:
+        raise ValueError(f"reach must be an int >= 0 (cells), got {reach!r}")
+    rows, cols = cells.shape
+    padded = np.zeros((rows + 2 * reach, cols + 2 * reach), bool)
+    for dy in range(2 * reach + 1):
+        for dx in range(2 * reach + 1):
+            padded[dy:dy + rows, dx:dx + cols] |= cells
+    return padded[reach:reach + rows, reach:reach + cols]
+
+
 def cell_spans(boxes: np.ndarray, shape: Tuple[int, int], below: float = 0.0) -> np.ndarray:
     """int64 (n, 4) (top, left, bottom, right), bottom/right exclusive: the CELL-pixel cells of a (rows, cols)
     grid under each box (float (n, 4) pixel edges) and under the `below` pixels beneath it, clipped to the grid
@@ -112,10 +133,13 @@ class SceneChange:
         threshold: grey levels (0-255) a cell's mean must move by (after the camera's shift) to count as changed.
         min_face_size: pixels; smaller blobs of change are ignored.
         cut_fraction: this fraction of all cells changed = a cut.
+        mute: cells the changed cells of a region pass that found no new face are grown by before they are muted
+            (`region_result`); None: nothing is muted.
     """
 
-    def __init__(self, threshold: float, min_face_size: float, cut_fraction: float = 0.5):
-        self.threshold, self.cut_fraction = float(threshold), float(cut_fraction)
+    def __init__(self, threshold: float, min_face_size: float, cut_fraction: float = 0.5,
+                 mute: Optional[int] = MUTE_GROW):
+        self.threshold, self.cut_fraction, self.mute = float(threshold), float(cut_fraction), mute
         self.min_cells = max(1, int(np.ceil(min_face_size / CELL)))
         self.reset()
 
@@ -124,16 +148,28 @@ class SceneChange:
         self.region: Optional[Tuple[float, float, float, float]] = None
         #: ... and the changed cells outside the faces: bool (rows, cols), True where changed.
         self.changed: Optional[np.ndarray] = None
+        #: Cells that set off no region pass (`region_result`) until the next full pass or cut: bool (rows, cols).
+        self.muted: Optional[np.ndarray] = None
         self.frame_area = 0.0  # pixels the thumbnail covers
         self._previous: Optional[np.ndarray] = None
         self._before: Optional[np.ndarray] = None  # the thumbnail before `_previous`
         self._key: Optional[np.ndarray] = None
         self._key_boxes = np.zeros((0, 4), np.float32)
 
-    def key_frame(self, boxes: np.ndarray) -> None:
-        """The last checked frame had a full pass that found `boxes` (float32 (n, 4)): new content is measured
-        from it on."""
+    def key_frame(self, boxes: np.ndarray, full: bool = True) -> None:
+        """The last checked frame had a pass (`full`, or over a region) that found `boxes` (float32 (n, 4)): new
+        content is measured from it on; a full pass also unmutes every cell."""
         self._key, self._key_boxes = self._previous, np.asarray(boxes, np.float32).reshape(-1, 4)
+        if full:
+            self.muted = None
+
+    def region_result(self, new_face: bool) -> None:
+        """The region pass for the last NEW_CONTENT found a new face or not; if not, its changed cells grown by
+        `mute` cells are muted (they set off no region pass) until the next full pass or cut."""
+        if new_face or self.changed is None or self.mute is None:
+            return
+        grown = grow(self.changed, self.mute)
+        self.muted = grown if self.muted is None or self.muted.shape != grown.shape else self.muted | grown
 
     def check(self, cells: np.ndarray, tracked_boxes: np.ndarray, since_key: bool = True) -> Optional[str]:
         """CUT, NEW_CONTENT, MOTION or None for this frame's `thumbnail`; `tracked_boxes` float32 (n, 4) pixel edges of
@@ -146,6 +182,7 @@ class SceneChange:
             return None
         outside = face_mask(cells.shape, np.concatenate([tracked_boxes.reshape(-1, 4), self._key_boxes]))
         if self._is_cut(previous, cells, outside):
+            self.muted = None
             return CUT
         if not since_key or self._key is None or self._key.shape != cells.shape:
             return None
@@ -155,6 +192,9 @@ class SceneChange:
             return None
         if shift != (0, 0) or changed.sum() >= MOTION_AREA * outside.sum():
             return MOTION
+        if (self.muted is not None and self.muted.shape == changed.shape
+                and not has_blob(changed & ~self.muted, self.min_cells)):
+            return None  # the blobs are the same false alarms again
         self.changed = changed
         rows, cols = np.nonzero(changed)
         self.frame_area = float(cells.size * CELL * CELL)

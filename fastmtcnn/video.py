@@ -62,6 +62,10 @@ DEFAULT_MOTION_GAP = 3
 DEFAULT_PASS_BUDGET = (8, 10)
 #: (R-Net, O-Net) scores a tracked face needs to stay tracked (a new face needs the detector's; measured).
 DEFAULT_TRACK_THRESHOLDS = (0.5, 0.5)
+#: After a region pass that finds no new face, its changed cells grown by this many 8x8 cells set off no region
+#: pass until the next full pass or cut (`scene_change.SceneChange.region_result`; measured: README "Video
+#: streams"). None: never muted.
+DEFAULT_MUTE: Optional[int] = 1
 #: P-Net search region around a lost face, in box sides on each side (measured).
 DEFAULT_SEARCH = 1.0
 #: Frames a face not found is output on its predicted box before it is dropped (measured).
@@ -172,6 +176,9 @@ class FaceTracker:
         change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
             (a cut gets one at once). New content over a small part of the frame gets a pass over that region
             only (the cascade on tiles of it, `pass_schedule.REGION_AREA`).
+        mute: when a pass over a region finds no new face, its changed cells grown by this many 8x8-pixel cells
+            set off no other region pass until the next full pass or cut (a body walking, a turned head keep
+            changing: the same false alarm again). None: never.
         motion_gap: a full pass for camera motion comes at least this many frames after the last full pass (a
             moving camera changes most cells on every frame).
         pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
@@ -212,7 +219,7 @@ class FaceTracker:
                  predict_motion: bool = True, redetect_on_loss: bool = True,
                  scene_change: Optional[float] = DEFAULT_SCENE_CHANGE,
                  change_gap: int = DEFAULT_CHANGE_GAP, motion_gap: int = DEFAULT_MOTION_GAP,
-                 pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
+                 mute: Optional[int] = DEFAULT_MUTE, pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
                  candidates: int = DEFAULT_CANDIDATES, skip_rnet: Optional[float] = DEFAULT_SKIP_RNET,
@@ -222,7 +229,7 @@ class FaceTracker:
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
-                        change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest)
+                        change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest, mute)
         self.detector = detector if detector is not None else Detector()
         self.redetect_every, self.margin, self.min_iou = redetect_every, float(margin), float(min_iou)
         self.keep_lost = max(DEFAULT_KEEP_LOST if keep_lost is None else int(keep_lost), coast)
@@ -238,7 +245,8 @@ class FaceTracker:
         self.fps = float(fps)
         self._tracks = Tracks(self.min_iou, self.keep_lost, coast, self.candidates, self.predict_motion,
                               smoother_factory(smoothing), self.fps)
-        scene = None if scene_change is None else SceneChange(scene_change, self.detector.settings.min_face_size)
+        scene = None if scene_change is None else SceneChange(scene_change, self.detector.settings.min_face_size,
+                                                              mute=mute)
         self._schedule = PassSchedule(redetect_every, change_gap, motion_gap, PassBudget(*pass_budget), scene)
         self._lock = threading.Lock()
         self.reset()
@@ -281,6 +289,7 @@ class FaceTracker:
                                         followed)
             elif region is not None:
                 found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
+                self._schedule.region_result(bool((found.tracks == -1).any()))
             else:
                 found = followed
             faces, ids, predicted = self._record(found, alive, index, timestamp)
@@ -425,7 +434,7 @@ class FaceTracker:
 
 
 def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
-                    change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest) -> None:
+                    change_gap, motion_gap, coast, candidates, skip_rnet, hold, motion_smallest, mute) -> None:
     """SettingsError (a ValueError) naming what to pass for the first `FaceTracker` setting out of range."""
     check_count("redetect_every", redetect_every, 1, what="1 = full detection on every frame")
     if not 0 <= margin <= 2:
@@ -447,6 +456,8 @@ def _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_bud
         raise SettingsError(f"search must be box sides in [0, 4] (0 = no search), e.g. 1.0, got {search!r}")
     check_count("change_gap", change_gap, 1, what="frames, e.g. 5")
     check_count("motion_gap", motion_gap, 1, what="frames, e.g. 5")
+    if mute is not None:
+        check_count("mute", mute, 0, what="8x8-pixel cells, e.g. 1, or None")
     check_count("coast", coast, 0, what="frames, e.g. 3")
     check_count("candidates", candidates, 0, what="0 = none, e.g. 4")
     if skip_rnet is not None and not 0 <= skip_rnet <= 1:
