@@ -304,6 +304,28 @@ def test_train_layers_freezes_every_other_layer():
         train(load_net("onet"), samples, TrainConfig(epochs=1, batch_size=32, train_layers=["conv9"]))
 
 
+def test_dropout_ratio_is_set_for_training():
+    """`dropout` ("--dropout 0", the fine-tune default): O-Net in train mode then gives its eval outputs (no
+    drop5 noise), at the default 0.25 it does not; the ratio stays set after training; a ratio of 1 is refused."""
+    from fastmtcnn.training.nets import set_dropout
+    from fastmtcnn.training.samples import to_caffe_orientation
+
+    samples = _tiny_samples("onet", count=3)
+    images = torch.from_numpy(to_caffe_orientation(samples.images[:8]))
+    net = load_net("onet")
+    with torch.no_grad():
+        reference = net.eval()(images).landmarks
+        assert not torch.allclose(net.train()(images).landmarks, reference)
+        set_dropout(net, 0.0)
+        assert torch.equal(net.train()(images).landmarks, reference)
+    trained = load_net("onet")
+    train(trained, samples, TrainConfig(epochs=1, batch_size=32, lr=1e-4, alphas=(0, 0, 1), train_layers=["conv6-3"],
+                                        dropout=0.0, val_fraction=0.3, patience=None))
+    assert [m.p for m in trained.modules() if isinstance(m, torch.nn.Dropout)] == [0.0]
+    with pytest.raises(ValueError, match="dropout"):
+        TrainConfig(dropout=1.0)
+
+
 def test_fine_tune_keeps_the_initial_stage_when_validation_worsens():
     """An absurd learning rate ruins every epoch: the shipped O-Net is kept, bit for bit, and the history says so."""
     samples = _tiny_samples("onet", count=3)

@@ -321,6 +321,16 @@ def test_several_data_sets_and_boxes_only_sets_get_no_landmark_faces(tmp_path):
     assert per_set[1]["positive"] == 2 and per_set[1]["negative"] == 6
 
 
+@pytest.mark.parametrize("extra, dropout", [([], None), (["--init", "scratch"], None), (["--dropout", "0"], 0.0)])
+def test_dropout_option_reaches_the_run(extra, dropout):
+    """`--dropout RATIO` sets O-Net's drop5 ratio for training; unset, both inits keep the net's own (0.25)."""
+    from fastmtcnn.cli import build_parser
+    from fastmtcnn.training.cli import resolve_defaults
+
+    args = resolve_defaults(build_parser().parse_args(["train", "--data", "x.jsonl", "--out", "o", *extra]))
+    assert args.dropout == dropout
+
+
 @pytest.mark.parametrize("extra, keep, select", [([], True, "scatter"), (["--init", "scratch"], False, "cascade"),
                                                  (["--no-keep-convention", "--select", "nme"], False, "nme")])
 def test_fine_tune_defaults_keep_the_point_convention(extra, keep, select):

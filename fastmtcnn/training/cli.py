@@ -118,6 +118,10 @@ def add_train_command(commands) -> None:
     parser.add_argument("--train-layers", type=_stages, default=None, metavar="LAYER,...",
                         help="train only these layers of the trained stages (Caffe names, e.g. conv6-1 for O-Net's "
                              "face/non-face head), the rest frozen (default: every layer)")
+    parser.add_argument("--dropout", type=float, default=None, metavar="RATIO",
+                        help="O-Net's drop5 dropout ratio while training, in [0, 1) (default: the net's 0.25; "
+                             "0 with --train-layers conv6-3 refits the landmark head on the features the "
+                             "detector sees, docs/training.md)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                         help="mirror half the landmark faces of every batch, points swapped left/right "
                              "(training/augment.py; seeded; default: off)")
@@ -227,7 +231,8 @@ def train_command(args: argparse.Namespace) -> int:
                                   patience=args.patience, mix=None if args.no_mix else PAPER_RATIO,
                                   keep_initial=args.keep_initial, keep_convention=args.keep_convention,
                                   augment=args.augment, select=args.select, flip=args.flip,
-                                  train_layers=args.train_layers, detection_slack=args.detection_slack / 100,
+                                  train_layers=args.train_layers, dropout=args.dropout,
+                                  detection_slack=args.detection_slack / 100,
                                   alphas=CLASSIFICATION_ONLY if args.classification_only else args.alphas or alphas)
                for (stage, alphas), epochs in zip(STAGE_ALPHAS.items(), args.epochs)}
     quotas = {stage: Quota(*(int(round(n * args.per_image)) for n in (q.negative, q.positive, q.part, q.landmark)))

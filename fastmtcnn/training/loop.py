@@ -19,7 +19,7 @@ import torch
 
 from .augment import flip_landmark_faces, jitter_batch
 from .loss import check_ohem, multitask_loss
-from .nets import MTCNNNet
+from .nets import MTCNNNet, set_dropout
 from .samples import LANDMARK, NEGATIVE, PAPER_RATIO, PART, POSITIVE, SampleSet, to_caffe_orientation
 from .validation import (DETECTION_SLACK, SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score,
                          stage_metrics)
@@ -55,6 +55,7 @@ class TrainConfig:
     augment: bool = False  # jitter the training crops (augment.jitter_batch; seeded by (seed, epoch))
     flip: bool = False  # mirror half the landmark faces of every batch (augment.flip_landmark_faces; seeded)
     train_layers: Optional[Tuple[str, ...]] = None  # train only these layers (Caffe names, e.g. "conv6-1"); None: all
+    dropout: Optional[float] = None  # ratio of O-Net's drop5 while training; None: the net's own (nets.DROPOUT)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -72,6 +73,8 @@ class TrainConfig:
         self.ohem = check_ohem(self.ohem)
         self.alphas = tuple(float(a) for a in self.alphas)
         self.train_layers = tuple(self.train_layers) if self.train_layers else None
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
 
 
 @dataclass
@@ -258,6 +261,8 @@ def train(net: MTCNNNet, samples: SampleSet, config: TrainConfig, checkpoint: Op
     """
     torch.manual_seed(config.seed)
     net.to(config.device)
+    if config.dropout is not None:
+        set_dropout(net, config.dropout)
     if validation is None:
         train_index, val_index = split_validation(samples, config.val_fraction, config.seed)
         validation = samples

@@ -117,6 +117,15 @@ def _module_for(layer: CaffeLayer, bottom: tuple) -> nn.Module:
     raise ValueError(f"layer {layer.name!r}: type {layer.type!r} has no torch module")
 
 
+def set_dropout(net: nn.Module, ratio: float) -> None:
+    """Set the ratio of every dropout layer of `net` (O-Net's drop5) to `ratio` in [0, 1)."""
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"dropout ratio must be in [0, 1), got {ratio}")
+    for module in net.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = float(ratio)
+
+
 def build_net(stage: str, generator: Optional[torch.Generator] = None) -> MTCNNNet:
     """A stage randomly initialised from `generator` (or torch's default one)."""
     net = MTCNNNet(stage)
