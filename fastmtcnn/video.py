@@ -42,7 +42,7 @@ from .errors import FastMTCNNError, SettingsError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
-from .scene_change import MOTION, PassBudget, SceneChange, cell_spans
+from .scene_change import MOTION, MUTE_GROW, PassBudget, SceneChange, cell_spans
 from .settings import check_count, is_count
 from .smoothing import OneEuroFilter, smoother_factory
 
@@ -65,7 +65,7 @@ DEFAULT_TRACK_THRESHOLDS = (0.5, 0.5)
 #: After a region pass that finds no new face, its changed cells grown by this many 8x8 cells set off no region
 #: pass until the next full pass or cut (`scene_change.SceneChange.region_result`; measured: README "Video
 #: streams"). None: never muted.
-DEFAULT_MUTE: Optional[int] = 1
+DEFAULT_MUTE: Optional[int] = MUTE_GROW
 #: P-Net search region around a lost face, in box sides on each side (measured).
 DEFAULT_SEARCH = 1.0
 #: Frames a face not found is output on its predicted box before it is dropped (measured).
@@ -219,13 +219,13 @@ class FaceTracker:
                  predict_motion: bool = True, redetect_on_loss: bool = True,
                  scene_change: Optional[float] = DEFAULT_SCENE_CHANGE,
                  change_gap: int = DEFAULT_CHANGE_GAP, motion_gap: int = DEFAULT_MOTION_GAP,
-                 mute: Optional[int] = DEFAULT_MUTE, pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
+                 pass_budget: Tuple[int, int] = DEFAULT_PASS_BUDGET,
                  track_thresholds: Optional[Tuple[float, float]] = DEFAULT_TRACK_THRESHOLDS,
                  search: float = DEFAULT_SEARCH, coast: int = DEFAULT_COAST,
                  candidates: int = DEFAULT_CANDIDATES, skip_rnet: Optional[float] = DEFAULT_SKIP_RNET,
                  hold: Optional[float] = DEFAULT_HOLD,
                  motion_smallest: Optional[float] = DEFAULT_MOTION_SMALLEST, smoothing: Any = None,
-                 fps: float = 30.0):
+                 fps: float = 30.0, mute: Optional[int] = DEFAULT_MUTE):
         if detector is not None and not isinstance(detector, Detector):
             raise TypeError(f"detector must be a fastmtcnn.Detector, got {type(detector).__name__}")
         _check_settings(redetect_every, margin, min_iou, fps, scene_change, pass_budget, track_thresholds, search,
