@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from . import cold_start, mixed_sizes, throughput
 from .envs import compare_envs
@@ -82,40 +82,45 @@ def _single_cell(case: dict, versus_facenet: bool) -> str:
     return cell + (f" ({case['x_facenet']:.2f}x facenet)" if versus_facenet and "x_facenet" in case else "")
 
 
-def _rate_cell(cases: Optional[Dict[str, dict]], label: str = "") -> str:
+def _mixed_cell(streams: dict) -> str:
+    one, many = streams["one size"]["cpu_ms_per_image"], streams["mixed"]["cpu_ms_per_image"]
+    return f"{one:.1f} -> {many:.1f} ({many / one:.3f}x)"
+
+
+def _rate_cell(cases: Optional[Dict[str, dict]]) -> str:
     if not cases:
         return NOT_RUN
     one, two = cases["1"]["rate"], cases["2"]["rate"]
-    return f"{label}{one:.1f} -> {two:.1f}/s ({two / one:.2f}x, {cases['2']['cpu']:.2f} CPU)"
+    return f"{one:.1f} -> {two:.1f}/s ({two / one:.2f}x, {cases['2']['cpu']:.2f} CPU)"
+
+
+def _row(title: str, columns: List[str], engine_cell: Callable[[str], str],
+         facenet_cell: Callable[[], str] = lambda: NOT_RUN) -> List[str]:
+    """[title, a cell per column]: `engine_cell(backend)` for the f32 engines, `facenet_cell()` for
+    facenet-pytorch, NOT_RUN for bf16 (the stream, throughput and cold-start tools run f32)."""
+    cells = []
+    for label in columns:
+        engine = COLUMNS[label]
+        cells.append(facenet_cell() if engine is None else engine_cell(engine[0]) if engine[1] == "f32" else NOT_RUN)
+    return [title] + cells
 
 
 def table(numbers: dict) -> str:
     """The Markdown table of `measure`'s numbers: a row per measurement, a column per engine."""
-    columns, single = numbers["columns"], numbers["single"]
-    backend = {label: (COLUMNS[label] or (compare_envs.FACENET,))[0] for label in columns}
-    plain = {label: COLUMNS[label] is not None and COLUMNS[label][1] == "f32" for label in columns}
+    columns, single, rates = numbers["columns"], numbers["single"], numbers["throughput"]
     rows: List[List[str]] = [[title] + [_single_cell(single[label][case], COLUMNS[label] is not None)
                                         if label in single else NOT_RUN for label in columns]
                              for case, title in SINGLE_ROWS.items()]
-    mixed_cells = []
-    for label in columns:
-        streams = numbers["mixed"].get(backend[label]) if plain[label] else None
-        if streams is None:
-            mixed_cells.append(NOT_RUN)
-            continue
-        one, many = streams["one size"]["cpu_ms_per_image"], streams["mixed"]["cpu_ms_per_image"]
-        mixed_cells.append(f"{one:.1f} -> {many:.1f} ({many / one:.3f}x)")
-    rows.append(["mixed sizes: CPU ms per image, one size -> 50 sizes"] + mixed_cells)
-    rates = numbers["throughput"]
-    rows.append(["images/s, 1 -> 2 in flight, threads (server, `detect_batch`)"]
-                + [_rate_cell(rates.get(f"{backend[label]} threads")) if plain[label] or not COLUMNS[label]
-                   else NOT_RUN for label in columns])
-    rows.append(["images/s, 1 -> 2 in flight, processes (`fastmtcnn batch`; facenet: torch on 1 -> 2 threads)"]
-                + [_rate_cell(rates.get(f"{backend[label]} processes")) if plain[label]
-                   else _rate_cell(rates.get(f"{compare_envs.FACENET} intra-op")) if not COLUMNS[label]
-                   else NOT_RUN for label in columns])
-    rows.append(["cold start: import + `Detector()` + first VGA detection (s)"]
-                + [f"{numbers['cold'][backend[label]]:.2f}" if plain[label] else NOT_RUN for label in columns])
+    rows.append(_row("mixed sizes: CPU ms per image, one size -> 50 sizes", columns,
+                     lambda backend: _mixed_cell(numbers["mixed"][backend])))
+    rows.append(_row("images/s, 1 -> 2 in flight, threads (server, `detect_batch`)", columns,
+                     lambda backend: _rate_cell(rates.get(f"{backend} threads")),
+                     lambda: _rate_cell(rates.get(f"{compare_envs.FACENET} threads"))))
+    rows.append(_row("images/s, 1 -> 2 in flight, processes (`fastmtcnn batch`; facenet: torch on 1 -> 2 threads)",
+                     columns, lambda backend: _rate_cell(rates.get(f"{backend} processes")),
+                     lambda: _rate_cell(rates.get(f"{compare_envs.FACENET} intra-op"))))
+    rows.append(_row("cold start: import + `Detector()` + first VGA detection (s)", columns,
+                     lambda backend: f"{numbers['cold'][backend]:.2f}"))
     info = numbers["machine"]
     lines = [f"{info['cpu_model']}, {info['cpu_count']} cores, CPU flags {info['cpu_flags']}; Python "
              f"{info['python']}; 1 thread per image in flight; load average {numbers['load'][0]:.1f} before, "

@@ -25,11 +25,12 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 
 from .machine import cpu_count, run_child
+from .envs.compare_envs import FACENET
 from .mixed_sizes import VGA, stream_sources
 from .rounds import interleaved
 
 #: Every child's start: the spec, the image file names, CPU seconds used so far (own and children's), and
-#: `timed_pool(detect, images)`: the face count over `images` on spec["workers"] threads, warmed first (every
+#: `timed_pool(detect, images, workers)`: the face count over `images` on `workers` threads, warmed first (every
 #: thread's detector built), with the result stamps, the clock and the CPU seconds at the start.
 CHILD_HEAD = r"""
 import json, os, resource, sys, time, threading
@@ -42,14 +43,14 @@ def cpu():
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
-def timed_pool(detect, images):
+def timed_pool(detect, images, workers):
     stamps = []
     def one(image):
         count = detect(image)
         stamps.append(time.perf_counter())
         return count
-    with ThreadPoolExecutor(spec["workers"]) as pool:
-        list(pool.map(detect, images[:spec["workers"] * 2]))
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(detect, images[:workers * 2]))
         cpu0, start = cpu(), time.perf_counter()
         faces = sum(pool.map(one, images))
     return stamps, faces, start, cpu0
@@ -69,7 +70,7 @@ from fastmtcnn.settings import CascadeSettings
 if spec["mode"] == "threads":
     detector = fastmtcnn.Detector(backend=spec["backend"], num_threads=1)
     images = [cv2.imread(os.path.join(spec["folder"], p)) for p in paths]
-    stamps, faces, start, cpu0 = timed_pool(lambda image: len(detector.detect(image)), images)
+    stamps, faces, start, cpu0 = timed_pool(lambda image: len(detector.detect(image)), images, spec["workers"])
 else:
     config = batch.WorkerConfig(CascadeSettings(), spec["folder"], num_threads=1, backend=spec["backend"])
     tasks = [(p, p) for p in paths]
@@ -81,31 +82,25 @@ else:
         faces += len(record["faces"])
 """ + CHILD_TAIL
 
-#: facenet-pytorch's MTCNN with our defaults (min face 20, thresholds 0.6/0.7/0.7, factor 0.709), RGB decoded before
-#: the clock. "threads": N Python threads, each its own MTCNN, torch on 1 thread (torch releases the GIL);
-#: "intra-op": one image at a time, torch on N threads (how a facenet-pytorch user gives it more cores).
+#: facenet-pytorch's MTCNN as `bench.envs.time_detect` runs it for compare_envs (our defaults: min face 20,
+#: thresholds 0.6/0.7/0.7, factor 0.709; BGR in, converted to RGB inside). "threads": N Python threads, each its
+#: own MTCNN, torch on 1 thread (torch releases the GIL); "intra-op": one image at a time, torch on N threads (how a
+#: facenet-pytorch user gives it more cores).
 FACENET_CHILD = CHILD_HEAD + r"""
-import torch
-from facenet_pytorch import MTCNN
-torch.set_num_threads(spec["workers"] if spec["mode"] == "intra-op" else 1)
-torch.set_num_interop_threads(1)
-images = [cv2.cvtColor(cv2.imread(os.path.join(spec["folder"], p)), cv2.COLOR_BGR2RGB) for p in paths]
+from bench.envs.time_detect import facenet_detector
+intra_op = spec["mode"] == "intra-op"
+_, _, make = facenet_detector(spec["workers"] if intra_op else 1)
+images = [cv2.imread(os.path.join(spec["folder"], p)) for p in paths]
 local = threading.local()
 
-def detect(rgb):
-    if not hasattr(local, "mtcnn"):
-        local.mtcnn = MTCNN(min_face_size=20, thresholds=[0.6, 0.7, 0.7], factor=0.709, keep_all=True,
-                            post_process=False, device="cpu")
-    with torch.inference_mode():
-        boxes, _ = local.mtcnn.detect(rgb)
-    return 0 if boxes is None else len(boxes)
+def detect(bgr):
+    if not hasattr(local, "detect"):
+        local.detect = make(20)
+    return local.detect(bgr)
 
-if spec["mode"] == "intra-op":
-    spec["workers"] = 1
-stamps, faces, start, cpu0 = timed_pool(detect, images)
+stamps, faces, start, cpu0 = timed_pool(detect, images, 1 if intra_op else spec["workers"])
 """ + CHILD_TAIL
 
-FACENET = "facenet-pytorch"
 FACENET_MODES = ("threads", "intra-op")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from fastmtcnn import Detector
 from fastmtcnn.pass_schedule import PassSchedule
-from fastmtcnn.scene_change import CELL, CUT, NEW_CONTENT, PassBudget, SceneChange, grow, thumbnail
+from fastmtcnn.scene_change import NEW_CONTENT, PassBudget, SceneChange, grow, thumbnail
 from fastmtcnn.video import DEFAULT_CHANGE_GAP, DEFAULT_REDETECT_EVERY, FaceTracker
 
 BGR = np.array([2, 1, 0], np.int32)
@@ -131,7 +131,6 @@ def test_bad_mute_says_what_to_pass():
     for mute in (-1, 1.0, True, "1"):
         with pytest.raises(ValueError, match="mute"):
             FaceTracker(detector, mute=mute)
-    assert CELL == 8 and CUT == "cut"
 
 
 def test_the_evaluation_compares_two_trackers_on_one_reference():

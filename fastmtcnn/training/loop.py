@@ -19,7 +19,7 @@ import torch
 
 from .augment import flip_landmark_faces, jitter_batch
 from .loss import check_ohem, multitask_loss
-from .nets import MTCNNNet, set_dropout
+from .nets import MTCNNNet, check_dropout, set_dropout
 from .samples import LANDMARK, NEGATIVE, PAPER_RATIO, PART, POSITIVE, SampleSet, to_caffe_orientation
 from .validation import (DETECTION_SLACK, SELECTIONS, STAGE_THRESHOLDS, detection_holds, selection_score,
                          stage_metrics)
@@ -73,8 +73,7 @@ class TrainConfig:
         self.ohem = check_ohem(self.ohem)
         self.alphas = tuple(float(a) for a in self.alphas)
         self.train_layers = tuple(self.train_layers) if self.train_layers else None
-        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
+        self.dropout = None if self.dropout is None else check_dropout(self.dropout)
 
 
 @dataclass

@@ -117,13 +117,19 @@ def _module_for(layer: CaffeLayer, bottom: tuple) -> nn.Module:
     raise ValueError(f"layer {layer.name!r}: type {layer.type!r} has no torch module")
 
 
+def check_dropout(ratio: float) -> float:
+    """`ratio` as a float if it is a dropout ratio in [0, 1), else a ValueError saying so."""
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"dropout ratio must be in [0, 1), e.g. 0 or 0.25, got {ratio}")
+    return float(ratio)
+
+
 def set_dropout(net: nn.Module, ratio: float) -> None:
     """Set the ratio of every dropout layer of `net` (O-Net's drop5) to `ratio` in [0, 1)."""
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"dropout ratio must be in [0, 1), got {ratio}")
+    ratio = check_dropout(ratio)
     for module in net.modules():
         if isinstance(module, nn.Dropout):
-            module.p = float(ratio)
+            module.p = ratio
 
 
 def build_net(stage: str, generator: Optional[torch.Generator] = None) -> MTCNNNet:
