@@ -203,10 +203,10 @@ class Tracks:
             tracks[j] = keys[i]
         return Found.of(faces, tracks)
 
-    def newly_lost(self, followed: Found, alive: List[int], index: int) -> bool:
-        """Whether a face seen on the last frame was not found on this one."""
+    def newly_lost(self, followed: Found, alive: List[int], index: int) -> List[int]:
+        """The faces (track keys) seen on the last frame and not found on this one (frame `index`)."""
         kept = set(followed.tracks.tolist())
-        return any(k >= 0 and k not in kept and self._tracks[k].last_seen == index - 1 for k in alive)
+        return [k for k in alive if k >= 0 and k not in kept and self._tracks[k].last_seen == index - 1]
 
     def record(self, found: Found, alive: List[int], index: int, timestamp: Optional[float],
                face_score: float) -> Tuple[Faces, np.ndarray, np.ndarray]:

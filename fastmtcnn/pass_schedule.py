@@ -5,8 +5,9 @@
 check (`fastmtcnn.scene_change`) sees: a cut at once, new content and camera motion `change_gap` frames after
 the last pass at the earliest (motion also `motion_gap` after the last full pass). New content over at most
 `REGION_AREA` of the frame gets a pass over its region only (its cells then muted if it finds no new face:
-`region_result`); the other passes asked for by the change check or
-by a lost face share a `PassBudget`.
+`region_result`), and so does a lost face when what changed since the last pass lies in such a region
+(`lost_face_region`); the other passes asked for by the change check, and all passes for lost faces, share a
+`PassBudget`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .scene_change import CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, thumbnail
+from .scene_change import CELL, CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, thumbnail
 
 #: New content over at most this fraction of the frame gets a pass over its region only; larger, a full pass.
 REGION_AREA = 0.4
@@ -80,8 +81,29 @@ class PassSchedule:
             self.scene.region_result(new_face)
 
     def lost_face(self) -> bool:
-        """Whether a face lost on this frame may have a full pass now (within the budget)."""
+        """Whether a face lost on this frame may have a pass now (within the budget)."""
         return self.budget.spend()
+
+    def lost_face_region(self, search_boxes: np.ndarray, height: int, width: int) -> Optional[Region]:
+        """Where the pass for a lost face looks (pixel edges x1, y1, x2, y2): around every cell changed since the
+        last pass (`SceneChange.changed_since_key`, faces included: where the face went, or where a new one came)
+        and the `search_boxes` (float (n, 4) pixel edges around the lost faces), clipped to the height x width
+        frame. None, i.e. a full pass, without the change check or when that covers more than REGION_AREA of it."""
+        changed = None if self.scene is None else self.scene.changed_since_key()
+        if changed is None:
+            return None
+        boxes = [np.asarray(search_boxes, np.float64).reshape(-1, 4)]
+        rows, cols = np.nonzero(changed)
+        if len(rows):
+            boxes.append(CELL * np.array([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]], np.float64))
+        boxes = np.concatenate(boxes)
+        if not len(boxes):
+            return None
+        x1, y1 = max(boxes[:, 0].min(), 0.0), max(boxes[:, 1].min(), 0.0)
+        x2, y2 = min(boxes[:, 2].max(), float(width)), min(boxes[:, 3].max(), float(height))
+        if x2 <= x1 or y2 <= y1 or (x2 - x1) * (y2 - y1) > REGION_AREA * height * width:
+            return None
+        return x1, y1, x2, y2
 
     def done(self, index: int, reason: Optional[str], full: bool, boxes: np.ndarray) -> None:
         """Frame `index` is over; `reason` None if it had no pass, else `full` (or over a region), finding `boxes`

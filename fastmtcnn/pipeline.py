@@ -134,6 +134,7 @@ class Cascade:
             self.output(pixels, channels, boxes)
             if self.engine.pack_area:  # the 64x64 pyramid was all packed (canvas views): a level alone too
                 kernels.resize_normalize_into(pixels, channels, self._level_blob(14, 14)[0])
+            self.propose_in_areas(pixels, channels, np.array([[8.0, 8.0, 40.0, 40.0]] * 3))  # parts of levels
 
     def shrink_buffers(self) -> None:
         """Free what a large image made P-Net's OpenCV buffers grow to: OpenCV keeps them at their largest size
@@ -220,6 +221,36 @@ class Cascade:
             offsets.append(level[2])
         return self._merge_levels(boxes, scores, offsets)
 
+    def propose_in_areas(self, image: np.ndarray, channels: np.ndarray, areas: np.ndarray) -> np.ndarray:
+        """Stage 1 on a part of each pyramid level (the stream tracker's pass over new content): P-Net on the
+        level's pixels under `areas[k]` (float (L, 4) pixel edges x1, y1, x2, y2 of the image, one row per scale
+        of `pyramid_scales`; an empty row skips its level), one input per level. The windows it scores are the
+        full pyramid's (same level, same 2-pixel grid), so their candidates are those `propose` finds there;
+        squared, truncated candidates float32 (m, 4), as `propose`."""
+        height, width = image.shape[:2]
+        boxes, scores, offsets = [], [], []
+        for scale, area in zip(self.pyramid_scales(height, width), np.asarray(areas, np.float64)):
+            level_h, level_w = kernels.pyramid_level_size(height, width, scale)
+            rows = _level_span(area[1], area[3], level_h / height, level_h)
+            cols = _level_span(area[0], area[2], level_w / width, level_w)
+            if rows is None or cols is None:
+                continue
+            part = self._level_blob(rows[1] - rows[0], cols[1] - cols[0])
+            kernels.resize_part_normalize_into(image, channels, rows[0], cols[0], level_h, level_w, part[0])
+            prob, reg = self._forward_level(part)
+            map_h, map_w = map_size(level_h, level_w)
+            level_prob = np.zeros((map_h, map_w), np.float32)  # 0: below any threshold outside the part
+            level_reg = np.zeros((4, map_h, map_w), np.float32)
+            top, left = rows[0] // 2, cols[0] // 2
+            part_h, part_w = prob.shape[2:]
+            level_prob[top:top + part_h, left:left + part_w] = prob[0, 1]
+            level_reg[:, top:top + part_h, left:left + part_w] = reg[0]
+            level = self._level_candidates(level_prob, level_reg, scale)
+            boxes.append(level[0])
+            scores.append(level[1])
+            offsets.append(level[2])
+        return self._merge_levels(boxes, scores, offsets)
+
     def _level_blob(self, level_h: int, level_w: int) -> np.ndarray:
         """A float32 (1, 3, level_h, level_w) view of the cascade's one pyramid buffer (grown when too small);
         each level overwrites the previous one, whose outputs have been read by then. With buckets the view is
@@ -269,15 +300,18 @@ class Cascade:
 
     # ------------------------------------------------------------------------------ stage 2: R-Net
     def refine(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
-               deadline: Deadline = NO_DEADLINE, threshold: Optional[float] = None) -> np.ndarray:
+               deadline: Deadline = NO_DEADLINE, threshold: Optional[float] = None,
+               most: Optional[int] = None) -> np.ndarray:
         """Stage 2: R-Net on 24x24 crops of `boxes`; returns squared, truncated boxes float32 (m, 4).
-        `threshold`: instead of the settings' R-Net threshold (the stream tracker's lower one for known faces)."""
+        `threshold`: instead of the settings' R-Net threshold (the stream tracker's lower one for known faces);
+        `most`: keep at most this many, the best-scoring (the stream tracker's search for a lost face)."""
         if not len(boxes):
             return _EMPTY_BOXES
         prob, offsets = self._forward_crops(self.rnet, image, channels, boxes, deadline)
         passed = prob[:, 1] > (self.settings.thresholds[1] if threshold is None else threshold)
-        return self._stage_end(boxes[passed], prob[passed, 1], offsets[passed], self.settings.nms_rnet,
-                               self.caps.refined, extent_plus_one=True)
+        cap = self.caps.refined if most is None else min(most, self.caps.refined)
+        return self._stage_end(boxes[passed], prob[passed, 1], offsets[passed], self.settings.nms_rnet, cap,
+                               extent_plus_one=True)
 
     # ------------------------------------------------------------------------------ stage 3: O-Net
     def output(self, image: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
@@ -330,3 +364,21 @@ class Cascade:
         deadline.check()
         return self.output(image, channels, refined, deadline)
 
+
+
+def _level_span(low: float, high: float, level_per_pixel: float, level_size: int) -> Optional[Tuple[int, int]]:
+    """Level pixels (start, stop) under image pixels [low, high) along one axis, for P-Net on that part alone:
+    start even (P-Net's 2-pixel grid), at least one 12-pixel window long, and an even length unless it ends with
+    the level (so its pooling windows are the level's own); None when empty or the level is too small."""
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low or level_size < kernels.PNET_CELL:
+        return None
+    start = max(0, int(np.floor(low * level_per_pixel)))
+    start -= start % 2
+    stop = min(level_size, int(np.ceil(high * level_per_pixel)))
+    if stop - start < kernels.PNET_CELL:
+        stop = min(level_size, start + kernels.PNET_CELL)
+        start = max(0, stop - kernels.PNET_CELL)
+        start -= start % 2
+    if stop < level_size and (stop - start) % 2:
+        stop += 1
+    return start, stop

@@ -201,6 +201,14 @@ class SceneChange:
         self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
         return NEW_CONTENT
 
+    def changed_since_key(self) -> Optional[np.ndarray]:
+        """bool (rows, cols): the cells of the last checked frame changed since the key frame (after the camera's
+        shift), faces included; None before there is a key frame of this size."""
+        if self._key is None or self._previous is None or self._key.shape != self._previous.shape:
+            return None
+        weight = np.ones(self._previous.shape, bool)
+        return changed_since(self._key, self._previous, self.threshold, weight, reach=1)[0]
+
     def unchanged(self, boxes: np.ndarray, levels: float) -> np.ndarray:
         """bool (n,): whether every thumbnail cell under each box (float32 (n, 4) pixel edges) moved by at most
         `levels` grey levels between the last two checked frames (False before there are two)."""

@@ -14,8 +14,10 @@ strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lo
 (hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
-pass on the frame itself (new content over a small region: the cascade on that region only; camera motion: P-Net
-on the pyramid levels of faces of at least `motion_smallest` of the tracked ones' size); `change_gap`,
+pass on the frame itself (new content over a small region, or a lost face where what changed since the last pass
+is a small region: the cascade with P-Net on that part of each pyramid level only, `Cascade.propose_in_areas`;
+camera motion: P-Net on the pyramid levels of faces of at least `motion_smallest` of the tracked ones' size);
+`change_gap`,
 `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
 over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
 output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
@@ -42,12 +44,12 @@ from .errors import FastMTCNNError, SettingsError
 from .image_input import ImageLike, load_image
 from .nets import channel_map
 from .pass_schedule import LOST_FACE, PASS_REASONS, REQUESTED, SCHEDULED, PassSchedule
-from .scene_change import MOTION, MUTE_GROW, PassBudget, SceneChange, cell_spans
+from .scene_change import MOTION, MUTE_GROW, NEW_CONTENT, PassBudget, SceneChange, cell_spans
 from .settings import check_count, is_count
 from .smoothing import OneEuroFilter, smoother_factory
 
 #: Full cascade every this many frames (measured: see README "Video streams").
-DEFAULT_REDETECT_EVERY = 20
+DEFAULT_REDETECT_EVERY = 25
 #: Box enlargement on each side before R-Net, as a fraction of the box side (measured: README "Video streams").
 DEFAULT_MARGIN = 0.1
 #: Smallest IoU for a face to keep the id of a face of an earlier frame.
@@ -72,16 +74,21 @@ DEFAULT_SEARCH = 1.0
 DEFAULT_COAST = 3
 #: A face O-Net scored at the detector's threshold on the last frame whose image (thumbnail cells under its box)
 #: moved by at most this many grey levels since is *held*: its box, score and landmarks are kept without R-Net
-#: and O-Net, on every other frame at most (measured: README "Video streams"). None: never.
-DEFAULT_HOLD: Optional[float] = None
+#: and O-Net, on every other frame at most (measured: README "Video streams"; compression noise moves a still face's
+#: cells by 1-3 levels). None: never.
+DEFAULT_HOLD: Optional[float] = 4.0
 #: O-Net score on its last frame from which a tracked face skips R-Net (measured: README "Video streams").
 DEFAULT_SKIP_RNET: Optional[float] = 0.7
-#: A pass over new content's region runs P-Net on tiles of this side, in pyramid level pixels (one input shape).
+#: A pass over new content's region decides where P-Net runs by tiles of this side, in pyramid level pixels
+#: (`region_tiles`): at each scale, on the bounding box of the tiles it keeps, one input (`region_areas`).
 REGION_TILE = 48
 #: ... and also covers this many region widths above the region: a head turning above the body whose motion the
 #: change check saw (measured on chaplin_street: README "Video streams"); a tile runs only when changed cells lie
 #: under it or this many region widths below it (`tiles_near_change`).
 REGION_ABOVE = 1.0
+#: The search for a lost face runs O-Net on at most this many of R-Net's boxes per lost face, the best-scoring
+#: (measured on chaplin_street: README "Video streams").
+SEARCH_KEEP = 3
 #: Tracked faces at least this many pixels wide and high may skip R-Net (`FaceTracker(skip_rnet=...)`; smaller ones
 #: drift without R-Net's re-centring, measured on chaplin_street's 20-37 px faces).
 SKIP_RNET_SIDE = 40
@@ -168,14 +175,17 @@ class FaceTracker:
             (default: `DEFAULT_KEEP_LOST`).
         predict_motion: move each box by its velocity before cropping (constant velocity; the velocity follows
             the frame-to-frame change of the box half-way each frame, `association.VELOCITY_GAIN`).
-        redetect_on_loss: when a tracked face is not found (even by the search around it), run the full cascade
-            on that same frame (within `pass_budget`) instead of waiting for the next scheduled pass.
+        redetect_on_loss: when a tracked face is not found (even by the search around it), run the cascade on
+            that same frame (within `pass_budget`) instead of waiting for the next scheduled pass: over the part
+            of the frame that changed since the last pass and the search regions of the lost faces when that is
+            at most `pass_schedule.REGION_AREA` of the frame (where the face went, or a new one came), else (or
+            without the change check) over the whole frame.
         scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
             cut or new content (a face-sized blob of change outside the tracked faces since the last full pass):
             either gets a full pass on that frame. None: new faces wait for the next scheduled pass.
         change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
             (a cut gets one at once). New content over a small part of the frame gets a pass over that region
-            only (the cascade on tiles of it, `pass_schedule.REGION_AREA`).
+            only (P-Net on that part of each pyramid level, `pass_schedule.REGION_AREA`).
         mute: when a pass over a region finds no new face, its changed cells grown by this many 8x8-pixel cells
             set off no other region pass until the next full pass or cut (a body walking, a turned head keep
             changing: the same false alarm again). None: never.
@@ -199,9 +209,9 @@ class FaceTracker:
             placed); if O-Net loses it there, R-Net and O-Net run on the grown box as for any track. None: never.
         hold: a face O-Net scored at the detector's threshold on the last frame, whose image moved by at most this
             many grey levels since (the change check's 8x8-cell means under its box), keeps its box, score and
-            landmarks without R-Net/O-Net on this frame; never two frames in a row. None: never (also without
-            the change check, `scene_change=None`; the default: measured, it saves time only where faces sit
-            still, see README "Video streams").
+            landmarks without R-Net/O-Net on this frame; never two frames in a row (default 4: above the 1-3
+            levels compression noise moves a still face's cells; measured, see README "Video streams"). None:
+            never (also without the change check, `scene_change=None`).
         motion_smallest: a full pass for camera motion runs P-Net only on the pyramid levels of faces at least
             this fraction of the smallest tracked face's side (a pan or zoom moves the faces it tracks; the
             finest levels, most of P-Net's time, wait for the next other pass). None: every level; without
@@ -279,17 +289,21 @@ class FaceTracker:
                 [self._tracks.predicted(alive), self._tracks.boxes(alive)]))
             full = bool(reason) and region is None
             followed = NOTHING if full else self._follow_or_hold(pixels, channels, alive, index)
-            if (not reason and self.redetect_on_loss and self._tracks.newly_lost(followed, alive, index)
-                    and self._schedule.lost_face()):
-                reason, full = LOST_FACE, True
+            lost = self._tracks.newly_lost(followed, alive, index) if not reason and self.redetect_on_loss else []
+            if lost and self._schedule.lost_face():
+                reason = LOST_FACE
+                region = self._schedule.lost_face_region(self._search_regions(lost), *pixels.shape[:2])
+                full = region is None
             if full:
                 self._held = []
                 smallest = self._smallest_face(alive) if reason == MOTION else None
                 found = self._with_pass(self._full_pass(pixels, channels, smallest), pixels, channels, alive,
                                         followed)
             elif region is not None:
-                found = self._with_pass(self._region_pass(pixels, channels, region), pixels, channels, alive, followed)
-                self._schedule.region_result(bool((found.tracks == -1).any()))
+                found = self._with_pass(self._area_pass(pixels, channels, region, reason), pixels, channels, alive,
+                                        followed)
+                if reason == NEW_CONTENT:
+                    self._schedule.region_result(bool((found.tracks == -1).any()))
             else:
                 found = followed
             faces, ids, predicted = self._record(found, alive, index, timestamp)
@@ -335,7 +349,8 @@ class FaceTracker:
         missing = [k for k in ids if k not in seen]
         if missing and self.search > 0:
             candidates = self._search_candidates(pixels, channels, self._tracks.predicted(missing))
-            found = found + self._tracks.matched(self._refine(pixels, channels, candidates), missing)
+            most = SEARCH_KEEP * len(missing)
+            found = found + self._tracks.matched(self._refine(pixels, channels, candidates, most), missing)
         return one_track_per_face(found)
 
     def _follow_or_hold(self, pixels: np.ndarray, channels: np.ndarray, ids: List[int], index: int) -> Found:
@@ -372,11 +387,13 @@ class FaceTracker:
         onet = cascade.output(pixels, channels, boxes, threshold=self.track_thresholds[1])
         return self._tracks.matched(Faces.from_cascade(onet), ids)
 
-    def _refine(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> Faces:
-        """R-Net and O-Net at the tracking thresholds on 0-based inclusive boxes float32 (n, 4)."""
+    def _refine(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray,
+                most: Optional[int] = None) -> Faces:
+        """R-Net and O-Net at the tracking thresholds on 0-based inclusive boxes float32 (n, 4) (O-Net on the
+        `most` best R-Net boxes at most)."""
         cascade = self.detector._cascade()
         rnet, onet = self.track_thresholds
-        refined = cascade.refine(pixels, channels, boxes, threshold=rnet)
+        refined = cascade.refine(pixels, channels, boxes, threshold=rnet, most=most)
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=onet))
 
     def _search_candidates(self, pixels: np.ndarray, channels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -401,18 +418,23 @@ class FaceTracker:
         return self.detector._cascade().propose_in_regions(pixels, channels, np.array(regions, np.float32),
                                                            np.array(region_scales), size)
 
-    def _region_pass(self, pixels: np.ndarray, channels: np.ndarray, region) -> Faces:
-        """The full cascade (detector thresholds) on `region` (pixel edges), a face-sized margin around it and the
-        part above it (`region_tiles`): at every pyramid scale, P-Net on REGION_TILE x REGION_TILE tiles, those
-        over or above the changed cells (`tiles_near_change`)."""
+    def _search_regions(self, ids: List[int]) -> np.ndarray:
+        """Pixel edges float64 (n, 4) of the predicted boxes of tracks `ids` grown by `search` x their longer side
+        on each side (where the search looks for them)."""
+        boxes = self._tracks.predicted(ids).astype(np.float64).reshape(-1, 4)
+        grow = self.search * (boxes[:, 2:] - boxes[:, :2]).max(axis=1, keepdims=True)
+        return boxes + np.concatenate([-grow, -grow, grow, grow], axis=1)
+
+    def _area_pass(self, pixels: np.ndarray, channels: np.ndarray, region, reason: str) -> Faces:
+        """The full cascade (its last step at the `_pass_threshold`) with P-Net on a part of each pyramid level:
+        for new content, the bounding box of the tiles over or above the changed cells around `region` (pixel
+        edges, `region_areas`); for a lost face, `region` grown by a P-Net window (`grown_areas`)."""
         settings = self.detector.settings
         scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
+        areas = (region_areas(region, scales, self._schedule.changed_cells()) if reason == NEW_CONTENT
+                 else grown_areas(region, scales))
         cascade = self.detector._cascade()
-        tiles, tile_scales = region_tiles(region, scales)
-        keep = tiles_near_change(tiles, self._schedule.changed_cells(), REGION_ABOVE * (region[2] - region[0]))
-        tiles, tile_scales = tiles[keep], tile_scales[keep]
-        candidates = cascade.propose_in_regions(pixels, channels, tiles, tile_scales, REGION_TILE)
-        refined = cascade.refine(pixels, channels, candidates)
+        refined = cascade.refine(pixels, channels, cascade.propose_in_areas(pixels, channels, areas))
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
 
     def _with_pass(self, faces: Faces, pixels: np.ndarray, channels: np.ndarray, alive: List[int],
@@ -504,6 +526,25 @@ def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> n
     counts[1:, 1:] = changed.cumsum(axis=0).cumsum(axis=1)
     inside = counts[bottom, right] - counts[top, right] - counts[bottom, left] + counts[top, left]
     return (bottom > top) & (right > left) & (inside > 0)
+
+
+def region_areas(region: Tuple[float, float, float, float], scales: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """float64 (L, 4): for each of `scales`, the pixel edges x1, y1, x2, y2 of the tiles `region_tiles` lays at
+    that scale and `tiles_near_change` keeps (their bounding box); NaN where it keeps none."""
+    areas = np.full((len(scales), 4), np.nan)
+    for k in range(len(scales)):
+        tiles, _ = region_tiles(region, scales[k:k + 1])
+        tiles = tiles[tiles_near_change(tiles, changed, REGION_ABOVE * (region[2] - region[0]))]
+        if len(tiles):
+            areas[k] = tiles[:, 0].min(), tiles[:, 1].min(), tiles[:, 2].max() + 1, tiles[:, 3].max() + 1
+    return areas
+
+
+def grown_areas(region: Tuple[float, float, float, float], scales: np.ndarray) -> np.ndarray:
+    """float64 (L, 4): `region` (pixel edges) grown by a P-Net window (12 / scale pixels) on each side, per scale."""
+    pads = kernels.PNET_CELL / np.asarray(scales, np.float64)
+    x1, y1, x2, y2 = region
+    return np.stack([x1 - pads, y1 - pads, x2 + pads, y2 + pads], axis=1)
 
 
 def track_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:

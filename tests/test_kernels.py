@@ -53,6 +53,26 @@ def test_resize_matches_cv2_inter_area(src_hw, dst_hw):
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-3 * 0.0078125)
 
 
+@pytest.mark.parametrize("src_hw,dst_hw,depth", [
+    ((360, 640), (216, 384), 3),  # the finest level of a 640x360 frame at min face 20
+    ((131, 97), (55, 40), 4),     # BGRA, non-integer shrink
+    ((20, 30), (24, 24), 1),      # gray, mixed (OpenCV's 2-tap fallback)
+    ((10, 10), (48, 48), 3),      # enlarge
+])
+def test_resize_part_is_exactly_that_part_of_the_whole(src_hw, dst_hw, depth):
+    rng = np.random.default_rng(sum(src_hw) + depth)
+    image = random_image(rng, *src_hw, depth)
+    channels = GRAY if depth == 1 else BGR
+    whole = np.empty((3,) + dst_hw, np.float32)
+    K.resize_normalize_into(image, channels, whole)
+    oh, ow = dst_hw
+    for top, left, height, width in [(0, 0, oh, ow), (0, 0, 1, 1), (oh - 1, ow - 1, 1, 1),
+                                     (oh // 3, ow // 4, oh // 2, ow // 2), (1, ow - 7, oh - 1, 7)]:
+        part = np.full((3, height, width), np.nan, np.float32)
+        K.resize_part_normalize_into(image, channels, top, left, oh, ow, part)
+        np.testing.assert_array_equal(part, whole[:, top:top + height, left:left + width])
+
+
 def test_resize_is_not_half_pixel_bilinear_when_enlarging():
     # INTER_AREA enlarging by 2 replicates pixels on an exact grid: 0 0 1 1 2 2 3 3 (not 0 .25 .75 ...)
     image = np.arange(4, dtype=np.uint8).reshape(1, 4, 1) * 40

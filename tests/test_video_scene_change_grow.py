@@ -119,11 +119,11 @@ def region_pass_frames(detector, frames, **options):
 
 
 def test_a_blinking_block_gets_one_region_pass_per_full_pass():
-    assert DEFAULT_CHANGE_GAP == 3 and DEFAULT_REDETECT_EVERY == 20  # the block blinks with the change gap
+    assert DEFAULT_CHANGE_GAP == 3  # the block blinks with the change gap
     detector = Detector(min_face_size=20, num_threads=1)
     frames = blinking_block(30)
-    assert region_pass_frames(detector, frames, mute=None) == [3, 6, 9, 12, 15, 18, 23, 26, 29]
-    assert region_pass_frames(detector, frames) == [3, 23]  # muted until the scheduled full pass on frame 20
+    assert region_pass_frames(detector, frames, mute=None, redetect_every=20) == [3, 6, 9, 12, 15, 18, 23, 26, 29]
+    assert region_pass_frames(detector, frames, redetect_every=20) == [3, 23]  # muted until the full pass on 20
 
 
 def test_bad_mute_says_what_to_pass():
@@ -137,7 +137,7 @@ def test_the_evaluation_compares_two_trackers_on_one_reference():
     """bench.video_eval.compare (`--versus`): each tracker's passes and false alarms, one per-frame reference."""
     from bench.video_eval import compare
     detector = Detector(min_face_size=20, num_threads=1)
-    old, new = compare(blinking_block(30), detector, [{"mute": None}, {}])
+    old, new = compare(blinking_block(30), detector, [{"mute": None, "redetect_every": 20}, {"redetect_every": 20}])
     assert (old["region_passes"], new["region_passes"]) == (9, 2)
     assert (old["change_false_alarms"], new["change_false_alarms"]) == (9, 2)  # no face: every one a false alarm
     assert old["full_passes"] == new["full_passes"] == 2  # frames 0 and 20

@@ -29,9 +29,11 @@ from .boxes import (NMS_GRID_MIN_BOXES, PNET_CELL, PNET_STRIDE, calibrate, candi
                     landmarks_in_boxes, nms, output_faces, square, truncate_boxes)
 from .cells import best_shift, cell_means, changed_cells
 from .resample import (PIXEL_MEAN, PIXEL_SCALE, ZERO_PIXEL, axis_weights, crop_resize_normalize, pyramid_level_size,
-                       pyramid_scales, resize_normalize_into, uses_area_tables)
+                       pyramid_scales, resize_normalize_into, resize_part_normalize_into,
+                       uses_area_tables)
 
 __all__ = ["NMS_GRID_MIN_BOXES", "PIXEL_MEAN", "PIXEL_SCALE", "PNET_CELL", "PNET_STRIDE", "ZERO_PIXEL",
            "axis_weights", "best_shift", "calibrate", "candidates_from_scores", "cell_means", "changed_cells",
            "crop_resize_normalize", "iou_matrix", "landmarks_in_boxes", "nms", "output_faces", "pyramid_level_size",
-           "pyramid_scales", "resize_normalize_into", "square", "truncate_boxes", "uses_area_tables"]
+           "pyramid_scales", "resize_normalize_into", "resize_part_normalize_into", "square", "truncate_boxes",
+           "uses_area_tables"]

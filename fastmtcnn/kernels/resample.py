@@ -110,35 +110,42 @@ def _normalize(v):
 
 
 @njit(cache=True, nogil=True)
-def _resample_region_into(image, x1, y1, region_w, region_h, channels, line, out):
-    """Resample the image region [x1, x1 + region_w) x [y1, y1 + region_h) into out, normalised.
+def _resample_region_into(image, x1, y1, region_w, region_h, channels, line, out, top, left, full_h, full_w):
+    """Resample the image region [x1, x1 + region_w) x [y1, y1 + region_h) to full_h x full_w and write its rows
+    top .. top + oh, columns left .. left + ow into out, normalised.
 
     image: uint8 (H, W, C), C-contiguous; the region may leave the image, where pixels read as 0 (the authors' zero
     padding). line: float32 scratch of at least region_w * C values. out: float32 (3, oh, ow), any strides.
-    INTER_AREA semantics with the region's own borders as the clamping edges. The vertical pass comes first:
-    it adds whole source rows (contiguous bytes) with one weight each, which vectorises; the horizontal pass
-    (with the channel reordering) then only runs over the oh output rows.
+    INTER_AREA semantics with the region's own borders as the clamping edges; a part of the output is exactly
+    that part of the whole. The vertical pass comes first: it adds the source rows' needed columns (contiguous
+    bytes) with one weight each, which vectorises; the horizontal pass (with the channel reordering) then only
+    runs over the oh output rows.
     """
     height, width, depth = image.shape
     oh, ow = out.shape[1], out.shape[2]
-    area = uses_area_tables(region_h, region_w, oh, ow)
-    x_index, x_weight = axis_weights(region_w, ow, area)
-    y_index, y_weight = axis_weights(region_h, oh, area)
+    area = uses_area_tables(region_h, region_w, full_h, full_w)
+    x_index, x_weight = axis_weights(region_w, full_w, area)
+    y_index, y_weight = axis_weights(region_h, full_h, area)
+    x_index, x_weight = x_index[left:left + ow], x_weight[left:left + ow]
+    first = x_index[:, 0].min()  # region columns [first, stop) feed this part (taps ascend; unused ones: index 0)
+    stop = x_index.max() + 1
     rows = image.reshape(height, width * depth)  # image must be C-contiguous
-    inside_lo = min(max(-x1, 0), region_w) * depth  # region columns [lo, hi) lie inside the image
-    inside_hi = max(min(width - x1, region_w) * depth, inside_lo)
-    offset = x1 * depth
-    x_offsets = x_index.astype(np.uint64) * np.uint64(depth)
+    inside_lo = min(max(-x1, first), stop)  # region columns [lo, hi) of that span lie inside the image
+    inside_hi = max(min(width - x1, stop), inside_lo)
+    source_lo, source_hi = (x1 + inside_lo) * depth, (x1 + inside_hi) * depth
+    target_lo, target_hi = (inside_lo - first) * depth, (inside_hi - first) * depth
+    # unused taps (weight 0, index 0) would point before `first`: clamp them onto a valid value
+    x_offsets = np.maximum(x_index - first, 0).astype(np.uint64) * np.uint64(depth)
     c0, c1, c2 = np.uint64(channels[0]), np.uint64(channels[1]), np.uint64(channels[2])
     for y in range(oh):
-        line[:region_w * depth] = 0.0
+        line[:(stop - first) * depth] = 0.0
         for t in range(y_index.shape[1]):
-            w = y_weight[y, t]
-            source_y = y1 + y_index[y, t]
+            w = y_weight[top + y, t]
+            source_y = y1 + y_index[top + y, t]
             if w != 0.0 and 0 <= source_y < height:
                 # Slices first, so the loop index is a plain non-negative range and the loop vectorises.
-                source = rows[source_y, offset + inside_lo:offset + inside_hi]
-                target = line[inside_lo:inside_hi]
+                source = rows[source_y, source_lo:source_hi]
+                target = line[target_lo:target_hi]
                 for i in range(target.shape[0]):
                     target[i] += w * np.float32(source[i])
         _horizontal_pass(line, x_offsets, x_weight, c0, c1, c2, out[0, y], out[1, y], out[2, y])
@@ -178,7 +185,20 @@ def resize_normalize_into(image, channels, out):
     """
     height, width, depth = image.shape
     line = np.empty(width * depth, np.float32)
-    _resample_region_into(image, 0, 0, width, height, channels, line, out)
+    _resample_region_into(image, 0, 0, width, height, channels, line, out, 0, 0, out.shape[1], out.shape[2])
+
+
+@njit(cache=True, nogil=True)
+def resize_part_normalize_into(image, channels, top, left, full_h, full_w, out):
+    """Rows top .. top + oh, columns left .. left + ow of the image resampled to full_h x full_w, exactly as
+    `resize_normalize_into` writes them (a part of a pyramid level: the stream tracker's passes over a region).
+
+    image, channels as `resize_normalize_into`; top, left, full_h, full_w: ints, the part inside the full size;
+    out: float32 (3, oh, ow), any strides. Reads only the source rows and columns the part needs.
+    """
+    height, width, depth = image.shape
+    line = np.empty(width * depth, np.float32)
+    _resample_region_into(image, 0, 0, width, height, channels, line, out, top, left, full_h, full_w)
 
 
 @njit(cache=True, nogil=True)
@@ -213,7 +233,8 @@ def crop_resize_normalize(image, boxes, channels, out):
         if not valid:
             out[k, :, :, :] = ZERO_PIXEL
             continue
-        _resample_region_into(image, x1, y1, crop_w, crop_h, channels, line, out[k])
+        _resample_region_into(image, x1, y1, crop_w, crop_h, channels, line, out[k], 0, 0, out.shape[2],
+                              out.shape[3])
 
 
 # --------------------------------------------------------------------------------------------------
