@@ -5,9 +5,8 @@
 check (`fastmtcnn.scene_change`) sees: a cut at once, new content and camera motion `change_gap` frames after
 the last pass at the earliest (motion also `motion_gap` after the last full pass). New content over at most
 `REGION_AREA` of the frame gets a pass over its region only (its cells then muted if it finds no new face:
-`region_result`), and so does a lost face when what changed since the last pass lies in such a region
-(`lost_face_region`); the other passes asked for by the change check, and all passes for lost faces, share a
-`PassBudget`.
+`region_result`); a lost face gets a pass over what changed since the last pass (`lost_face_region`). The
+other passes asked for by the change check, and all passes for lost faces, share a `PassBudget`.
 """
 from __future__ import annotations
 
@@ -88,7 +87,7 @@ class PassSchedule:
         """Where the pass for a lost face looks (pixel edges x1, y1, x2, y2): around every cell changed since the
         last pass (`SceneChange.changed_since_key`, faces included: where the face went, or where a new one came)
         and the `search_boxes` (float (n, 4) pixel edges around the lost faces), clipped to the height x width
-        frame. None, i.e. a full pass, without the change check or when that covers more than REGION_AREA of it."""
+        frame (the rest is as the last pass saw it). None, i.e. a full pass, without the change check."""
         changed = None if self.scene is None else self.scene.changed_since_key()
         if changed is None:
             return None
@@ -101,7 +100,7 @@ class PassSchedule:
             return None
         x1, y1 = max(boxes[:, 0].min(), 0.0), max(boxes[:, 1].min(), 0.0)
         x2, y2 = min(boxes[:, 2].max(), float(width)), min(boxes[:, 3].max(), float(height))
-        if x2 <= x1 or y2 <= y1 or (x2 - x1) * (y2 - y1) > REGION_AREA * height * width:
+        if x2 <= x1 or y2 <= y1:
             return None
         return x1, y1, x2, y2
 

@@ -14,8 +14,8 @@ strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lo
 (hysteresis); a face they lose is searched for with P-Net around its predicted box
 (`Cascade.propose_in_regions`), and if still not found it coasts on its predicted box for `coast` frames
 (`TrackedFaces.predicted`). A lost face, a cut, new content or camera motion (`fastmtcnn.scene_change`) gets a
-pass on the frame itself (new content over a small region, or a lost face where what changed since the last pass
-is a small region: the cascade with P-Net on that part of each pyramid level only, `Cascade.propose_in_areas`;
+pass on the frame itself (new content over a small region, or a lost face: the cascade with P-Net only on the
+part of each pyramid level over that region, or over what changed since the last pass, `Cascade.propose_in_areas`;
 camera motion: P-Net on the pyramid levels of faces of at least `motion_smallest` of the tracked ones' size);
 `change_gap`,
 `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
@@ -176,10 +176,10 @@ class FaceTracker:
         predict_motion: move each box by its velocity before cropping (constant velocity; the velocity follows
             the frame-to-frame change of the box half-way each frame, `association.VELOCITY_GAIN`).
         redetect_on_loss: when a tracked face is not found (even by the search around it), run the cascade on
-            that same frame (within `pass_budget`) instead of waiting for the next scheduled pass: over the part
-            of the frame that changed since the last pass and the search regions of the lost faces when that is
-            at most `pass_schedule.REGION_AREA` of the frame (where the face went, or a new one came), else (or
-            without the change check) over the whole frame.
+            that same frame (within `pass_budget`) instead of waiting for the next scheduled pass, over the part
+            of the frame that changed since the last pass and the search regions of the lost faces (where the
+            face went, or a new one came: `PassSchedule.lost_face_region`; the whole frame without the change
+            check).
         scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
             cut or new content (a face-sized blob of change outside the tracked faces since the last full pass):
             either gets a full pass on that frame. None: new faces wait for the next scheduled pass.
@@ -504,16 +504,23 @@ def region_tiles(region: Tuple[float, float, float, float], scales: np.ndarray) 
     """Square tiles (0-based inclusive float32 (n, 4)) of REGION_TILE level pixels that overlap by a P-Net window,
     covering `region` (pixel edges) grown by a P-Net window at each of `scales`, and upwards by REGION_ABOVE of
     its width; and each tile's scale (n,)."""
+    tiles, tile_scales, _ = _region_tiles(region, scales)
+    return tiles, tile_scales
+
+
+def _region_tiles(region, scales) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`region_tiles`, and the index into `scales` of each tile (int64 (n,))."""
     x1, y1, x2, y2 = region
-    tiles, tile_scales = [], []
-    for scale in scales:
+    tiles, tile_scales, levels = [], [], []
+    for level, scale in enumerate(scales):
         side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
         step = (REGION_TILE - kernels.PNET_CELL) / scale
         for top in _tile_starts(y1 - pad - REGION_ABOVE * (x2 - x1), y2 + pad, side, step):
             for left in _tile_starts(x1 - pad, x2 + pad, side, step):
                 tiles.append((left, top, left + side - 1, top + side - 1))
                 tile_scales.append(REGION_TILE / side)
-    return np.array(tiles, np.float32).reshape(-1, 4), np.array(tile_scales)
+                levels.append(level)
+    return np.array(tiles, np.float32).reshape(-1, 4), np.array(tile_scales), np.array(levels, np.int64)
 
 
 def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> np.ndarray:
@@ -531,12 +538,13 @@ def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> n
 def region_areas(region: Tuple[float, float, float, float], scales: np.ndarray, changed: np.ndarray) -> np.ndarray:
     """float64 (L, 4): for each of `scales`, the pixel edges x1, y1, x2, y2 of the tiles `region_tiles` lays at
     that scale and `tiles_near_change` keeps (their bounding box); NaN where it keeps none."""
+    tiles, _, levels = _region_tiles(region, scales)
+    kept = tiles_near_change(tiles, changed, REGION_ABOVE * (region[2] - region[0]))
+    edges, levels = tiles[kept].astype(np.float64) + [0, 0, 1, 1], levels[kept]
     areas = np.full((len(scales), 4), np.nan)
-    for k in range(len(scales)):
-        tiles, _ = region_tiles(region, scales[k:k + 1])
-        tiles = tiles[tiles_near_change(tiles, changed, REGION_ABOVE * (region[2] - region[0]))]
-        if len(tiles):
-            areas[k] = tiles[:, 0].min(), tiles[:, 1].min(), tiles[:, 2].max() + 1, tiles[:, 3].max() + 1
+    for k in np.unique(levels):
+        mine = edges[levels == k]
+        areas[k] = mine[:, 0].min(), mine[:, 1].min(), mine[:, 2].max(), mine[:, 3].max()
     return areas
 
 
