@@ -48,6 +48,9 @@ class StageCaps:
 
 
 STAGE_CAPS = StageCaps()
+#: Lengths (level pixels) the parts of levels P-Net runs on are rounded up to where every new input shape costs a
+#: compilation (OpenVINO: 1.5-10 ms per P-Net shape): powers of two and 1.5 x them, so the shapes repeat.
+PART_SIZES = np.array(sorted({int(m * 2 ** k) for k in range(3, 14) for m in (2, 3)}))
 
 @dataclass(frozen=True)
 class ShapeBuckets:
@@ -105,6 +108,8 @@ class Cascade:
         self.caps = caps
         self.engine = engine or choose_engine("opencv")
         self.buckets = SHAPE_BUCKETS if self.engine.buckets else None
+        # parts of levels (`propose_in_areas`) in a few lengths where each new input shape costs a compilation
+        self._part_sizes = PART_SIZES if self.engine.backend == "openvino" else None
         self.pnet, self.rnet, self.onet = (self.engine.network(spec) for spec in (self._pnet_spec, RNET, ONET))
         self.pnet_masked = self._masked_pnet()  # runs the packed small levels (`propose`), None when not packing
         self._packed: Optional[Tuple[Packing, np.ndarray, np.ndarray]] = None  # the last packing, canvas, mask
@@ -231,8 +236,8 @@ class Cascade:
         boxes, scores, offsets = [], [], []
         for scale, area in zip(self.pyramid_scales(height, width), np.asarray(areas, np.float64)):
             level_h, level_w = kernels.pyramid_level_size(height, width, scale)
-            rows = _level_span(area[1], area[3], level_h / height, level_h)
-            cols = _level_span(area[0], area[2], level_w / width, level_w)
+            rows = _level_span(area[1], area[3], level_h / height, level_h, self._part_sizes)
+            cols = _level_span(area[0], area[2], level_w / width, level_w, self._part_sizes)
             if rows is None or cols is None:
                 continue
             part = self._level_blob(rows[1] - rows[0], cols[1] - cols[0])
@@ -366,18 +371,23 @@ class Cascade:
 
 
 
-def _level_span(low: float, high: float, level_per_pixel: float, level_size: int) -> Optional[Tuple[int, int]]:
+def _level_span(low: float, high: float, level_per_pixel: float, level_size: int,
+                sizes: Optional[np.ndarray] = None) -> Optional[Tuple[int, int]]:
     """Level pixels (start, stop) under image pixels [low, high) along one axis, for P-Net on that part alone:
     start even (P-Net's 2-pixel grid), at least one 12-pixel window long, and an even length unless it ends with
-    the level (so its pooling windows are the level's own); None when empty or the level is too small."""
+    the level (so its pooling windows are the level's own); None when empty or the level is too small. With
+    `sizes` (even, ascending), the length is the first of them that fits the part, or the whole level."""
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low or level_size < kernels.PNET_CELL:
         return None
     start = max(0, int(np.floor(low * level_per_pixel)))
     start -= start % 2
     stop = min(level_size, int(np.ceil(high * level_per_pixel)))
-    if stop - start < kernels.PNET_CELL:
-        stop = min(level_size, start + kernels.PNET_CELL)
-        start = max(0, stop - kernels.PNET_CELL)
+    length = max(stop - start, kernels.PNET_CELL)
+    if sizes is not None:
+        length = int(sizes[np.searchsorted(sizes, length)]) if length <= sizes[-1] else level_size
+    if stop - start < length:
+        stop = min(level_size, start + length)
+        start = max(0, stop - length)
         start -= start % 2
     if stop < level_size and (stop - start) % 2:
         stop += 1

@@ -10,7 +10,7 @@ from conftest import GROUP
 from fastmtcnn import Detector, kernels
 from fastmtcnn.nets import channel_map
 from fastmtcnn.pass_schedule import LOST_FACE
-from fastmtcnn.pipeline import _level_span
+from fastmtcnn.pipeline import PART_SIZES, _level_span
 from fastmtcnn.scene_change import NEW_CONTENT
 from fastmtcnn.video import REGION_ABOVE, FaceTracker, grown_areas, region_areas, region_tiles, tiles_near_change
 
@@ -65,6 +65,19 @@ def test_level_spans_start_on_the_p_net_grid_and_pool_like_the_level():
         start, stop = _level_span(low, high, 1.0, size)
         assert start % 2 == 0 and stop - start >= 12 and start <= low and stop >= min(high, size)
         assert (stop - start) % 2 == 0 or stop == size
+
+
+def test_level_spans_in_a_few_lengths_where_shapes_cost_a_compilation():
+    lengths, exact = set(), set()
+    for low in range(0, 300, 7):
+        for width in (5, 30, 61, 100, 170):
+            start, stop = _level_span(low, low + width, 1.0, 301, PART_SIZES)
+            assert start % 2 == 0 and start <= low and stop >= min(low + width, 301)
+            length = stop - start  # a size, or one more where the part ends with the odd-sized level
+            assert length in PART_SIZES or stop == 301 and length - 1 in PART_SIZES or (start, stop) == (0, 301)
+            lengths.add(length)
+            exact.add(np.subtract(*_level_span(low, low + width, 1.0, 301)[::-1]))
+    assert len(lengths) <= 14 and len(exact) >= 30
 
 
 def test_areas_over_the_whole_image_propose_what_the_full_pyramid_does(detector, group):
