@@ -13,8 +13,8 @@ one run). Reported per clip:
 - *landmarks*: median over the matched faces the tracker measured (not coasting) of the mean distance of its five
   points from the per-frame face's, as a percentage of the per-frame box side;
 - faces of the tracker that match no per-frame face (*extra*; how many of them are coasting predicted boxes);
-- full passes by reason, the change check's *false alarms* (its passes that started no new track), frames/s of
-  both, speed-up.
+- passes by reason (full ones, and those over a part of the frame: new content, lost faces), the change check's
+  *false alarms* (its passes that started no new track), frames/s of both, speed-up.
 
 Options: --threads (default 1), --min-face-size (20), --backend (auto), tracker options (--redetect-every ...),
 --versus NAME=VALUE (A/B: a second tracker with that keyword changed, interleaved with the first on the same
@@ -176,6 +176,7 @@ def compare(frames: List[np.ndarray], detector: Detector, variants: Sequence[Dic
         result.update(passes(faces))
         result.update(frames=len(frames), full_passes=sum(f.full_pass for f in faces),
                       region_passes=sum(f.pass_reason == NEW_CONTENT and not f.full_pass for f in faces),
+                      part_passes=sum(bool(f.pass_reason) and not f.full_pass for f in faces),
                       fps=len(frames) / seconds, reference_fps=len(frames) / reference_s,
                       speedup=reference_s / seconds)
         results.append(result)
@@ -187,7 +188,8 @@ def line(name: str, r: Dict) -> str:
             f"all {r['recall_all']:.3f} ({r['all'][0]}/{r['all'][1]}) switches {r['id_switches']} "
             f"({r['switches_per_100']:.2f}/100) fragments {r['fragments']} tracks {r['true_tracks']} "
             f"extra {r['extra']} ({r['extra_predicted']} predicted) landmarks {100 * r['landmark_gap']:.2f}% "
-            f"passes {r['full_passes']}/{r['frames']} full, {r['region_passes']} region {r['pass_reasons']} "
+            f"passes {r['full_passes']}/{r['frames']} full, {r['part_passes']} over a part ({r['region_passes']} "
+            f"new content) {r['pass_reasons']} "
             f"false alarms {r['change_false_alarms']} "
             f"{r['fps']:.0f} fps (per-frame {r['reference_fps']:.0f}) "
             f"x{r['speedup']:.2f}")
