@@ -52,6 +52,7 @@ STAGE_CAPS = StageCaps()
 #: compilation (OpenVINO: 1.5-10 ms per P-Net shape): powers of two and 1.5 x them, so the shapes repeat.
 PART_SIZES = np.array(sorted({int(m * 2 ** k) for k in range(3, 14) for m in (2, 3)}))
 
+
 @dataclass(frozen=True)
 class ShapeBuckets:
     """The few shapes the networks see when `Engine.buckets` is on (opt-in), whatever the image size.
@@ -227,8 +228,8 @@ class Cascade:
         return self._merge_levels(boxes, scores, offsets)
 
     def propose_in_areas(self, image: np.ndarray, channels: np.ndarray, areas: np.ndarray) -> np.ndarray:
-        """Stage 1 on a part of each pyramid level (the stream tracker's pass over new content): P-Net on the
-        level's pixels under `areas[k]` (float (L, 4) pixel edges x1, y1, x2, y2 of the image, one row per scale
+        """Stage 1 on a part of each pyramid level (the stream tracker's passes over new content or a lost face's
+        surroundings): P-Net on the level's pixels under `areas[k]` (float (L, 4) pixel edges x1, y1, x2, y2 of the image, one row per scale
         of `pyramid_scales`; an empty row skips its level), one input per level. The windows it scores are the
         full pyramid's (same level, same 2-pixel grid), so their candidates are those `propose` finds there;
         squared, truncated candidates float32 (m, 4), as `propose`."""
@@ -368,7 +369,6 @@ class Cascade:
         refined = self.refine(image, channels, candidates, deadline)
         deadline.check()
         return self.output(image, channels, refined, deadline)
-
 
 
 def _level_span(low: float, high: float, level_per_pixel: float, level_size: int,

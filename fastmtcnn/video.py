@@ -17,8 +17,7 @@ strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lo
 pass on the frame itself (new content over a small region, or a lost face: the cascade with P-Net only on the
 part of each pyramid level over that region, or over what changed since the last pass, `Cascade.propose_in_areas`;
 camera motion: P-Net on the pyramid levels of faces of at least `motion_smallest` of the tracked ones' size);
-`change_gap`,
-`motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
+`change_gap`, `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
 over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
 output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
 greedy IoU matching with the tracks' predicted boxes (`match_by_iou`).
