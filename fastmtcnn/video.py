@@ -180,8 +180,9 @@ class FaceTracker:
             face went, or a new one came: `PassSchedule.lost_face_region`; the whole frame without the change
             check).
         scene_change: grey levels (0-255) an 8x8-pixel cell must change by for `fastmtcnn.scene_change` to see a
-            cut or new content (a face-sized blob of change outside the tracked faces since the last full pass):
-            either gets a full pass on that frame. None: new faces wait for the next scheduled pass.
+            cut or new content (a face-sized blob of change outside the tracked faces since the last pass): a cut
+            gets a full pass on that frame, new content a pass over its region (see `change_gap`). None: new
+            faces wait for the next scheduled pass, and a lost face's pass covers the whole frame.
         change_gap: a pass for new content or camera motion comes at least this many frames after the last pass
             (a cut gets one at once). New content over a small part of the frame gets a pass over that region
             only (P-Net on that part of each pyramid level, `pass_schedule.REGION_AREA`).
