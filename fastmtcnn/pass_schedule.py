@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .scene_change import CELL, CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, thumbnail
+from .scene_change import CUT, MOTION, NEW_CONTENT, PassBudget, SceneChange, cell_bounds, thumbnail
 
 #: New content over at most this fraction of the frame gets a pass over its region only; larger, a full pass.
 REGION_AREA = 0.4
@@ -91,11 +91,10 @@ class PassSchedule:
         changed = None if self.scene is None else self.scene.changed_since_key()
         if changed is None:
             return None
-        boxes = [np.asarray(search_boxes, np.float64).reshape(-1, 4)]
-        rows, cols = np.nonzero(changed)
-        if len(rows):
-            boxes.append(CELL * np.array([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]], np.float64))
-        boxes = np.concatenate(boxes)
+        changed_box = cell_bounds(changed)
+        boxes = np.asarray(search_boxes, np.float64).reshape(-1, 4)
+        if changed_box is not None:
+            boxes = np.concatenate([boxes, [changed_box]])
         if not len(boxes):
             return None
         x1, y1 = max(boxes[:, 0].min(), 0.0), max(boxes[:, 1].min(), 0.0)

@@ -113,6 +113,15 @@ def grow(cells: np.ndarray, reach: int = MUTE_GROW) -> np.ndarray:
     return padded[reach:reach + rows, reach:reach + cols]
 
 
+def cell_bounds(cells: np.ndarray) -> Optional[Tuple[float, float, float, float]]:
+    """Pixel edges (x1, y1, x2, y2) of the bounding box of the True cells of a bool (rows, cols) grid of CELL-pixel
+    cells; None when none is True."""
+    rows, cols = np.nonzero(cells)
+    if not len(rows):
+        return None
+    return tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+
+
 def cell_spans(boxes: np.ndarray, shape: Tuple[int, int], below: float = 0.0) -> np.ndarray:
     """int64 (n, 4) (top, left, bottom, right), bottom/right exclusive: the CELL-pixel cells of a (rows, cols)
     grid under each box (float (n, 4) pixel edges) and under the `below` pixels beneath it, clipped to the grid
@@ -196,9 +205,8 @@ class SceneChange:
                 and not has_blob(changed & ~self.muted, self.min_cells)):
             return None  # the blobs are the same false alarms again
         self.changed = changed
-        rows, cols = np.nonzero(changed)
         self.frame_area = float(cells.size * CELL * CELL)
-        self.region = tuple(float(v) * CELL for v in (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+        self.region = cell_bounds(changed)
         return NEW_CONTENT
 
     def changed_since_key(self) -> Optional[np.ndarray]:

@@ -17,9 +17,9 @@ strong face of `SKIP_RNET_SIDE` px or more: O-Net alone, `skip_rnet`), at the lo
 pass on the frame itself (new content over a small region, or a lost face: the cascade with P-Net only on the
 part of each pyramid level over that region, or over what changed since the last pass, `Cascade.propose_in_areas`;
 camera motion: P-Net on the pyramid levels of faces of at least `motion_smallest` of the tracked ones' size);
-`change_gap`, `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net threshold: its faces
-over the detector's threshold are the detector's, those between are *candidates*, followed like faces but not
-output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
+`change_gap`, `motion_gap` and `pass_budget` bound them. A pass's last step runs at the tracking O-Net
+threshold: its faces over the detector's threshold are the detector's, those between are *candidates*, followed
+like faces but not output until O-Net scores one at the detector's threshold (a head turning to the camera). Ids are carried by
 greedy IoU matching with the tracks' predicted boxes (`match_by_iou`).
 
 This module finds the faces; which track each continues is `fastmtcnn.association`, on which frames the passes
@@ -73,8 +73,9 @@ DEFAULT_SEARCH = 1.0
 DEFAULT_COAST = 3
 #: A face O-Net scored at the detector's threshold on the last frame whose image (thumbnail cells under its box)
 #: moved by at most this many grey levels since is *held*: its box, score and landmarks are kept without R-Net
-#: and O-Net, on every other frame at most (measured: README "Video streams"; compression noise moves a still face's
-#: cells by 1-3 levels). None: never.
+#: and O-Net, on every other frame at most (measured: README "Video streams"; on webcam_talking and
+#: head_pose_two_people the largest cell move under a face from one frame to the next is <= 2 levels on 28-33% of
+#: the face-frames, <= 4 on 59-61%). None: never.
 DEFAULT_HOLD: Optional[float] = 4.0
 #: O-Net score on its last frame from which a tracked face skips R-Net (measured: README "Video streams").
 DEFAULT_SKIP_RNET: Optional[float] = 0.7
@@ -191,9 +192,9 @@ class FaceTracker:
             changing: the same false alarm again). None: never.
         motion_gap: a full pass for camera motion comes at least this many frames after the last full pass (a
             moving camera changes most cells on every frame).
-        pass_budget: (burst, refill_frames): the full passes asked for by a scene change or a lost face are at
-            most `burst` in a row, then one per `refill_frames` frames (scheduled passes and passes over a region
-            are not counted).
+        pass_budget: (burst, refill_frames): the passes asked for by a cut, camera motion or a lost face are at
+            most `burst` in a row, then one per `refill_frames` frames (scheduled passes and passes over new
+            content are not counted).
         track_thresholds: (R-Net, O-Net) score a face already tracked needs to stay tracked (hysteresis: lower
             than the detector's thresholds, which a new face needs). None: the detector's.
         search: look for a tracked face that R-Net/O-Net lost on its predicted box with P-Net over a region
@@ -209,9 +210,9 @@ class FaceTracker:
             placed); if O-Net loses it there, R-Net and O-Net run on the grown box as for any track. None: never.
         hold: a face O-Net scored at the detector's threshold on the last frame, whose image moved by at most this
             many grey levels since (the change check's 8x8-cell means under its box), keeps its box, score and
-            landmarks without R-Net/O-Net on this frame; never two frames in a row (default 4: above the 1-3
-            levels compression noise moves a still face's cells; measured, see README "Video streams"). None:
-            never (also without the change check, `scene_change=None`).
+            landmarks without R-Net/O-Net on this frame; never two frames in a row (default 4, measured: see
+            `DEFAULT_HOLD` and README "Video streams"). None: never (also without the change check,
+            `scene_change=None`).
         motion_smallest: a full pass for camera motion runs P-Net only on the pyramid levels of faces at least
             this fraction of the smallest tracked face's side (a pan or zoom moves the faces it tracks; the
             finest levels, most of P-Net's time, wait for the next other pass). None: every level; without
@@ -420,7 +421,7 @@ class FaceTracker:
 
     def _search_regions(self, ids: List[int]) -> np.ndarray:
         """Pixel edges float64 (n, 4) of the predicted boxes of tracks `ids` grown by `search` x their longer side
-        on each side (where the search looks for them)."""
+        on each side (around them the search looked in squares of about that size, one per scale it ran)."""
         boxes = self._tracks.predicted(ids).astype(np.float64).reshape(-1, 4)
         grow = self.search * (boxes[:, 2:] - boxes[:, :2]).max(axis=1, keepdims=True)
         return boxes + np.concatenate([-grow, -grow, grow, grow], axis=1)
@@ -429,11 +430,10 @@ class FaceTracker:
         """The full cascade (its last step at the `_pass_threshold`) with P-Net on a part of each pyramid level:
         for new content, the bounding box of the tiles over or above the changed cells around `region` (pixel
         edges, `region_areas`); for a lost face, `region` grown by a P-Net window (`grown_areas`)."""
-        settings = self.detector.settings
-        scales = kernels.pyramid_scales(*pixels.shape[:2], settings.min_face_size, settings.scale_factor)
+        cascade = self.detector._cascade()
+        scales = cascade.pyramid_scales(*pixels.shape[:2])
         areas = (region_areas(region, scales, self._schedule.changed_cells()) if reason == NEW_CONTENT
                  else grown_areas(region, scales))
-        cascade = self.detector._cascade()
         refined = cascade.refine(pixels, channels, cascade.propose_in_areas(pixels, channels, areas))
         return Faces.from_cascade(cascade.output(pixels, channels, refined, threshold=self._pass_threshold()))
 
@@ -501,26 +501,19 @@ def _tile_starts(start: float, stop: float, side: int, step: float) -> List[int]
 
 
 def region_tiles(region: Tuple[float, float, float, float], scales: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Square tiles (0-based inclusive float32 (n, 4)) of REGION_TILE level pixels that overlap by a P-Net window,
-    covering `region` (pixel edges) grown by a P-Net window at each of `scales`, and upwards by REGION_ABOVE of
-    its width; and each tile's scale (n,)."""
-    tiles, tile_scales, _ = _region_tiles(region, scales)
-    return tiles, tile_scales
-
-
-def _region_tiles(region, scales) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`region_tiles`, and the index into `scales` of each tile (int64 (n,))."""
+    """Square tiles (0-based inclusive float32 (n, 4), image pixels) of REGION_TILE level pixels that overlap by a
+    P-Net window, covering `region` (pixel edges) grown by a P-Net window at each of `scales`, and upwards by
+    REGION_ABOVE of its width; and the index into `scales` of each tile (int64 (n,))."""
     x1, y1, x2, y2 = region
-    tiles, tile_scales, levels = [], [], []
+    tiles, levels = [], []
     for level, scale in enumerate(scales):
         side, pad = round(REGION_TILE / scale), kernels.PNET_CELL / scale
         step = (REGION_TILE - kernels.PNET_CELL) / scale
         for top in _tile_starts(y1 - pad - REGION_ABOVE * (x2 - x1), y2 + pad, side, step):
             for left in _tile_starts(x1 - pad, x2 + pad, side, step):
                 tiles.append((left, top, left + side - 1, top + side - 1))
-                tile_scales.append(REGION_TILE / side)
                 levels.append(level)
-    return np.array(tiles, np.float32).reshape(-1, 4), np.array(tile_scales), np.array(levels, np.int64)
+    return np.array(tiles, np.float32).reshape(-1, 4), np.array(levels, np.int64)
 
 
 def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> np.ndarray:
@@ -538,7 +531,7 @@ def tiles_near_change(tiles: np.ndarray, changed: np.ndarray, below: float) -> n
 def region_areas(region: Tuple[float, float, float, float], scales: np.ndarray, changed: np.ndarray) -> np.ndarray:
     """float64 (L, 4): for each of `scales`, the pixel edges x1, y1, x2, y2 of the tiles `region_tiles` lays at
     that scale and `tiles_near_change` keeps (their bounding box); NaN where it keeps none."""
-    tiles, _, levels = _region_tiles(region, scales)
+    tiles, levels = region_tiles(region, scales)
     kept = tiles_near_change(tiles, changed, REGION_ABOVE * (region[2] - region[0]))
     edges, levels = tiles[kept].astype(np.float64) + [0, 0, 1, 1], levels[kept]
     areas = np.full((len(scales), 4), np.nan)

@@ -416,10 +416,10 @@ def test_region_tiles_reach_above_the_region():
     from fastmtcnn.video import REGION_ABOVE, region_tiles
     region = (200.0, 150.0, 260.0, 330.0)  # a body 60 px wide
     scales = np.array([0.6, 0.3, 0.15])
-    tiles, tile_scales = region_tiles(region, scales)
+    tiles, levels = region_tiles(region, scales)
     assert REGION_ABOVE > 0
-    for scale in scales:
-        mine = tiles[np.isclose(tile_scales, scale, rtol=0.05)]
+    for level, scale in enumerate(scales):
+        mine = tiles[levels == level]
         pad = 12 / scale
         assert mine[:, 1].min() <= 150 - pad - REGION_ABOVE * 60 + 1  # above: a window and the width
         assert mine[:, 3].max() + 1 >= 330 + pad - 1 and mine[:, 0].min() <= 200 - pad + 1
