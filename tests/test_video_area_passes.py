@@ -1,5 +1,5 @@
 """Passes over a part of the frame: P-Net on a part of each pyramid level (`Cascade.propose_in_areas`), for new
-content (`video.region_areas`) and for a lost face where little changed since the last pass
+content (`video.region_areas`) and for a lost face, over what changed since the last pass
 (`PassSchedule.lost_face_region`); and the search for a lost face keeping R-Net's best boxes only
 (`Cascade.refine(most=...)`, `video.SEARCH_KEEP`)."""
 import cv2
